@@ -1,0 +1,75 @@
+// Command-line parsing: `immich-firstboot [run|status|regenerate-cert] [options]`.
+
+import { EXIT, FirstbootError } from './errors.js';
+
+export type Command = 'run' | 'status' | 'regenerate-cert' | 'help' | 'version';
+
+export interface Args {
+  command: Command;
+  root: string;
+  config: string | undefined;
+  skipStack: boolean;
+  json: boolean;
+}
+
+export const USAGE = `Usage: immich-firstboot [COMMAND] [OPTIONS]
+
+Makes this Immich VM its own: Postgres secret, /opt/immich/.env, TLS certificate, nginx site,
+the compose stack, and /root/immich-credentials.txt. Run once at first boot by
+immich-firstboot.service; safe to run again (it resumes, or says there is nothing to do).
+
+Commands:
+  run                  the first boot (the default)
+  status               not started / running / done / error, with the step and the hint
+  regenerate-cert      new self-signed certificate for the current addresses (also --regenerate-cert)
+
+Options:
+  --root DIR           operate on the tree under DIR instead of / (image builds, tests)
+  --config FILE        configuration (default: <root>/etc/immich-firstboot/config.yaml)
+  --skip-stack         run: do everything except touching Docker
+  --json               status: one JSON object
+  -h, --help           this text
+  -V, --version        the version
+
+Exit codes:
+  0 success (status: done)   1 a step failed (status: error)   2 usage error
+  3 config.yaml invalid, nothing written   4 another run holds the lock
+  5 status: first boot not finished (not started, or running)
+`;
+
+export function parseArgs(argv: readonly string[]): Args {
+  const args: Args = { command: 'run', root: '/', config: undefined, skipStack: false, json: false };
+  let explicit: Command | undefined;
+  const setCommand = (command: Command): void => {
+    if (explicit && explicit !== command) throw usage(`choose one command, not both "${explicit}" and "${command}"`);
+    explicit = command;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v === '') throw usage(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case 'run': case 'status': case 'regenerate-cert': setCommand(flag); break;
+      case '--regenerate-cert': setCommand('regenerate-cert'); break;
+      case '--root': args.root = value(); break;
+      case '--config': args.config = value(); break;
+      case '--skip-stack': args.skipStack = true; break;
+      case '--json': args.json = true; break;
+      case '-h': case '--help': case 'help': setCommand('help'); break;
+      case '-V': case '--version': setCommand('version'); break;
+      default: throw usage(`unknown ${arg.startsWith('-') ? 'option' : 'command'} "${arg}"`);
+    }
+  }
+  args.command = explicit ?? 'run';
+  if (args.skipStack && args.command !== 'run') throw usage('--skip-stack goes with run');
+  if (args.json && args.command !== 'status') throw usage('--json goes with status');
+  return args;
+}
+
+function usage(message: string): FirstbootError {
+  return new FirstbootError('usage', message, { exitCode: EXIT.usage, hint: 'see `immich-firstboot --help`' });
+}

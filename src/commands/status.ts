@@ -1,0 +1,95 @@
+// `immich-firstboot status [--json]`: like `cloud-init status`, from the journal, the stamp and the lock.
+
+import { EXIT, type ExitCode } from '../errors.js';
+import { PATHS } from '../paths.js';
+import { isAlive, readDoneStamp, readJournal, readLockHolder, type Journal, type StepError, type StepWarning } from '../state.js';
+import { FIRST_BOOT } from '../steps/index.js';
+import type { System } from '../system/index.js';
+
+export type Status = 'not started' | 'running' | 'done' | 'error';
+
+export interface StatusReport {
+  status: Status;
+  /** The step running, the one that failed, or where an interrupted run will resume. */
+  step: string | null;
+  detail: string;
+  errors: StepError[];
+  warnings: StepWarning[];
+  startedAt: string | null;
+  updatedAt: string | null;
+  finishedAt: string | null;
+  completed: string[];
+  pending: string[];
+  instanceId: string | null;
+  addresses: string[];
+  certFingerprint: string | null;
+  adminRegistered: boolean | null;
+}
+
+export async function statusReport(sys: System): Promise<StatusReport> {
+  const [journal, stamp, holder] = await Promise.all([readJournal(sys), readDoneStamp(sys), readLockHolder(sys)]);
+  const running = holder !== undefined && holder.command === 'run' && isAlive(holder);
+  const completed = FIRST_BOOT.filter((s) => journal?.completed[s.id]).map((s) => s.id);
+  const pending = FIRST_BOOT.filter((s) => !journal?.completed[s.id]).map((s) => s.id);
+  const base = fromJournal(journal, completed, pending);
+  if (running) return { ...base, status: 'running', detail: `running step ${journal?.step ?? '(starting)'} (pid ${holder.pid})` };
+  if (journal?.status === 'error') {
+    const last = journal.errors.at(-1);
+    return { ...base, status: 'error', detail: `failed at step ${journal.step}: ${last?.message ?? 'unknown error'}` };
+  }
+  if (stamp) return { ...base, status: 'done', step: null, finishedAt: stamp.completedAt, detail: `first boot done ${stamp.completedAt}` };
+  if (journal && journal.status === 'running') {
+    // The journal says running but nobody holds the lock: the run was killed (power cut, SIGKILL).
+    const error = {
+      step: journal.step ?? pending[0] ?? '',
+      at: journal.updatedAt,
+      code: 'interrupted',
+      message: `first boot was interrupted during step ${journal.step}`,
+      hint: `it resumes at ${journal.step} on the next boot; to resume now: systemctl start immich-firstboot.service (or immich-firstboot run)`,
+    };
+    return { ...base, status: 'error', errors: [error], detail: error.message };
+  }
+  return { ...base, status: 'not started', detail: 'first boot has not run yet' };
+}
+
+function fromJournal(journal: Journal | undefined, completed: string[], pending: string[]): StatusReport {
+  const facts = journal?.facts ?? {};
+  return {
+    status: 'not started',
+    step: journal?.step ?? null,
+    detail: '',
+    errors: journal?.errors ?? [],
+    warnings: journal?.warnings ?? [],
+    startedAt: journal?.startedAt ?? null,
+    updatedAt: journal?.updatedAt ?? null,
+    finishedAt: journal?.finishedAt ?? null,
+    completed,
+    pending,
+    instanceId: facts.host?.instanceId ?? null,
+    addresses: facts.host?.addresses ?? [],
+    certFingerprint: facts.certFingerprint ?? null,
+    adminRegistered: facts.adminRegistered ?? null,
+  };
+}
+
+export function statusExitCode(report: StatusReport): ExitCode {
+  if (report.status === 'done') return EXIT.ok;
+  if (report.status === 'error') return EXIT.failed;
+  return EXIT.notDone;
+}
+
+export function formatStatus(report: StatusReport): string {
+  const lines = [`status: ${report.status}`, `detail: ${report.detail}`];
+  if (report.step) lines.push(`step: ${report.step}`);
+  if (report.startedAt) lines.push(`started: ${report.startedAt}`);
+  if (report.finishedAt) lines.push(`finished: ${report.finishedAt}`);
+  if (report.instanceId) lines.push(`instance: ${report.instanceId}`);
+  if (report.addresses.length) lines.push(`addresses: ${report.addresses.join(', ')}`);
+  if (report.certFingerprint) lines.push(`certificate: SHA256 ${report.certFingerprint}`);
+  if (report.adminRegistered !== null) lines.push(`first admin: ${report.adminRegistered ? 'registered' : 'not registered yet (sign up in the web UI)'}`);
+  if (report.pending.length && report.status !== 'done') lines.push(`pending: ${report.pending.join(', ')}`);
+  for (const e of report.errors) lines.push(`error: [${e.step}] ${e.message}`, ...(e.hint ? [`  hint: ${e.hint}`] : []));
+  for (const w of report.warnings) lines.push(`warning: [${w.step}] ${w.message}`, ...(w.hint ? [`  hint: ${w.hint}`] : []));
+  if (report.status === 'done') lines.push(`next: read ${PATHS.credentials}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,184 @@
+// config.yaml: every default overridable; an unknown key or a wrong type is an error naming the
+// file, the key path and the line, before anything is written.
+
+import net from 'node:net';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { EXIT, FirstbootError } from './errors.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  /** A DNS name that points at this VM (for certbot and the URLs in the credentials file). */
+  domain: string | null;
+  /** More names or addresses for the self-signed certificate's subjectAltName. */
+  extraNames: string[];
+  immichVersion: string;
+  timezone: string;
+  logLevel: LogLevel;
+  imds: { enabled: boolean; url: string; timeoutSeconds: number; retrySeconds: number };
+  compose: { command: 'auto' | string[] };
+  tls: { keyType: 'ecdsa' | 'rsa'; rsaBits: number; days: number };
+  stack: { readyTimeoutSeconds: number; serverUrl: string };
+  dockerLogs: { maxSize: string; maxFile: string };
+}
+
+export const DEFAULT_CONFIG: Config = {
+  domain: null,
+  extraNames: [],
+  immichVersion: 'v3.2.4',
+  timezone: 'Etc/UTC',
+  logLevel: 'info',
+  imds: { enabled: true, url: 'http://169.254.169.254', timeoutSeconds: 2, retrySeconds: 70 },
+  compose: { command: 'auto' },
+  // Apple (and so Safari) rejects server certificates valid for more than 398 days.
+  tls: { keyType: 'ecdsa', rsaBits: 2048, days: 397 },
+  stack: { readyTimeoutSeconds: 1200, serverUrl: 'http://127.0.0.1:2283' },
+  dockerLogs: { maxSize: '50m', maxFile: '5' },
+};
+
+const HOST_LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+const HOSTNAME_RE = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*$`, 'i');
+
+export function isHostname(value: string): boolean {
+  return value.length <= 253 && HOSTNAME_RE.test(value);
+}
+
+// A field checker returns the problem, phrased to follow "<key> must ...", or undefined when fine.
+type Check = (value: unknown) => string | undefined;
+type Schema = { [key: string]: Check | Schema };
+
+const str = (test: (v: string) => boolean, want: string): Check => (v) =>
+  typeof v === 'string' && test(v) ? undefined : `must be ${want}`;
+const num = (min: number, max: number, integer = false): Check => (v) =>
+  typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max && (!integer || Number.isInteger(v))
+    ? undefined
+    : `must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`;
+const oneOf = (...allowed: (string | number)[]): Check => (v) =>
+  allowed.includes(v as string) ? undefined : `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`;
+const bool: Check = (v) => (typeof v === 'boolean' ? undefined : 'must be true or false');
+
+const SCHEMA: Schema = {
+  domain: (v) =>
+    v === null || (typeof v === 'string' && isHostname(v) && v.includes('.'))
+      ? undefined
+      : 'must be a DNS name such as photos.example.com (letters, digits, hyphens and dots only), or null',
+  extraNames: (v) =>
+    Array.isArray(v) && v.every((n) => typeof n === 'string' && (isHostname(n) || net.isIP(n) !== 0))
+      ? undefined
+      : 'must be a list of DNS names or IP addresses',
+  immichVersion: str((v) => /^v\d+\.\d+\.\d+$/.test(v) || v === 'release', 'a release tag such as v3.2.4'),
+  timezone: str((v) => /^[A-Za-z][A-Za-z0-9_+\-]*(\/[A-Za-z0-9_+\-]+)*$/.test(v) && v.length < 64, 'a tz database name such as Europe/Berlin'),
+  logLevel: oneOf(...LOG_LEVELS),
+  imds: {
+    enabled: bool,
+    url: str((v) => /^http:\/\/[A-Za-z0-9.:[\]-]+(:\d+)?$/.test(v), 'an http:// base URL without a path, such as http://169.254.169.254'),
+    timeoutSeconds: num(0.1, 30),
+    retrySeconds: num(0, 300),
+  },
+  compose: {
+    command: (v) =>
+      v === 'auto' || (Array.isArray(v) && v.length > 0 && v.every((a) => typeof a === 'string' && a.length > 0))
+        ? undefined
+        : 'must be "auto" or a command as a list, such as [docker, compose]',
+  },
+  tls: {
+    keyType: oneOf('ecdsa', 'rsa'),
+    rsaBits: oneOf(2048, 3072, 4096),
+    days: num(1, 397, true),
+  },
+  stack: {
+    readyTimeoutSeconds: num(10, 7200),
+    serverUrl: str((v) => /^http:\/\/(127\.\d+\.\d+\.\d+|\[::1\]|localhost):\d+$/.test(v), 'a loopback http:// URL such as http://127.0.0.1:2283'),
+  },
+  dockerLogs: {
+    maxSize: str((v) => /^\d+[kmg]$/.test(v), 'a size such as 50m (digits then k, m or g)'),
+    maxFile: str((v) => /^[1-9]\d{0,2}$/.test(v), 'a count of files as a string, such as "5"'),
+  },
+};
+
+export interface LoadConfigOptions {
+  /** The file's name as the operator knows it, for messages. */
+  displayPath: string;
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Parses and validates config.yaml text (undefined = no file: all defaults). */
+export function parseConfig(text: string | undefined, { displayPath, env = {} }: LoadConfigOptions): Config {
+  const config = structuredClone(DEFAULT_CONFIG);
+  if (text !== undefined && text.trim() !== '') {
+    const lineCounter = new LineCounter();
+    const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+    const fail = (line: number | undefined, message: string): never => {
+      throw new FirstbootError('config-invalid', `${displayPath}${line ? ` line ${line}` : ''}: ${message}`, {
+        exitCode: EXIT.config,
+        hint: `fix ${displayPath} (every key is documented, commented out, in the shipped config.yaml), then run again; nothing was written`,
+      });
+    };
+    const lineOf = (node: YamlNode | null | undefined): number | undefined =>
+      node?.range ? lineCounter.linePos(node.range[0]).line : undefined;
+    if (doc.errors.length > 0) {
+      const first = doc.errors[0]!;
+      fail(lineCounter.linePos(first.pos[0]).line, `not valid YAML: ${first.message.split('\n')[0]}`);
+    }
+    if (doc.contents !== null && !isMap(doc.contents)) fail(lineOf(doc.contents), 'must be a mapping of keys (key: value), not a list or a scalar');
+    walk(doc.contents, SCHEMA, [], config as unknown as Record<string, unknown>, fail, lineOf);
+  }
+  const imdsUrl = env.IMMICH_FIRSTBOOT_IMDS_URL;
+  if (imdsUrl !== undefined && imdsUrl !== '') {
+    const problem = (SCHEMA.imds as Schema).url as Check;
+    const why = problem(imdsUrl);
+    if (why) {
+      throw new FirstbootError('config-invalid', `environment variable IMMICH_FIRSTBOOT_IMDS_URL ${why}, not ${JSON.stringify(imdsUrl)}`, {
+        exitCode: EXIT.config,
+        hint: 'unset IMMICH_FIRSTBOOT_IMDS_URL or set it to a base URL such as http://127.0.0.1:8080',
+      });
+    }
+    config.imds.url = imdsUrl;
+  }
+  return config;
+}
+
+function walk(
+  node: unknown,
+  schema: Schema,
+  prefix: string[],
+  target: Record<string, unknown>,
+  fail: (line: number | undefined, message: string) => never,
+  lineOf: (node: YamlNode | null | undefined) => number | undefined,
+): void {
+  if (!isMap(node)) return;
+  for (const pair of node.items) {
+    const keyNode = pair.key as YamlNode;
+    const key = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
+    const keyPath = [...prefix, key].join('.');
+    const spec = Object.hasOwn(schema, key) ? schema[key] : undefined;
+    if (spec === undefined) {
+      const known = Object.keys(schema).map((k) => [...prefix, k].join('.'));
+      fail(lineOf(keyNode), `unknown key "${keyPath}" (known keys here: ${known.join(', ')})`);
+    }
+    const valueNode = pair.value as YamlNode | null;
+    if (typeof spec === 'function') {
+      const value = valueNode === null ? null : toJs(valueNode);
+      const problem = spec(value);
+      if (problem) fail(lineOf(valueNode) ?? lineOf(keyNode), `${keyPath} ${problem}, not ${describe(value)}`);
+      target[key] = value;
+    } else {
+      if (valueNode !== null && !isMap(valueNode)) {
+        fail(lineOf(valueNode) ?? lineOf(keyNode), `${keyPath} must be a mapping with keys ${Object.keys(spec!).join(', ')}`);
+      }
+      walk(valueNode, spec!, [...prefix, key], target[key] as Record<string, unknown>, fail, lineOf);
+    }
+  }
+}
+
+function toJs(node: YamlNode): unknown {
+  if (isScalar(node)) return node.value;
+  if (isSeq(node)) return node.items.map((item) => toJs(item as YamlNode));
+  return (node as { toJSON(): unknown }).toJSON();
+}
+
+function describe(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}

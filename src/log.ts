@@ -1,0 +1,74 @@
+// Logging: pino JSON lines on stdout for journald (with a <N> syslog prefix so `journalctl -p err`
+// finds our errors), a readable line per event on a terminal, and every known secret redacted.
+
+import pino, { type Logger } from 'pino';
+import type { LogLevel } from './config.js';
+
+export type { Logger } from 'pino';
+
+export interface LogSink {
+  write(line: string): void;
+}
+
+/** Secrets registered here are replaced by [REDACTED] in every line, whatever field carries them. */
+export class SecretRegistry {
+  private readonly secrets = new Set<string>();
+  add(secret: string): void {
+    if (secret.length >= 8) this.secrets.add(secret);
+  }
+  scrub(text: string): string {
+    let out = text;
+    for (const secret of this.secrets) out = out.split(secret).join('[REDACTED]');
+    return out;
+  }
+}
+
+export type LogFormat = 'json' | 'journal' | 'pretty';
+
+// pino's numeric levels to syslog priorities (sd-daemon(3)): fatal=crit, error=err, warn=warning, info, debug.
+const SYSLOG: Record<number, number> = { 60: 2, 50: 3, 40: 4, 30: 6, 20: 7, 10: 7 };
+const NAMES: Record<number, string> = { 60: 'FATAL', 50: 'ERROR', 40: 'WARN ', 30: 'INFO ', 20: 'DEBUG', 10: 'TRACE' };
+
+/** journald when systemd connected stdout to the journal, pretty on a terminal, else JSON lines. */
+export function pickFormat(env: Readonly<Record<string, string | undefined>>, isTTY: boolean): LogFormat {
+  if (env.JOURNAL_STREAM) return 'journal';
+  return isTTY ? 'pretty' : 'json';
+}
+
+export function createLogger(options: { level: LogLevel; format: LogFormat; sink: LogSink; secrets: SecretRegistry }): Logger {
+  const { format, sink, secrets } = options;
+  const destination = {
+    write(line: string): void {
+      const clean = secrets.scrub(line);
+      const level = Number(/^\{"level":(\d+)/.exec(clean)?.[1] ?? 30);
+      if (format === 'journal') sink.write(`<${SYSLOG[level] ?? 6}>${clean}`);
+      else if (format === 'pretty') sink.write(prettyLine(clean));
+      else sink.write(clean);
+    },
+  };
+  return pino(
+    {
+      level: options.level,
+      base: undefined, // no pid/hostname on every line: journald records both
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: ['secret', 'password', '*.password', 'DB_PASSWORD', '*.DB_PASSWORD'], censor: '[REDACTED]' },
+      formatters: { level: (_label, number) => ({ level: number }) },
+    },
+    destination,
+  );
+}
+
+function prettyLine(json: string): string {
+  try {
+    const { level, time, step, msg, err, hint, ...rest } = JSON.parse(json) as Record<string, unknown>;
+    const clock = typeof time === 'string' ? time.slice(11, 19) : '';
+    const extras = Object.entries(rest)
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(' ');
+    const error = err && typeof err === 'object' && 'message' in err ? `\n    cause: ${String(err.message)}` : '';
+    const hintLine = typeof hint === 'string' ? `\n    hint: ${hint}` : '';
+    return `${clock} ${NAMES[Number(level)] ?? 'INFO '} ${step ? `[${String(step)}] ` : ''}${String(msg ?? '')}${extras ? `  ${extras}` : ''}${error}${hintLine}\n`;
+  } catch {
+    return json;
+  }
+}

@@ -1,0 +1,85 @@
+// The entry point: parse arguments, load the configuration, wire the System, run one command.
+
+import path from 'node:path';
+import { parseArgs, USAGE } from './cli.js';
+import { formatStatus, statusExitCode, statusReport } from './commands/status.js';
+import { parseConfig, type Config } from './config.js';
+import { asFirstbootError, EXIT, FirstbootError, type ExitCode } from './errors.js';
+import { createLogger, pickFormat, SecretRegistry, type LogSink } from './log.js';
+import { createNotifier } from './notify.js';
+import { PATHS } from './paths.js';
+import { runAdHoc, runFirstBoot } from './runner.js';
+import { FIRST_BOOT, REGENERATE_CERT } from './steps/index.js';
+import { createSystem, type System } from './system/index.js';
+import { VERSION } from './version.js';
+
+export interface Io {
+  stdout: LogSink & { isTTY?: boolean };
+  stderr: LogSink;
+  env: NodeJS.ProcessEnv;
+}
+
+export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
+  let args;
+  try {
+    args = parseArgs(argv);
+  } catch (error) {
+    return report(io, asFirstbootError(error));
+  }
+  if (args.command === 'help') return void io.stdout.write(USAGE), EXIT.ok;
+  if (args.command === 'version') return void io.stdout.write(`immich-firstboot ${VERSION}\n`), EXIT.ok;
+
+  const sys = createSystem(path.resolve(args.root), io.env);
+  if (args.command === 'status') {
+    try {
+      const statusOf = await statusReport(sys);
+      io.stdout.write(args.json ? `${JSON.stringify(statusOf, null, 2)}\n` : formatStatus(statusOf));
+      return statusExitCode(statusOf);
+    } catch (error) {
+      return report(io, asFirstbootError(error));
+    }
+  }
+
+  let config: Config;
+  try {
+    config = await loadConfig(sys, args.config, io.env);
+  } catch (error) {
+    return report(io, asFirstbootError(error, 'config-invalid'));
+  }
+  const secrets = new SecretRegistry();
+  const log = createLogger({ level: config.logLevel, format: pickFormat(io.env, io.stdout.isTTY === true), sink: io.stdout, secrets });
+  const env = { sys, config, log, notify: createNotifier(sys), secrets };
+  try {
+    if (args.command === 'regenerate-cert') {
+      const steps = (await sys.fs.exists(PATHS.envFile)) ? REGENERATE_CERT : REGENERATE_CERT.filter((s) => s.id !== 'credentials');
+      return await runAdHoc(env, 'regenerate-cert', steps, { skipStack: true, newCert: true });
+    }
+    return await runFirstBoot(env, FIRST_BOOT, { skipStack: args.skipStack, newCert: false });
+  } catch (thrown) {
+    const error = asFirstbootError(thrown);
+    log.error({ code: error.code, hint: error.hint, ...(error.code === 'internal' ? { err: thrown } : {}) }, error.message);
+    return error.exitCode;
+  }
+}
+
+async function loadConfig(sys: System, explicit: string | undefined, env: NodeJS.ProcessEnv): Promise<Config> {
+  if (explicit === undefined) {
+    return parseConfig(await sys.fs.read(PATHS.config), { displayPath: sys.fs.path(PATHS.config), env });
+  }
+  const { readFile } = await import('node:fs/promises');
+  let text: string;
+  try {
+    text = await readFile(explicit, 'utf8');
+  } catch (cause) {
+    throw new FirstbootError('config-unreadable', `cannot read --config ${explicit}: ${(cause as Error).message}`, {
+      exitCode: EXIT.config,
+      hint: 'give the path of an existing config.yaml, or leave --config out to use the default',
+    });
+  }
+  return parseConfig(text, { displayPath: explicit, env });
+}
+
+function report(io: Io, error: FirstbootError): ExitCode {
+  io.stderr.write(`immich-firstboot: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`);
+  return error.exitCode;
+}

@@ -1,0 +1,38 @@
+// Every absolute path the program reads or writes, as seen from inside the target root.
+// Nothing else in src/ spells an absolute path: resolve these with System.path().
+
+export const PATHS = {
+  config: '/etc/immich-firstboot/config.yaml',
+
+  stateDir: '/var/lib/immich-firstboot',
+  journal: '/var/lib/immich-firstboot/state.json',
+  doneStamp: '/var/lib/immich-firstboot/done',
+  lock: '/var/lib/immich-firstboot/lock',
+
+  immichDir: '/opt/immich',
+  envFile: '/opt/immich/.env',
+  composeFile: '/opt/immich/docker-compose.yml',
+  uploadDir: '/opt/immich/library',
+  postgresDir: '/opt/immich/postgres',
+
+  // Key and certificate live side by side in one generation directory; `current` is a symlink
+  // swapped atomically, so nginx never sees a new key beside an old certificate.
+  tlsDir: '/etc/immich-firstboot/tls',
+  tlsCurrent: '/etc/immich-firstboot/tls/current',
+  tlsCert: '/etc/immich-firstboot/tls/current/cert.pem',
+  tlsKey: '/etc/immich-firstboot/tls/current/key.pem',
+
+  nginxDir: '/etc/nginx',
+  nginxConf: '/etc/nginx/nginx.conf',
+  nginxSite: '/etc/nginx/sites-available/immich',
+  nginxSiteEnabled: '/etc/nginx/sites-enabled/immich',
+  nginxDefaultEnabled: '/etc/nginx/sites-enabled/default',
+  acmeWebroot: '/var/www/immich-acme',
+
+  dockerDaemonJson: '/etc/docker/daemon.json',
+  credentials: '/root/immich-credentials.txt',
+  machineId: '/etc/machine-id',
+  hostname: '/etc/hostname',
+} as const;
+
+export type KnownPath = (typeof PATHS)[keyof typeof PATHS];

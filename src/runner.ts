@@ -1,0 +1,136 @@
+// Runs steps in order under the lock, records each completion in the journal *after* it succeeds,
+// stops at the first failure (recording step, error and hint for `status`), and resumes there.
+
+import { parse as parseDotenv } from 'dotenv';
+import { asFirstbootError, EXIT, type ExitCode } from './errors.js';
+import type { Config } from './config.js';
+import type { Logger, SecretRegistry } from './log.js';
+import type { Notifier } from './notify.js';
+import { PATHS } from './paths.js';
+import { acquireLock, newJournal, readDoneStamp, readJournal, writeDoneStamp, writeJournal, type Journal } from './state.js';
+import type { RunOptions, Step, StepContext } from './steps/step.js';
+import type { System } from './system/index.js';
+import { VERSION } from './version.js';
+
+export interface RunnerEnv {
+  sys: System;
+  config: Config;
+  log: Logger;
+  notify: Notifier;
+  secrets: SecretRegistry;
+}
+
+/** Directories we write into with temp-file renames; a crash may leave a `.x.tmp` in any of them. */
+const WRITE_DIRS = [PATHS.stateDir, PATHS.immichDir, PATHS.tlsDir, '/etc/nginx/sites-available', '/etc/nginx/sites-enabled', '/etc/docker', '/root'];
+
+export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], options: RunOptions): Promise<ExitCode> {
+  const { sys, log } = env;
+  const lock = await acquireLock(sys, 'run');
+  try {
+    await registerKnownSecret(env);
+    const stamp = await readDoneStamp(sys);
+    const journal = (await readJournal(sys)) ?? newJournal('run', sys.now());
+    const wanted = steps.filter((s) => !s.skipReason?.(options));
+    const firstPending = steps.findIndex((s) => wanted.includes(s) && !journal.completed[s.id]);
+    if (stamp && firstPending === -1) {
+      log.info({ completedAt: stamp.completedAt, instanceId: stamp.instanceId }, `first boot already done (${stamp.completedAt}); nothing to do`);
+      return EXIT.ok;
+    }
+    for (const stale of (await Promise.all(WRITE_DIRS.map((d) => sys.fs.removeStaleTemps(d)))).flat()) {
+      log.info({ path: stale }, 'removed a temp file left by an interrupted run');
+    }
+    const resuming = firstPending > 0 && Object.keys(journal.completed).length > 0;
+    if (resuming) log.info({ step: steps[firstPending]!.id }, `resuming first boot at step ${steps[firstPending]!.id}`);
+    else log.info({ version: VERSION, root: sys.fs.root }, 'first boot starting');
+    Object.assign(journal, { status: 'running', command: 'run', errors: [] });
+    delete journal.finishedAt;
+
+    // Every step from the first pending one on runs again: each is idempotent and cheap when done.
+    const ran = await runSteps(env, journal, steps.slice(Math.max(firstPending, 0)), options, steps.length, Math.max(firstPending, 0));
+    if (!ran) return EXIT.failed;
+
+    const host = journal.facts.host;
+    journal.status = 'done';
+    journal.step = null;
+    journal.finishedAt = sys.now().toISOString();
+    await writeJournal(sys, journal);
+    // The done-stamp comes last: it exists only once every step asked for has completed.
+    await writeDoneStamp(sys, {
+      instanceId: host?.instanceId ?? 'unknown',
+      instanceIdSource: host?.instanceIdSource ?? 'none',
+      completedAt: journal.finishedAt,
+      version: VERSION,
+    });
+    const skipped = steps.filter((s) => !wanted.includes(s)).map((s) => s.id);
+    await env.notify.status('First boot done');
+    log.info({ skipped }, `first boot done${skipped.length ? ` (skipped: ${skipped.join(', ')})` : ''}; see ${PATHS.credentials}`);
+    return EXIT.ok;
+  } finally {
+    await lock.release();
+  }
+}
+
+/** `--regenerate-cert` and the like: steps outside the first-boot sequence, under the same lock. */
+export async function runAdHoc(env: RunnerEnv, command: string, steps: readonly Step[], options: RunOptions): Promise<ExitCode> {
+  const lock = await acquireLock(env.sys, command);
+  try {
+    await registerKnownSecret(env);
+    const journal = (await readJournal(env.sys)) ?? newJournal(command, env.sys.now());
+    const shadow: Journal = { ...journal, completed: { ...journal.completed }, errors: [...journal.errors] };
+    const ok = await runSteps(env, shadow, steps, options, steps.length, 0, false);
+    // Keep what we learned (facts, hashes, warnings); the first boot's own progress is not ours to change.
+    await writeJournal(env.sys, { ...journal, facts: shadow.facts, managed: shadow.managed, warnings: shadow.warnings });
+    return ok ? EXIT.ok : EXIT.failed;
+  } finally {
+    await lock.release();
+  }
+}
+
+async function runSteps(env: RunnerEnv, journal: Journal, steps: readonly Step[], options: RunOptions, total: number, offset: number, record = true): Promise<boolean> {
+  const { sys, log } = env;
+  for (const [i, step] of steps.entries()) {
+    const stepLog = log.child({ step: step.id });
+    const skip = step.skipReason?.(options);
+    if (skip) {
+      stepLog.info(`skipped (${skip})`);
+      continue;
+    }
+    const ctx: StepContext = {
+      ...env,
+      journal,
+      log: stepLog,
+      options,
+      warn(message, hint) {
+        stepLog.warn({ hint }, message);
+        journal.warnings = journal.warnings.filter((w) => w.message !== message);
+        journal.warnings.push({ step: step.id, at: sys.now().toISOString(), message, ...(hint ? { hint } : {}) });
+      },
+    };
+    journal.step = step.id;
+    if (record) await writeJournal(sys, journal);
+    await env.notify.status(`Step ${offset + i + 1}/${total}: ${step.description}`);
+    try {
+      const result = await step.apply(ctx);
+      if (record) journal.completed[step.id] = { at: sys.now().toISOString(), changed: result.changed };
+      await writeJournal(sys, journal);
+      stepLog.info({ changed: result.changed }, result.summary);
+    } catch (thrown) {
+      const error = asFirstbootError(thrown);
+      const at = sys.now().toISOString();
+      journal.status = 'error';
+      journal.errors.push({ step: step.id, at, code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) });
+      await writeJournal(sys, journal).catch((e: unknown) => stepLog.error({ err: e }, 'could not record the failure in the journal'));
+      stepLog.error({ code: error.code, hint: error.hint, ...error.detail, ...(error.code === 'internal' ? { err: thrown } : {}) }, `failed: ${error.message}`);
+      await env.notify.status(`Failed at ${step.id}: ${error.message}`);
+      return false;
+    }
+  }
+  return true;
+}
+
+/** A secret already on disk is scrubbed from every log line from the first one on. */
+async function registerKnownSecret(env: RunnerEnv): Promise<void> {
+  const text = await env.sys.fs.read(PATHS.envFile).catch(() => undefined);
+  const password = text === undefined ? undefined : parseDotenv(text).DB_PASSWORD;
+  if (password) env.secrets.add(password);
+}

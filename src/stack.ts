@@ -1,0 +1,69 @@
+// Talking to the compose stack: which compose command, `up -d`, and Immich's own answers.
+
+import { PATHS } from './paths.js';
+import { FirstbootError } from './errors.js';
+import type { StepContext } from './steps/step.js';
+
+export const PROJECT = 'immich';
+
+/** `docker compose` (the v2 plugin) if it answers, else `docker-compose`, unless config names one. */
+export async function composeCommand(ctx: StepContext): Promise<string[]> {
+  const configured = ctx.config.compose.command;
+  const candidates = configured === 'auto' ? [['docker', 'compose'], ['docker-compose']] : [configured];
+  const tried: string[] = [];
+  for (const candidate of candidates) {
+    const [file, ...args] = candidate as [string, ...string[]];
+    const result = await ctx.sys.exec(file, [...args, 'version'], { timeoutMs: 30_000 });
+    if (result.exitCode === 0) return candidate;
+    tried.push(`\`${candidate.join(' ')}\` (${result.notFound ? 'not installed' : `exit ${result.exitCode}`})`);
+  }
+  throw new FirstbootError('compose-missing', `no working docker compose: tried ${tried.join(', ')}`, {
+    hint: 'install Docker and its compose plugin (apt install docker.io docker-compose-v2), or set compose.command in config.yaml',
+  });
+}
+
+export function composeArgs(ctx: StepContext, ...args: string[]): string[] {
+  // -p instead of a top-level `name:` so the same file works with docker-compose 1.29.
+  return ['-p', PROJECT, '-f', ctx.sys.fs.path(PATHS.composeFile), ...args];
+}
+
+export async function composeUp(ctx: StepContext, attempts = 3): Promise<void> {
+  const [file, ...base] = await composeCommand(ctx);
+  const cwd = ctx.sys.fs.path(PATHS.immichDir);
+  let last = '';
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const result = await ctx.sys.exec(file!, [...base, ...composeArgs(ctx, 'up', '-d')], { cwd, timeoutMs: 15 * 60_000 });
+    if (result.exitCode === 0) return;
+    last = tail(result.stderr || result.stdout, 15);
+    ctx.log.warn({ attempt, attempts, exitCode: result.exitCode, output: last }, 'docker compose up failed');
+    if (attempt < attempts) await ctx.sys.sleep(5000 * attempt);
+  }
+  throw new FirstbootError('compose-up-failed', `\`${[file, ...base].join(' ')} ... up -d\` failed ${attempts} times: ${last.split('\n').pop() ?? ''}`, {
+    hint: `see the full output with \`cd ${PATHS.immichDir} && docker compose -p ${PROJECT} up -d\`; fix the cause (disk, images, Docker), then run \`immich-firstboot\` again`,
+    detail: { output: last },
+  });
+}
+
+export async function ping(ctx: StepContext): Promise<boolean> {
+  try {
+    const res = await ctx.sys.httpGet({ url: `${ctx.config.stack.serverUrl}/api/server/ping`, timeoutMs: 2000 });
+    return res.status === 200 && (JSON.parse(res.body) as { res?: unknown }).res === 'pong';
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the first admin exists (GET /api/server/config → isInitialized); null when unknown. */
+export async function adminRegistered(ctx: StepContext): Promise<boolean | null> {
+  try {
+    const res = await ctx.sys.httpGet({ url: `${ctx.config.stack.serverUrl}/api/server/config`, timeoutMs: 3000 });
+    const value = (JSON.parse(res.body) as { isInitialized?: unknown }).isInitialized;
+    return res.status === 200 && typeof value === 'boolean' ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+export function tail(text: string, lines: number): string {
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}

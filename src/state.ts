@@ -1,0 +1,184 @@
+// The state journal (what completed, what failed, what we found and rendered), the done-stamp, and
+// the lock that keeps two runs from interleaving. All under /var/lib/immich-firstboot/.
+
+import { readFileSync } from 'node:fs';
+import { PATHS } from './paths.js';
+import { FirstbootError, EXIT } from './errors.js';
+import type { System } from './system/index.js';
+
+export interface HostFacts {
+  hostname: string;
+  /** Addresses to serve and to name in the certificate, most public first. */
+  addresses: string[];
+  publicIp: string | null;
+  privateIp: string | null;
+  instanceId: string;
+  instanceIdSource: 'azure-imds' | 'machine-id' | 'none';
+}
+
+export interface Facts {
+  host?: HostFacts;
+  certFingerprint?: string;
+  certNames?: string[];
+  /** null: unknown (stack not started or not asked). */
+  adminRegistered?: boolean | null;
+  stack?: 'started' | 'skipped';
+}
+
+export interface JournalEntry {
+  step: string;
+  at: string;
+}
+
+export interface StepError extends JournalEntry {
+  code: string;
+  message: string;
+  hint?: string;
+}
+
+export interface StepWarning extends JournalEntry {
+  message: string;
+  hint?: string;
+}
+
+export interface Journal {
+  version: 1;
+  status: 'running' | 'error' | 'done';
+  command: string;
+  startedAt: string;
+  updatedAt: string;
+  finishedAt?: string;
+  /** The step running, or the one that failed. */
+  step: string | null;
+  completed: Record<string, { at: string; changed: boolean; skipped?: boolean }>;
+  errors: StepError[];
+  warnings: StepWarning[];
+  facts: Facts;
+  /** sha256 of what we last wrote to each managed file, to tell our content from an operator's edit. */
+  managed: Record<string, string>;
+}
+
+export interface DoneStamp {
+  instanceId: string;
+  instanceIdSource: HostFacts['instanceIdSource'];
+  completedAt: string;
+  version: string;
+}
+
+export function newJournal(command: string, now: Date): Journal {
+  const at = now.toISOString();
+  return { version: 1, status: 'running', command, startedAt: at, updatedAt: at, step: null, completed: {}, errors: [], warnings: [], facts: {}, managed: {} };
+}
+
+export async function readJournal(sys: System): Promise<Journal | undefined> {
+  return readJson<Journal>(sys, PATHS.journal);
+}
+
+export async function writeJournal(sys: System, journal: Journal): Promise<void> {
+  journal.updatedAt = sys.now().toISOString();
+  await sys.fs.write(PATHS.journal, `${JSON.stringify(journal, null, 2)}\n`, { mode: 0o600, dirMode: 0o700 });
+}
+
+export async function readDoneStamp(sys: System): Promise<DoneStamp | undefined> {
+  return readJson<DoneStamp>(sys, PATHS.doneStamp);
+}
+
+export async function writeDoneStamp(sys: System, stamp: DoneStamp): Promise<void> {
+  await sys.fs.write(PATHS.doneStamp, `${JSON.stringify(stamp, null, 2)}\n`, { mode: 0o644, dirMode: 0o700 });
+}
+
+async function readJson<T>(sys: System, inside: string): Promise<T | undefined> {
+  const text = await sys.fs.read(inside);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as T;
+  } catch (cause) {
+    throw new FirstbootError('state-corrupt', `${inside} is not valid JSON`, {
+      cause,
+      hint: `move ${inside} aside and run again: steps are idempotent, so a fresh journal redoes only what is needed`,
+    });
+  }
+}
+
+// --- the lock ---------------------------------------------------------------------------------
+
+export interface LockHolder {
+  pid: number;
+  /** The holder's start time in clock ticks (/proc/PID/stat field 22), so a reused PID is not mistaken for it. */
+  start: string;
+  command: string;
+}
+
+function procStart(pid: number): string | undefined {
+  try {
+    // The command name (field 2) may hold spaces and parentheses; fields after the last ')' are fixed.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export function isAlive(holder: LockHolder): boolean {
+  return procStart(holder.pid) === holder.start;
+}
+
+export async function readLockHolder(sys: System): Promise<LockHolder | undefined> {
+  const text = await sys.fs.read(PATHS.lock);
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as LockHolder;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface Lock {
+  release(): Promise<void>;
+}
+
+/**
+ * Takes the lock or throws (exit code 4) naming the run that holds it. A lock left by a process that
+ * died (power cut, SIGKILL) is taken over: that is how a crashed first boot resumes.
+ */
+export async function acquireLock(sys: System, command: string): Promise<Lock> {
+  const me: LockHolder = { pid: process.pid, start: procStart(process.pid) ?? '0', command };
+  const body = JSON.stringify(me);
+  await sys.fs.mkdir(PATHS.stateDir, 0o700);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    // The content is complete before the name appears: write a private file, then hard-link it.
+    const mine = `${PATHS.lock}.${process.pid}`;
+    await sys.fs.write(mine, body, { mode: 0o600, dirMode: 0o700 });
+    const linked = await sys.fs.linkNew(mine, PATHS.lock);
+    await sys.fs.remove(mine);
+    if (linked) return { release: async () => releaseIfMine(sys, body) };
+
+    const holder = await readLockHolder(sys);
+    if (holder && isAlive(holder)) {
+      throw new FirstbootError('locked', `another immich-firstboot (${holder.command}, pid ${holder.pid}) is running`, {
+        exitCode: EXIT.locked,
+        hint: 'wait for it to finish (`immich-firstboot status` shows its progress), then run again if needed',
+      });
+    }
+    // Stale. Rename it away (only one racer can), and delete it only if it is still the stale one.
+    const aside = `${PATHS.lock}.stale.${process.pid}`;
+    try {
+      await sys.fs.rename(PATHS.lock, aside);
+    } catch {
+      continue;
+    }
+    const moved = await sys.fs.read(aside);
+    if (moved !== undefined && holder && moved !== JSON.stringify(holder)) {
+      await sys.fs.linkNew(aside, PATHS.lock); // we moved a live racer's lock: put it back
+    }
+    await sys.fs.remove(aside);
+  }
+  throw new FirstbootError('locked', `could not take the lock ${PATHS.lock}`, {
+    exitCode: EXIT.locked,
+    hint: 'another run keeps taking it; wait and run again',
+  });
+}
+
+async function releaseIfMine(sys: System, body: string): Promise<void> {
+  if ((await sys.fs.read(PATHS.lock)) === body) await sys.fs.remove(PATHS.lock);
+}

@@ -1,0 +1,54 @@
+// /root/immich-credentials.txt (0600): what the operator needs on the first visit.
+
+import { parse as parseDotenv } from 'dotenv';
+import net from 'node:net';
+import { PATHS } from '../paths.js';
+import { FirstbootError } from '../errors.js';
+import { writeManaged } from '../managed.js';
+import { render } from '../render.js';
+import type { Step, StepContext } from './step.js';
+
+export interface CredentialsContext {
+  webUrls: string[];
+  mobileUrl: string;
+  fingerprint: string;
+  dbPassword: string;
+  adminState: string;
+}
+
+export const credentials: Step = {
+  id: 'credentials',
+  description: `operator notes in ${PATHS.credentials}`,
+  async apply(ctx) {
+    const dbPassword = parseDotenv((await ctx.sys.fs.read(PATHS.envFile)) ?? '').DB_PASSWORD;
+    if (!dbPassword) {
+      throw new FirstbootError('env-missing', `${PATHS.envFile} has no DB_PASSWORD`, { hint: 'run `immich-firstboot` again: the env step restores it' });
+    }
+    const text = render<CredentialsContext>('templates/credentials.txt.hbs', credentialsContext(ctx, dbPassword));
+    const outcome = await writeManaged(ctx, PATHS.credentials, text, 0o600, 0o700); // /root is root's alone
+    return { changed: outcome !== 'unchanged', summary: `${PATHS.credentials} ${outcome} (mode 0600)` };
+  },
+};
+
+export function urlHost(name: string): string {
+  return net.isIPv6(name) ? `[${name}]` : name;
+}
+
+function credentialsContext(ctx: StepContext, dbPassword: string): CredentialsContext {
+  const { facts } = ctx.journal;
+  const host = facts.host;
+  const names = [ctx.config.domain, ...(host?.addresses ?? [])].filter((n): n is string => !!n);
+  if (names.length === 0) names.push(host?.hostname ?? 'localhost');
+  const adminState =
+    facts.stack !== 'started' ? 'unknown (the containers were not started by this run)'
+    : facts.adminRegistered === true ? 'an admin is registered'
+    : facts.adminRegistered === false ? 'no admin yet: sign-up is open'
+    : 'unknown (Immich did not say)';
+  return {
+    webUrls: names.map((n) => `https://${urlHost(n)}/`),
+    mobileUrl: `https://${urlHost(names[0]!)}/api`,
+    fingerprint: facts.certFingerprint ? `SHA256 ${facts.certFingerprint}` : '(no certificate yet)',
+    dbPassword,
+    adminState,
+  };
+}

@@ -1,0 +1,27 @@
+// The first boot, in order. The stack starts as soon as .env and the compose file exist, so the
+// certificate and nginx work overlaps the containers' own start; the wait for Immich comes last.
+
+import { composeFile } from './compose-file.js';
+import { credentials } from './credentials.js';
+import { dockerLogs } from './docker-logs.js';
+import { envFile } from './env-file.js';
+import { hostFacts } from './host-facts.js';
+import { nginxSite } from './nginx-site.js';
+import { stackReady, stackStart } from './stack.js';
+import type { Step } from './step.js';
+import { tlsCert } from './tls-cert.js';
+
+export const FIRST_BOOT: readonly Step[] = [
+  hostFacts,
+  envFile,
+  composeFile,
+  dockerLogs,
+  stackStart,
+  tlsCert,
+  nginxSite,
+  stackReady,
+  credentials,
+];
+
+/** `--regenerate-cert`: fresh addresses, a new pair, the site and the fingerprint in the credentials. */
+export const REGENERATE_CERT: readonly Step[] = [hostFacts, tlsCert, nginxSite, credentials];

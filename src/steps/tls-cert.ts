@@ -1,0 +1,38 @@
+// The self-signed TLS certificate: kept while it still names every address and is not near expiry.
+
+import { PATHS } from '../paths.js';
+import { FirstbootError } from '../errors.js';
+import { certNames, inspectCert, makeSelfSigned } from '../tls.js';
+import type { Step } from './step.js';
+
+const RENEW_BEFORE_DAYS = 30;
+
+export const tlsCert: Step = {
+  id: 'tls-cert',
+  description: `self-signed TLS certificate in ${PATHS.tlsDir}`,
+  async apply(ctx) {
+    const { sys, config, journal } = ctx;
+    const host = journal.facts.host;
+    if (!host) throw new FirstbootError('internal', 'host facts missing before tls-cert', { hint: 'run `immich-firstboot` again' });
+    const names = certNames(config, host.hostname, host.addresses);
+    const certPath = sys.fs.path(PATHS.tlsCert);
+
+    let reason = ctx.options.newCert ? 'asked for a new one' : '';
+    if (!reason && !(await sys.fs.exists(PATHS.tlsCert))) reason = 'none yet';
+    if (!reason) {
+      const current = await inspectCert(sys, certPath);
+      const missing = names.filter((n) => !current.names.includes(n));
+      const renewBy = sys.now().getTime() + RENEW_BEFORE_DAYS * 86_400_000;
+      if (missing.length > 0) reason = `it does not name ${missing.join(', ')}`;
+      else if (current.notAfter.getTime() < renewBy) reason = `it expires ${current.notAfter.toISOString()}`;
+      else {
+        Object.assign(journal.facts, { certFingerprint: current.fingerprint, certNames: current.names });
+        return { changed: false, summary: `kept the certificate for ${current.names.join(', ')} (SHA-256 ${current.fingerprint})` };
+      }
+    }
+    await makeSelfSigned(sys, config, names);
+    const made = await inspectCert(sys, certPath);
+    Object.assign(journal.facts, { certFingerprint: made.fingerprint, certNames: made.names });
+    return { changed: true, summary: `new ${config.tls.keyType.toUpperCase()} certificate (${reason}) for ${made.names.join(', ')}, SHA-256 ${made.fingerprint}` };
+  },
+};

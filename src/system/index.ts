@@ -1,0 +1,53 @@
+// The one door to the outside world: every step gets a System and touches nothing else.
+
+import os from 'node:os';
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { RootedFs, type WriteProbe } from './rooted-fs.js';
+import { execReal, type Exec } from './exec.js';
+import { httpGetReal, type HttpGet } from './http.js';
+
+export type { Exec, ExecResult, ExecOptions } from './exec.js';
+export type { HttpGet, HttpResponse } from './http.js';
+export { RootedFs } from './rooted-fs.js';
+
+export interface NetworkAddress {
+  iface: string;
+  address: string;
+  family: 'IPv4' | 'IPv6';
+  internal: boolean;
+}
+
+export interface System {
+  fs: RootedFs;
+  exec: Exec;
+  httpGet: HttpGet;
+  randomBytes(size: number): Buffer;
+  now(): Date;
+  sleep(ms: number): Promise<void>;
+  interfaces(): NetworkAddress[];
+  /** The running kernel's hostname (used when the root has no /etc/hostname). */
+  kernelHostname(): string;
+  env: Readonly<Record<string, string | undefined>>;
+  /** True when this process runs on a host booted with systemd (not a property of the root). */
+  hostHasSystemd(): boolean;
+}
+
+export function createSystem(root: string, env: NodeJS.ProcessEnv = process.env, probe?: WriteProbe): System {
+  return {
+    fs: new RootedFs(root, probe),
+    exec: execReal,
+    httpGet: httpGetReal,
+    randomBytes: (size) => randomBytes(size),
+    now: () => new Date(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    interfaces: () =>
+      Object.entries(os.networkInterfaces()).flatMap(([iface, list]) =>
+        (list ?? []).map((a) => ({ iface, address: a.address, family: a.family, internal: a.internal })),
+      ),
+    kernelHostname: () => os.hostname(),
+    env,
+    // sd_booted(3): this directory exists only when systemd is PID 1 on the running host.
+    hostHasSystemd: () => existsSync('/run/systemd/system'),
+  };
+}

@@ -1,0 +1,250 @@
+// The filesystem, seen from inside a root directory (like `systemd-firstboot --root`): every path
+// given here is absolute inside the root, and every write is atomic and born with its final mode.
+
+import { constants as fsConstants, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { FirstbootError, errnoCode } from '../errors.js';
+
+export interface FileInfo {
+  mode: number; // permission bits only
+  uid: number;
+  gid: number;
+  size: number;
+  isFile: boolean;
+  isDirectory: boolean;
+  isSymlink: boolean;
+}
+
+export interface WriteOptions {
+  mode: number;
+  /** Mode of parent directories created on the way (default 0755). */
+  dirMode?: number;
+}
+
+/** Called between the steps of an atomic write; the crash-injection tests hook in here. */
+export type WriteProbe = (phase: 'temp-written' | 'renamed', target: string) => void;
+
+export class RootedFs {
+  readonly root: string;
+  private readonly probe: WriteProbe | undefined;
+
+  constructor(root: string, probe?: WriteProbe) {
+    this.root = path.resolve(root);
+    this.probe = probe;
+  }
+
+  /** The host path of a path inside the root. */
+  path(inside: string): string {
+    if (!path.isAbsolute(inside)) throw new Error(`internal: path must be absolute: ${inside}`);
+    return path.join(this.root, path.normalize(inside));
+  }
+
+  async read(inside: string): Promise<string | undefined> {
+    try {
+      return await fsp.readFile(this.path(inside), 'utf8');
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return undefined;
+      throw ioError('read', inside, error);
+    }
+  }
+
+  async info(inside: string): Promise<FileInfo | undefined> {
+    try {
+      const st = await fsp.lstat(this.path(inside));
+      return {
+        mode: st.mode & 0o7777,
+        uid: st.uid,
+        gid: st.gid,
+        size: st.size,
+        isFile: st.isFile(),
+        isDirectory: st.isDirectory(),
+        isSymlink: st.isSymbolicLink(),
+      };
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
+      throw ioError('inspect', inside, error);
+    }
+  }
+
+  async exists(inside: string): Promise<boolean> {
+    return (await this.info(inside)) !== undefined;
+  }
+
+  /** Entries of a directory; [] when it does not exist. */
+  async list(inside: string): Promise<string[]> {
+    try {
+      return (await fsp.readdir(this.path(inside))).sort();
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return [];
+      throw ioError('list', inside, error);
+    }
+  }
+
+  /** Creates a directory (parents 0755, the directory itself `mode`); an existing one is left as it is. */
+  async mkdir(inside: string, mode = 0o755): Promise<void> {
+    try {
+      await fsp.mkdir(this.path(path.posix.dirname(inside)), { recursive: true, mode: 0o755 });
+      await fsp.mkdir(this.path(inside), { mode }).catch((error: unknown) => {
+        if (errnoCode(error) !== 'EEXIST') throw error;
+      });
+    } catch (error) {
+      throw ioError('create directory', inside, error);
+    }
+    await this.assertInsideRoot(inside);
+  }
+
+  async chmod(inside: string, mode: number): Promise<void> {
+    try {
+      await fsp.chmod(this.path(inside), mode);
+    } catch (error) {
+      throw ioError('change the mode of', inside, error);
+    }
+  }
+
+  async remove(inside: string): Promise<void> {
+    try {
+      await fsp.rm(this.path(inside), { recursive: true, force: true });
+    } catch (error) {
+      throw ioError('remove', inside, error);
+    }
+  }
+
+  async readlink(inside: string): Promise<string | undefined> {
+    try {
+      return await fsp.readlink(this.path(inside));
+    } catch (error) {
+      if (['ENOENT', 'EINVAL'].includes(errnoCode(error) ?? '')) return undefined;
+      throw ioError('read the link', inside, error);
+    }
+  }
+
+  /** Points `inside` at `target` (a link's own text, kept verbatim), replacing atomically. */
+  async symlink(target: string, inside: string): Promise<void> {
+    const dir = path.posix.dirname(inside);
+    await this.mkdir(dir);
+    const temp = this.tempName(inside);
+    try {
+      await fsp.symlink(target, this.path(temp));
+      await fsp.rename(this.path(temp), this.path(inside));
+      await syncDir(this.path(dir));
+    } catch (error) {
+      await fsp.rm(this.path(temp), { force: true });
+      throw ioError('link', inside, error);
+    }
+  }
+
+  /** Hard-links `from` to the new name `to`; false when `to` exists (the atomic test-and-set of a lock). */
+  async linkNew(from: string, to: string): Promise<boolean> {
+    try {
+      await fsp.link(this.path(from), this.path(to));
+      return true;
+    } catch (error) {
+      if (errnoCode(error) === 'EEXIST') return false;
+      throw ioError('link', to, error);
+    }
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    try {
+      await fsp.rename(this.path(from), this.path(to));
+      await syncDir(this.path(path.posix.dirname(to)));
+    } catch (error) {
+      throw ioError('rename', from, error);
+    }
+  }
+
+  /**
+   * Writes a file atomically: a temp file created with its final mode (never wider, at no instant)
+   * in the target directory, fsync, rename, fsync the directory. A crash leaves the old file or the
+   * new one, never half of either.
+   */
+  async write(inside: string, data: string | Buffer, options: WriteOptions): Promise<void> {
+    const dir = path.posix.dirname(inside);
+    await this.mkdir(dir, options.dirMode ?? 0o755);
+    const temp = this.tempName(inside);
+    const tempHost = this.path(temp);
+    try {
+      // O_EXCL: never write through a file (or link) that someone planted at the temp name.
+      const handle = await fsp.open(
+        tempHost,
+        fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
+        options.mode,
+      );
+      try {
+        // The umask can only narrow the mode open() gave; set it exactly before any byte lands.
+        await handle.chmod(options.mode);
+        await handle.writeFile(data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      this.probe?.('temp-written', inside);
+      await fsp.rename(tempHost, this.path(inside));
+      this.probe?.('renamed', inside);
+      await syncDir(this.path(dir));
+    } catch (error) {
+      await fsp.rm(tempHost, { force: true });
+      throw ioError('write', inside, error);
+    }
+  }
+
+  /** Creates a private (0700) directory beside `nearInside`, for work that is renamed into place. */
+  async privateDir(nearInside: string): Promise<string> {
+    const dir = path.posix.dirname(nearInside);
+    await this.mkdir(dir);
+    const made = `${dir}/.${path.posix.basename(nearInside)}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      await fsp.mkdir(this.path(made), { mode: 0o700 });
+    } catch (error) {
+      throw ioError('create directory', made, error);
+    }
+    return made;
+  }
+
+  /** Removes the temp files a crashed run may have left in `dirInside` (ours end in `.tmp`). */
+  async removeStaleTemps(dirInside: string): Promise<string[]> {
+    const stale = (await this.list(dirInside)).filter((name) => name.startsWith('.') && name.endsWith('.tmp'));
+    for (const name of stale) await this.remove(`${dirInside}/${name}`);
+    return stale.map((name) => `${dirInside}/${name}`);
+  }
+
+  private tempName(inside: string): string {
+    return `${path.posix.dirname(inside)}/.${path.posix.basename(inside)}.${randomBytes(4).toString('hex')}.tmp`;
+  }
+
+  /** Refuses a directory that a symlink leads out of the root (only possible when root is not /). */
+  private async assertInsideRoot(inside: string): Promise<void> {
+    if (this.root === '/') return;
+    const [real, realRoot] = await Promise.all([fsp.realpath(this.path(inside)), fsp.realpath(this.root)]);
+    if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
+      throw new FirstbootError('path-escapes-root', `${inside} leads outside the root ${this.root} (to ${real})`, {
+        hint: `replace the symlink at or above ${this.path(inside)} with a directory inside the root`,
+      });
+    }
+  }
+}
+
+async function syncDir(hostDir: string): Promise<void> {
+  const handle = await fsp.open(hostDir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function ioError(verb: string, inside: string, cause: unknown): FirstbootError {
+  if (cause instanceof FirstbootError) return cause;
+  const code = errnoCode(cause) ?? 'EIO';
+  const hints: Record<string, string> = {
+    ENOSPC: 'free disk space (df -h), then run `immich-firstboot` again: it resumes where it stopped',
+    EROFS: 'the filesystem is read-only: remount it read-write, then run `immich-firstboot` again',
+    EACCES: 'run immich-firstboot as root',
+    EPERM: 'run immich-firstboot as root, and check the file is not immutable (lsattr)',
+  };
+  return new FirstbootError(`io-${code.toLowerCase()}`, `could not ${verb} ${inside}: ${code}`, {
+    cause,
+    hint: hints[code] ?? 'check the path and its parent directories, then run `immich-firstboot` again',
+  });
+}

@@ -1,0 +1,40 @@
+// Runs the built bundle (dist/immich-firstboot.mjs) as a process, as systemd or an admin would.
+
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('../..', import.meta.url));
+export const BUNDLE = path.join(REPO, 'dist/immich-firstboot.mjs');
+export const FIXTURE_BIN = path.join(REPO, 'test/fixtures/bin');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** stdout's JSON log lines, parsed. */
+  lines: Array<Record<string, unknown> & { msg: string; level: number; step?: string }>;
+}
+
+export function runCli(args: string[], env: Record<string, string | undefined> = {}, node = process.execPath): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      node,
+      [BUNDLE, ...args],
+      { env: { PATH: process.env.PATH, LANG: 'C.UTF-8', ...env }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+        const lines = stdout
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as CliResult['lines'][number]);
+        resolve({ code, stdout, stderr, lines });
+      },
+    );
+  });
+}
+
+/** PATH with our stand-in executables (docker, ...) first. */
+export function pathWith(...dirs: string[]): string {
+  return [...dirs, process.env.PATH].join(':');
+}

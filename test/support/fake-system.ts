@@ -1,0 +1,62 @@
+// A System for unit tests: the real rooted filesystem on a temp root, and strict fakes for the rest
+// (an unexpected program or HTTP call fails the test, as Immich's strict repository mocks do).
+
+import { createSystem, type Exec, type HttpGet, type System, type NetworkAddress } from '../../src/system/index.js';
+import { DEFAULT_CONFIG, type Config } from '../../src/config.js';
+import { createLogger, SecretRegistry } from '../../src/log.js';
+import { newJournal } from '../../src/state.js';
+import type { RunOptions, StepContext } from '../../src/steps/step.js';
+
+export interface FakeOptions {
+  exec?: Exec;
+  httpGet?: HttpGet;
+  interfaces?: NetworkAddress[];
+  random?: (size: number) => Buffer;
+  hostname?: string;
+}
+
+export function fakeSystem(root: string, options: FakeOptions = {}): System & { clock: { ms: number } } {
+  const clock = { ms: Date.parse('2026-11-28T12:00:00Z') };
+  const real = createSystem(root, {});
+  return {
+    ...real,
+    clock,
+    exec: options.exec ?? (async (file, args) => { throw new Error(`unexpected exec: ${file} ${args.join(' ')}`); }),
+    httpGet: options.httpGet ?? (async ({ url }) => { throw Object.assign(new Error(`unexpected GET ${url}`), { code: 'ECONNREFUSED' }); }),
+    interfaces: () => options.interfaces ?? [
+      { iface: 'lo', address: '127.0.0.1', family: 'IPv4', internal: true },
+      { iface: 'eth0', address: '10.0.0.4', family: 'IPv4', internal: false },
+      { iface: 'docker0', address: '172.17.0.1', family: 'IPv4', internal: false },
+    ],
+    randomBytes: options.random ?? real.randomBytes,
+    now: () => new Date(clock.ms),
+    sleep: async (ms) => { clock.ms += ms; },
+    kernelHostname: () => options.hostname ?? 'testvm',
+    hostHasSystemd: () => false,
+  };
+}
+
+export interface Captured {
+  ctx: StepContext;
+  logs: Array<Record<string, unknown>>;
+}
+
+export function stepContext(sys: System, config: Partial<Config> = {}, options: Partial<RunOptions> = {}): Captured {
+  const logs: Array<Record<string, unknown>> = [];
+  const secrets = new SecretRegistry();
+  const log = createLogger({ level: 'debug', format: 'json', sink: { write: (l) => logs.push(JSON.parse(l)) }, secrets });
+  const journal = newJournal('run', sys.now());
+  const ctx: StepContext = {
+    sys,
+    config: { ...structuredClone(DEFAULT_CONFIG), ...config },
+    journal,
+    log,
+    notify: { status: async () => undefined, extendTimeout: async () => undefined },
+    secrets,
+    options: { skipStack: false, newCert: false, ...options },
+    warn(message, hint) {
+      journal.warnings.push({ step: 'test', at: sys.now().toISOString(), message, ...(hint ? { hint } : {}) });
+    },
+  };
+  return { ctx, logs };
+}
