@@ -35,4 +35,9 @@ export const PATHS = {
   hostname: '/etc/hostname',
 } as const;
 
+/** Directories we write into by temp-file-and-rename; an interrupted run may leave a temp file in them. */
+export const WRITTEN_DIRS = [
+  PATHS.stateDir, PATHS.immichDir, PATHS.tlsDir, '/etc/nginx/sites-available', '/etc/nginx/sites-enabled', '/etc/docker', '/root',
+] as const;
+
 export type KnownPath = (typeof PATHS)[keyof typeof PATHS];

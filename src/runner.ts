@@ -6,7 +6,7 @@ import { asFirstbootError, EXIT, type ExitCode } from './errors.js';
 import type { Config } from './config.js';
 import type { Logger, SecretRegistry } from './log.js';
 import type { Notifier } from './notify.js';
-import { PATHS } from './paths.js';
+import { PATHS, WRITTEN_DIRS } from './paths.js';
 import { acquireLock, newJournal, readDoneStamp, readJournal, writeDoneStamp, writeJournal, type Journal } from './state.js';
 import type { RunOptions, Step, StepContext } from './steps/step.js';
 import type { System } from './system/index.js';
@@ -19,9 +19,6 @@ export interface RunnerEnv {
   notify: Notifier;
   secrets: SecretRegistry;
 }
-
-/** Directories we write into with temp-file renames; a crash may leave a `.x.tmp` in any of them. */
-const WRITE_DIRS = [PATHS.stateDir, PATHS.immichDir, PATHS.tlsDir, '/etc/nginx/sites-available', '/etc/nginx/sites-enabled', '/etc/docker', '/root'];
 
 export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], options: RunOptions): Promise<ExitCode> {
   const { sys, log } = env;
@@ -36,7 +33,7 @@ export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], optio
       log.info({ completedAt: stamp.completedAt, instanceId: stamp.instanceId }, `first boot already done (${stamp.completedAt}); nothing to do`);
       return EXIT.ok;
     }
-    for (const stale of (await Promise.all(WRITE_DIRS.map((d) => sys.fs.removeStaleTemps(d)))).flat()) {
+    for (const stale of (await Promise.all(WRITTEN_DIRS.map((d) => sys.fs.removeStaleTemps(d)))).flat()) {
       log.info({ path: stale }, 'removed a temp file left by an interrupted run');
     }
     const resuming = firstPending > 0 && Object.keys(journal.completed).length > 0;

@@ -147,7 +147,7 @@ export async function acquireLock(sys: System, command: string): Promise<Lock> {
   await sys.fs.mkdir(PATHS.stateDir, 0o700);
   for (let attempt = 0; attempt < 5; attempt++) {
     // The content is complete before the name appears: write a private file, then hard-link it.
-    const mine = `${PATHS.lock}.${process.pid}`;
+    const mine = `${PATHS.stateDir}/.lock.${pidTag()}.tmp`;
     await sys.fs.write(mine, body, { mode: 0o600, dirMode: 0o700 });
     const linked = await sys.fs.linkNew(mine, PATHS.lock);
     await sys.fs.remove(mine);
@@ -161,7 +161,7 @@ export async function acquireLock(sys: System, command: string): Promise<Lock> {
       });
     }
     // Stale. Rename it away (only one racer can), and delete it only if it is still the stale one.
-    const aside = `${PATHS.lock}.stale.${process.pid}`;
+    const aside = `${PATHS.stateDir}/.lock-stale.${pidTag()}.tmp`;
     try {
       await sys.fs.rename(PATHS.lock, aside);
     } catch {
@@ -178,6 +178,9 @@ export async function acquireLock(sys: System, command: string): Promise<Lock> {
     hint: 'another run keeps taking it; wait and run again',
   });
 }
+
+/** Temp names carry our pid as 8 hex digits, the shape removeStaleTemps recognises. */
+const pidTag = (): string => process.pid.toString(16).padStart(8, '0');
 
 async function releaseIfMine(sys: System, body: string): Promise<void> {
   if ((await sys.fs.read(PATHS.lock)) === body) await sys.fs.remove(PATHS.lock);

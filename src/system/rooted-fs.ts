@@ -204,7 +204,7 @@ export class RootedFs {
 
   /** Removes the temp files a crashed run may have left in `dirInside` (ours end in `.tmp`). */
   async removeStaleTemps(dirInside: string): Promise<string[]> {
-    const stale = (await this.list(dirInside)).filter((name) => name.startsWith('.') && name.endsWith('.tmp'));
+    const stale = (await this.list(dirInside)).filter((name) => TEMP_NAME.test(name));
     for (const name of stale) await this.remove(`${dirInside}/${name}`);
     return stale.map((name) => `${dirInside}/${name}`);
   }
@@ -224,6 +224,9 @@ export class RootedFs {
     }
   }
 }
+
+/** Our temp names: `.<name>.<8 hex>.tmp` (see tempName and privateDir). */
+const TEMP_NAME = /^\..+\.[0-9a-f]{8}\.tmp$/;
 
 async function syncDir(hostDir: string): Promise<void> {
   const handle = await fsp.open(hostDir, 'r');

@@ -24,10 +24,14 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
       { env: { PATH: process.env.PATH, LANG: 'C.UTF-8', ...env }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        const lines = stdout
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as CliResult['lines'][number]);
+        const lines = stdout.split('\n').flatMap((l) => {
+          try {
+            const parsed: unknown = JSON.parse(l);
+            return parsed && typeof parsed === 'object' && 'level' in parsed ? [parsed as CliResult['lines'][number]] : [];
+          } catch {
+            return [];
+          }
+        });
         resolve({ code, stdout, stderr, lines });
       },
     );

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger, pickFormat, SecretRegistry } from '../../src/log.js';
+
+function capture(format: 'json' | 'journal' | 'pretty') {
+  const lines: string[] = [];
+  const secrets = new SecretRegistry();
+  const log = createLogger({ level: 'info', format, sink: { write: (l) => lines.push(l) }, secrets });
+  return { lines, secrets, log };
+}
+
+describe('logging', () => {
+  it('writes one JSON line per event, with the step from the child logger', () => {
+    const { lines, log } = capture('json');
+    log.child({ step: 'env' }).info('written');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 30, step: 'env', msg: 'written' });
+  });
+
+  it('redacts a registered secret wherever it appears, even inside a message or an error', () => {
+    const { lines, secrets, log } = capture('json');
+    secrets.add('S3cretS3cretS3cretS3cretS3cret12');
+    log.error({ output: 'psql: password S3cretS3cretS3cretS3cretS3cret12 rejected' }, 'got S3cretS3cretS3cretS3cretS3cret12');
+    log.info({ password: 'anything', nested: { password: 'x' } }, 'fields');
+    expect(lines.join('')).not.toContain('S3cret');
+    expect(lines.join('')).not.toContain('anything');
+    expect(JSON.parse(lines[0]!).msg).toBe('got [REDACTED]');
+  });
+
+  it('prefixes journal lines with the syslog priority, so journalctl -p err finds errors', () => {
+    const { lines, log } = capture('journal');
+    log.error('bad');
+    log.warn('meh');
+    log.info('fine');
+    expect(lines.map((l) => l.slice(0, 3))).toEqual(['<3>', '<4>', '<6>']);
+    expect(JSON.parse(lines[0]!.slice(3)).msg).toBe('bad');
+  });
+
+  it('prints a readable line on a terminal, hint included', () => {
+    const { lines, log } = capture('pretty');
+    log.child({ step: 'tls-cert' }).error({ hint: 'apt install openssl' }, 'openssl is not installed');
+    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d ERROR \[tls-cert\] openssl is not installed\n {4}hint: apt install openssl\n$/);
+  });
+
+  it('picks journal under systemd, pretty on a terminal, JSON otherwise', () => {
+    expect(pickFormat({ JOURNAL_STREAM: '8:123' }, true)).toBe('journal');
+    expect(pickFormat({}, true)).toBe('pretty');
+    expect(pickFormat({}, false)).toBe('json');
+  });
+});
