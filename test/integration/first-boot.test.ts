@@ -205,6 +205,38 @@ describe('immich-firstboot run with the stack (stand-in docker, IMDS stub)', () 
   }, 30_000);
 });
 
+describe('progress for systemd', () => {
+  it('sends STATUS= lines through systemd-notify when NOTIFY_SOCKET is set, and none otherwise', async () => {
+    const root = makeRoot();
+    const log = path.join(mkdtempSync(path.join(os.tmpdir(), 'ifb-notify-')), 'notify.log');
+    const bin = brokenBin('systemd-notify', `printf '%s\\n' "$*" >> ${log}`);
+    await runCli(['--root', root, '--skip-stack'], { PATH: pathWith(bin), NOTIFY_SOCKET: '/run/systemd/notify' });
+    const sent = readFileSync(log, 'utf8').trim().split('\n');
+    expect(sent[0]).toBe('STATUS=Step 1/9: learn the hostname, addresses and instance id');
+    expect(sent).toContain('STATUS=Step 9/9: operator notes in /root/immich-credentials.txt');
+    expect(sent.at(-1)).toBe('STATUS=First boot done');
+    const quiet = makeRoot();
+    await runCli(['--root', quiet, '--skip-stack'], { PATH: pathWith(bin) });
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toHaveLength(sent.length);
+  });
+});
+
+describe('immich-firstboot --regenerate-cert', () => {
+  it('makes a new pair and puts its fingerprint in the credentials file, keeping the secret', async () => {
+    const root = makeRoot();
+    await runCli(['--root', root, '--skip-stack']);
+    const secret = password(root);
+    const before = readFile(root, '/root/immich-credentials.txt');
+    const run = await runCli(['--root', root, '--regenerate-cert']);
+    expect(run.code).toBe(0);
+    const after = readFile(root, '/root/immich-credentials.txt');
+    const fingerprint = (t: string) => /SHA256 ([0-9A-F:]+)/.exec(t)![1];
+    expect(fingerprint(after)).not.toBe(fingerprint(before));
+    expect(JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout)).toMatchObject({ status: 'done', certFingerprint: fingerprint(after) });
+    expect(password(root)).toBe(secret);
+  });
+});
+
 describe('the command line', () => {
   it('prints help and version, and rejects an unknown option with exit 2', async () => {
     expect((await runCli(['--help'])).stdout).toContain('Usage: immich-firstboot');
