@@ -2,7 +2,14 @@
 # Installs the Debian packages the test suite needs (real openssl, nginx, Docker, ...); fast when present.
 set -euo pipefail
 
-packages=(openssl ca-certificates iproute2 procps)
+packages=(
+  openssl ca-certificates curl iproute2 procps psmisc   # the core and its tests
+  nginx sslscan pebble certbot python3-certbot-nginx    # the door: real nginx, a scanner, real certbot + ACME
+  docker.io docker-compose busybox-static               # a real Docker engine and stand-in images
+  systemd-container debootstrap systemd                 # a real systemd machine (nspawn)
+  debhelper dpkg-dev fakeroot lintian bash-completion   # building and checking the .deb
+  inotify-tools testssl.sh hyperfine time               # proofs and benchmarks
+)
 
 missing=()
 for p in "${packages[@]}"; do
