@@ -81,13 +81,24 @@ export class RootedFs {
     }
   }
 
-  /** Creates a directory (parents 0755, the directory itself `mode`); an existing one is left as it is. */
+  /**
+   * Creates a directory (missing parents 0755, the directory itself `mode`), setting each mode
+   * explicitly: the unit runs with UMask=0077, which would otherwise hide /var/www from nginx.
+   * An existing directory is left as it is.
+   */
   async mkdir(inside: string, mode = 0o755): Promise<void> {
+    const parts = path.posix.normalize(inside).split('/').filter(Boolean);
     try {
-      await fsp.mkdir(this.path(path.posix.dirname(inside)), { recursive: true, mode: 0o755 });
-      await fsp.mkdir(this.path(inside), { mode }).catch((error: unknown) => {
-        if (errnoCode(error) !== 'EEXIST') throw error;
-      });
+      for (let i = 1; i <= parts.length; i++) {
+        const dir = `/${parts.slice(0, i).join('/')}`;
+        const want = i === parts.length ? mode : 0o755;
+        try {
+          await fsp.mkdir(this.path(dir), { mode: want });
+          await fsp.chmod(this.path(dir), want);
+        } catch (error) {
+          if (errnoCode(error) !== 'EEXIST') throw error;
+        }
+      }
     } catch (error) {
       throw ioError('create directory', inside, error);
     }
