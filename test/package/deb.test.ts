@@ -1,0 +1,92 @@
+// The .deb as a Debian maintainer checks it: built from this tree with Debian's tools, lintian-clean,
+// and a unit that systemd itself accepts and scores as well hardened.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { REPO } from '../support/cli.js';
+import { DEFAULT_CONFIG, parseConfig } from '../../src/config.js';
+
+const DEB = path.join(REPO, 'dist/immich-firstboot_0.1.0_all.deb');
+const UNIT = path.join(REPO, 'units/immich-firstboot.service');
+
+describe('the .deb', () => {
+  beforeAll(() => {
+    execFileSync('bash', ['scripts/deb.sh'], { cwd: REPO, stdio: 'pipe' });
+  }, 180_000);
+
+  it('is lintian-clean: no errors, no warnings', () => {
+    const run = spawnSync('lintian', ['--fail-on', 'error,warning', '--no-tag-display-limit', DEB], { encoding: 'utf8' });
+    expect(`${run.stdout}${run.stderr}`.split('\n').filter((l) => /^[EW]: /.test(l))).toEqual([]);
+    expect(run.status).toBe(0);
+  }, 180_000);
+
+  it('ships the bundle, the data files read-only, the unit, the man page, completion and the conffile', () => {
+    const list = execFileSync('dpkg-deb', ['--contents', DEB], { encoding: 'utf8' });
+    for (const entry of [
+      '-rw-r--r-- root/root .* ./usr/lib/immich-firstboot/templates/env.hbs',
+      '-rw-r--r-- root/root .* ./usr/lib/immich-firstboot/nginx/immich.conf.hbs',
+      '-rw-r--r-- root/root .* ./usr/lib/immich-firstboot/compose/docker-compose.yml',
+      './usr/lib/immich-firstboot/immich-firstboot.mjs',
+      './usr/bin/immich-firstboot -> ',
+      './lib/systemd/system/immich-firstboot.service',
+      './usr/share/man/man8/immich-firstboot.8.gz',
+      './usr/share/bash-completion/completions/immich-firstboot',
+    ]) expect(list).toMatch(new RegExp(entry));
+    expect(execFileSync('dpkg-deb', ['--ctrl-tarfile', DEB]).length).toBeGreaterThan(0);
+    const conffiles = execFileSync('sh', ['-c', `dpkg-deb --ctrl-tarfile ${DEB} | tar -xOf - ./conffiles`], { encoding: 'utf8' });
+    expect(conffiles.trim()).toBe('/etc/immich-firstboot/config.yaml');
+    const control = execFileSync('dpkg-deb', ['--field', DEB], { encoding: 'utf8' });
+    expect(control).toMatch(/Depends: .*nodejs \(>= 18\.19\).*openssl.*docker\.io \| docker-ce.*docker-compose-v2 \| docker-compose-plugin \| docker-compose/s);
+    expect(control).toContain('Recommends: certbot, python3-certbot-nginx');
+    expect(control).toContain('Architecture: all');
+  });
+
+  it('enables the unit in postinst without starting it, and purges only its own state', () => {
+    const postinst = execFileSync('sh', ['-c', `dpkg-deb --ctrl-tarfile ${DEB} | tar -xOf - ./postinst`], { encoding: 'utf8' });
+    expect(postinst).toMatch(/^set -e$/m);
+    expect(postinst).toContain('deb-systemd-helper');
+    expect(postinst).not.toMatch(/deb-systemd-invoke (re)?start|systemctl (re)?start/);
+    expect(postinst).not.toMatch(/immich-firstboot (run|--)/);
+    const postrm = execFileSync('sh', ['-c', `dpkg-deb --ctrl-tarfile ${DEB} | tar -xOf - ./postrm`], { encoding: 'utf8' });
+    expect(postrm).toContain('rm -rf /var/lib/immich-firstboot');
+    expect(postrm.replace(/^#.*$/gm, '')).not.toMatch(/rm[^\n]*\/opt\/immich/);
+  });
+});
+
+describe('the systemd unit', () => {
+  it('passes systemd-analyze verify with no unknown key', () => {
+    const run = spawnSync('systemd-analyze', ['verify', '--man=no', UNIT], { encoding: 'utf8' });
+    // The ExecStart binary is not installed on the test host; everything else must be clean.
+    const problems = `${run.stdout}${run.stderr}`.split('\n').filter((l) => l.trim() && !l.includes('is not executable: No such file or directory'));
+    expect(problems).toEqual([]);
+  });
+
+  it('scores an exposure of at most 5.0 in systemd-analyze security', () => {
+    const run = spawnSync('systemd-analyze', ['security', '--offline=true', '--threshold=50', UNIT], { encoding: 'utf8' });
+    const score = Number(/Overall exposure level for .*: (\d+\.\d+)/.exec(run.stdout)?.[1]);
+    console.log(`systemd-analyze security exposure: ${score}`);
+    expect(score).toBeLessThanOrEqual(5.0);
+    expect(run.status).toBe(0);
+  });
+
+  it('keeps the settings the job depends on', () => {
+    const unit = readFileSync(UNIT, 'utf8');
+    for (const line of ['Type=oneshot', 'RemainAfterExit=yes', 'ConditionPathExists=!/var/lib/immich-firstboot/done', 'NotifyAccess=all', 'Requires=docker.service', 'Documentation=man:immich-firstboot(8)']) {
+      expect(unit).toContain(line);
+    }
+    expect(unit).toMatch(/^After=.*network-online\.target.*docker\.service.*cloud-init\.target/m);
+    expect(unit).toMatch(/^TimeoutStartSec=/m);
+    expect(unit).not.toMatch(/^MemoryDenyWriteExecute=yes/m);
+    expect(unit).not.toMatch(/^ConditionFirstBoot=/m);
+  });
+});
+
+describe('the shipped config.yaml', () => {
+  it('parses as it ships (all commented) and, uncommented, states exactly the defaults', () => {
+    const text = readFileSync(path.join(REPO, 'templates/config.yaml'), 'utf8');
+    expect(parseConfig(text, { displayPath: 'config.yaml' })).toEqual(DEFAULT_CONFIG);
+    const uncommented = text.split('\n').filter((l) => /^#(\S| {2})/.test(l)).map((l) => l.slice(1)).join('\n');
+    expect(parseConfig(uncommented, { displayPath: 'config.yaml' })).toEqual(DEFAULT_CONFIG);
+  });
+});
