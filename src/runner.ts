@@ -36,14 +36,17 @@ export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], optio
     for (const stale of (await Promise.all(WRITTEN_DIRS.map((d) => sys.fs.removeStaleTemps(d)))).flat()) {
       log.info({ path: stale }, 'removed a temp file left by an interrupted run');
     }
-    const resuming = firstPending > 0 && Object.keys(journal.completed).length > 0;
-    if (resuming) log.info({ step: steps[firstPending]!.id }, `resuming first boot at step ${steps[firstPending]!.id}`);
+    const resuming = firstPending !== 0 && Object.keys(journal.completed).length > 0;
+    const resumeAt = steps[firstPending]?.id ?? 'the done-stamp';
+    if (resuming) log.info({ step: resumeAt }, `resuming first boot at step ${resumeAt}`);
     else log.info({ version: VERSION, root: sys.fs.root }, 'first boot starting');
     Object.assign(journal, { status: 'running', command: 'run', errors: [] });
     delete journal.finishedAt;
 
     // Every step from the first pending one on runs again: each is idempotent and cheap when done.
-    const ran = await runSteps(env, journal, steps.slice(Math.max(firstPending, 0)), options, steps.length, Math.max(firstPending, 0));
+    // None pending but no stamp: the last run died between its last step and the stamp.
+    const from = firstPending === -1 ? steps.length : firstPending;
+    const ran = await runSteps(env, journal, steps.slice(from), options, steps.length, from);
     if (!ran) return EXIT.failed;
 
     const host = journal.facts.host;
@@ -107,7 +110,9 @@ async function runSteps(env: RunnerEnv, journal: Journal, steps: readonly Step[]
     if (record) await writeJournal(sys, journal);
     await env.notify.status(`Step ${offset + i + 1}/${total}: ${step.description}`);
     try {
+      sys.crashPoint(`before:${step.id}`);
       const result = await step.apply(ctx);
+      sys.crashPoint(`after:${step.id}`);
       if (record) journal.completed[step.id] = { at: sys.now().toISOString(), changed: result.changed };
       await writeJournal(sys, journal);
       stepLog.info({ changed: result.changed }, result.summary);

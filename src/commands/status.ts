@@ -38,16 +38,17 @@ export async function statusReport(sys: System): Promise<StatusReport> {
     return { ...base, status: 'error', detail: `failed at step ${journal.step}: ${last?.message ?? 'unknown error'}` };
   }
   if (stamp) return { ...base, status: 'done', step: null, finishedAt: stamp.completedAt, detail: `first boot done ${stamp.completedAt}` };
-  if (journal && journal.status === 'running') {
-    // The journal says running but nobody holds the lock: the run was killed (power cut, SIGKILL).
+  if (journal) {
+    // A journal, no stamp, and nobody holds the lock: the run was killed (power cut, SIGKILL).
+    const at = journal.status === 'done' ? null : journal.step;
     const error = {
-      step: journal.step ?? pending[0] ?? '',
+      step: at ?? 'done-stamp',
       at: journal.updatedAt,
       code: 'interrupted',
-      message: `first boot was interrupted during step ${journal.step}`,
-      hint: `it resumes at ${journal.step} on the next boot; to resume now: systemctl start immich-firstboot.service (or immich-firstboot run)`,
+      message: at ? `first boot was interrupted during step ${at}` : 'first boot was interrupted after its last step, before the done-stamp',
+      hint: `it resumes at ${at ?? 'the done-stamp'} on the next boot; to resume now: systemctl start immich-firstboot.service (or immich-firstboot run)`,
     };
-    return { ...base, status: 'error', errors: [error], detail: error.message };
+    return { ...base, status: 'error', step: error.step, errors: [error], detail: error.message };
   }
   return { ...base, status: 'not started', detail: 'first boot has not run yet' };
 }

@@ -3,7 +3,8 @@
 import os from 'node:os';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { RootedFs, type WriteProbe } from './rooted-fs.js';
+import { RootedFs } from './rooted-fs.js';
+import { crashPoints, type CrashPoint } from './crash.js';
 import { execReal, type Exec } from './exec.js';
 import { httpGetReal, type HttpGet } from './http.js';
 
@@ -31,11 +32,16 @@ export interface System {
   env: Readonly<Record<string, string | undefined>>;
   /** True when this process runs on a host booted with systemd (not a property of the root). */
   hostHasSystemd(): boolean;
+  /** A named point where the crash-matrix tests may kill the process (a no-op in production). */
+  crashPoint: CrashPoint;
 }
 
-export function createSystem(root: string, env: NodeJS.ProcessEnv = process.env, probe?: WriteProbe): System {
+export function createSystem(root: string, env: NodeJS.ProcessEnv = process.env): System {
+  const crashPoint = crashPoints(env);
   return {
-    fs: new RootedFs(root, probe),
+    crashPoint,
+    // Point names are stable across runs: the random parts of temp and pair names are masked.
+    fs: new RootedFs(root, (phase, target) => crashPoint(`write:${target.replace(/\.[0-9a-f]{8}\.tmp/g, '.X.tmp').replace(/pair-[0-9T]+-[0-9a-f]+/g, 'pair-X')}:${phase}`)),
     exec: execReal,
     httpGet: httpGetReal,
     randomBytes: (size) => randomBytes(size),

@@ -137,7 +137,9 @@ export class RootedFs {
     const temp = this.tempName(inside);
     try {
       await fsp.symlink(target, this.path(temp));
+      this.probe?.('temp-written', inside);
       await fsp.rename(this.path(temp), this.path(inside));
+      this.probe?.('renamed', inside);
       await syncDir(this.path(dir));
     } catch (error) {
       await fsp.rm(this.path(temp), { force: true });
@@ -159,6 +161,7 @@ export class RootedFs {
   async rename(from: string, to: string): Promise<void> {
     try {
       await fsp.rename(this.path(from), this.path(to));
+      this.probe?.('renamed', to);
       await syncDir(this.path(path.posix.dirname(to)));
     } catch (error) {
       throw ioError('rename', from, error);

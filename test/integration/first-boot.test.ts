@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BUNDLE, FIXTURE_BIN, pathWith, runCli } from '../support/cli.js';
+import { BUNDLE, FIXTURE_BIN, killStandins, pathWith, runCli } from '../support/cli.js';
 import { INSTANCE_DOC, LB_DOC, startImdsStub, type ImdsStub } from '../support/imds-stub.js';
 import { makeRoot, modeOf, readFile, snapshotTree, writeFile } from '../support/root.js';
 
@@ -159,8 +159,7 @@ describe('immich-firstboot run with the stack (stand-in docker, IMDS stub)', () 
     });
     const standin = mkdtempSync(path.join(os.tmpdir(), 'ifb-docker-'));
     cleanups.push(() => imds.close(), () => {
-      const pidFile = path.join(standin, 'server.pid');
-      if (existsSync(pidFile)) try { process.kill(Number(readFileSync(pidFile, 'utf8'))); } catch { /* already gone */ }
+      killStandins(standin);
     });
     writeFile(root, '/etc/immich-firstboot/config.yaml', `stack:\n  serverUrl: http://127.0.0.1:${port}\n  readyTimeoutSeconds: 10\n`);
     const env = { PATH: pathWith(FIXTURE_BIN), STANDIN_DIR: standin, STANDIN_PING_PORT: String(port), IMMICH_FIRSTBOOT_IMDS_URL: imds.url, ...extra };
