@@ -39,8 +39,8 @@ cat >"$tmp/bin/node" <<WRAP
 LD_LIBRARY_PATH="$dir/root/usr/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$dir/root/usr/bin/node" "\$@"
 WRAP
 chmod 755 "$tmp/bin/node"
-# Swap in atomically: the wrapper hard-codes $dir/root, so move the pieces into $dir.
-rm -rf "$dir/root" "$dir/bin"
+# Replace any earlier install (we hold the lock); the wrapper hard-codes $dir/root.
+rm -rf "${dir:?}/root" "${dir:?}/bin"
 mv "$tmp/root" "$dir/root"; mv "$tmp/bin" "$dir/bin"
 "$wrapper" -e 0
 echo "$wrapper"
