@@ -37,6 +37,7 @@ export const envFile: Step = {
     }
 
     // An existing .env is the operator's as much as ours: keep every line, add only what is missing.
+    refuseMalformed(existing);
     const values = parseDotenv(existing);
     const password = values.DB_PASSWORD;
     if (password !== undefined) {
@@ -91,6 +92,17 @@ function wantedValues(ctx: StepContext): Omit<EnvContext, 'dbPassword'> {
     dbUsername: 'postgres',
     dbDatabaseName: 'immich',
   };
+}
+
+/** docker compose rejects a .env line that is not KEY=VALUE: say which line before anything starts. */
+function refuseMalformed(text: string): void {
+  const lines = text.split(/\r?\n/);
+  const bad = lines.findIndex((line) => line.trim() !== '' && !/^\s*#/.test(line) && !/^\s*(export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=/.test(line));
+  if (bad !== -1) {
+    throw new FirstbootError('env-malformed', `${PATHS.envFile} line ${bad + 1} is not KEY=VALUE (${JSON.stringify(lines[bad]!.slice(0, 40))}); left untouched`, {
+      hint: `fix or remove that line (docker compose would reject it too), then run \`immich-firstboot\` again`,
+    });
+  }
 }
 
 /** Postgres takes the password only when it initialises its data directory; after that it is fixed. */

@@ -230,7 +230,12 @@ export class RootedFs {
   /** Refuses a directory that a symlink leads out of the root (only possible when root is not /). */
   private async assertInsideRoot(inside: string): Promise<void> {
     if (this.root === '/') return;
-    const [real, realRoot] = await Promise.all([fsp.realpath(this.path(inside)), fsp.realpath(this.root)]);
+    // Links resolve on the host, not in the root: an absolute link in an image tree points out of it.
+    const realRoot = await fsp.realpath(this.root);
+    const real = await fsp.realpath(this.path(inside)).catch((error: unknown) => {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+      return '(a path that does not exist on this host)';
+    });
     if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
       throw new FirstbootError('path-escapes-root', `${inside} leads outside the root ${this.root} (to ${real})`, {
         hint: `replace the symlink at or above ${this.path(inside)} with a directory inside the root`,
