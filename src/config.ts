@@ -20,7 +20,8 @@ export interface Config {
   compose: { command: 'auto' | string[] };
   tls: { keyType: 'ecdsa' | 'rsa'; rsaBits: number; days: number };
   stack: { readyTimeoutSeconds: number; serverUrl: string };
-  dockerLogs: { maxSize: string; maxFile: string };
+  /** restartCommand: how to restart Docker after daemon.json changed; auto = systemctl on a systemd host. */
+  dockerLogs: { maxSize: string; maxFile: string; restartCommand: 'auto' | string[] };
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -34,7 +35,7 @@ export const DEFAULT_CONFIG: Config = {
   // Apple (and so Safari) rejects server certificates valid for more than 398 days.
   tls: { keyType: 'ecdsa', rsaBits: 2048, days: 397 },
   stack: { readyTimeoutSeconds: 1200, serverUrl: 'http://127.0.0.1:2283' },
-  dockerLogs: { maxSize: '50m', maxFile: '5' },
+  dockerLogs: { maxSize: '50m', maxFile: '5', restartCommand: 'auto' },
 };
 
 const HOST_LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
@@ -94,6 +95,10 @@ const SCHEMA: Schema = {
   dockerLogs: {
     maxSize: str((v) => /^\d+[kmg]$/.test(v), 'a size such as 50m (digits then k, m or g)'),
     maxFile: str((v) => /^[1-9]\d{0,2}$/.test(v), 'a count of files as a string, such as "5"'),
+    restartCommand: (v) =>
+      v === 'auto' || (Array.isArray(v) && v.length > 0 && v.every((a) => typeof a === 'string' && a.length > 0))
+        ? undefined
+        : 'must be "auto" or a command as a list, such as [systemctl, restart, docker.service]',
   },
 };
 

@@ -30,6 +30,8 @@ export const PATHS = {
   acmeWebroot: '/var/www/immich-acme',
 
   dockerDaemonJson: '/etc/docker/daemon.json',
+  // Present from just before we change daemon.json until Docker has been restarted with it.
+  dockerRestartPending: '/var/lib/immich-firstboot/docker-restart-pending',
   credentials: '/root/immich-credentials.txt',
   machineId: '/etc/machine-id',
   hostname: '/etc/hostname',

@@ -27,13 +27,14 @@ export function composeArgs(ctx: StepContext, ...args: string[]): string[] {
   return ['-p', PROJECT, '-f', ctx.sys.fs.path(PATHS.composeFile), ...args];
 }
 
-export async function composeUp(ctx: StepContext, attempts = 3): Promise<void> {
+/** `up -d` with bounded retries; returns the compose command that did it. */
+export async function composeUp(ctx: StepContext, attempts = 3): Promise<string[]> {
   const [file, ...base] = await composeCommand(ctx);
   const cwd = ctx.sys.fs.path(PATHS.immichDir);
   let last = '';
   for (let attempt = 1; attempt <= attempts; attempt++) {
     const result = await ctx.sys.exec(file!, [...base, ...composeArgs(ctx, 'up', '-d')], { cwd, timeoutMs: 15 * 60_000 });
-    if (result.exitCode === 0) return;
+    if (result.exitCode === 0) return [file!, ...base];
     last = tail(result.stderr || result.stdout, 15);
     ctx.log.warn({ attempt, attempts, exitCode: result.exitCode, output: last }, 'docker compose up failed');
     if (attempt < attempts) await ctx.sys.sleep(5000 * attempt);

@@ -14,6 +14,8 @@ export interface CredentialsContext {
   fingerprint: string;
   dbPassword: string;
   adminState: string;
+  /** Immich said an admin exists: the sign-up advice would be wrong. */
+  adminRegistered: boolean;
 }
 
 export const credentials: Step = {
@@ -50,5 +52,6 @@ function credentialsContext(ctx: StepContext, dbPassword: string): CredentialsCo
     fingerprint: facts.certFingerprint ? `SHA256 ${facts.certFingerprint}` : '(no certificate yet)',
     dbPassword,
     adminState,
+    adminRegistered: facts.stack === 'started' && facts.adminRegistered === true,
   };
 }

@@ -1,8 +1,10 @@
 // Docker log rotation: merge json-file max-size/max-file into /etc/docker/daemon.json, keeping every
-// other key, so container logs never fill the root disk. Applies to containers created afterwards.
+// other key, so container logs never fill the root disk. Applies only to containers created after
+// Docker reloads it, so Docker is restarted here, before the stack exists, and only if the file changed.
 
 import { PATHS } from '../paths.js';
 import { FirstbootError } from '../errors.js';
+import { restartDockerIfPending } from '../docker.js';
 import type { Step, StepContext } from './step.js';
 
 export const dockerLogs: Step = {
@@ -13,12 +15,46 @@ export const dockerLogs: Step = {
     const text = await fs.read(PATHS.dockerDaemonJson);
     const current = parseDaemonJson(text);
     const merged = mergeRotation(ctx, current);
-    if (merged === undefined) return { changed: false, summary: `${PATHS.dockerDaemonJson} already rotates logs; kept` };
-    await fs.write(PATHS.dockerDaemonJson, `${JSON.stringify(merged, null, 2)}\n`, { mode: 0o644 });
-    await restartDocker(ctx);
-    return { changed: true, summary: `${PATHS.dockerDaemonJson} now rotates container logs (max-size ${ctx.config.dockerLogs.maxSize}, max-file ${ctx.config.dockerLogs.maxFile})` };
+    if (merged === undefined) {
+      // A run that crashed between writing the file and restarting Docker restarts it now.
+      const restarted = !ctx.options.skipStack && (await restartDockerIfPending(ctx));
+      return { changed: restarted, summary: `${PATHS.dockerDaemonJson} already rotates logs; kept${restarted ? '; Docker restarted' : ''}` };
+    }
+    const content = `${JSON.stringify(merged, null, 2)}\n`;
+    await validate(ctx, content);
+    // The marker goes first: if we die after the write, the next run still knows Docker must restart.
+    await fs.write(PATHS.dockerRestartPending, `${ctx.sys.now().toISOString()}\n`, { mode: 0o644, dirMode: 0o700 });
+    await fs.write(PATHS.dockerDaemonJson, content, { mode: 0o644 });
+    // Before the stack is created: rotation applies only to containers created after the restart.
+    const restarted = !ctx.options.skipStack && (await restartDockerIfPending(ctx));
+    return {
+      changed: true,
+      summary: `${PATHS.dockerDaemonJson} now rotates container logs (max-size ${ctx.config.dockerLogs.maxSize}, max-file ${ctx.config.dockerLogs.maxFile})${restarted ? '; Docker restarted' : ''}`,
+    };
   },
 };
+
+/** `dockerd --validate` (Docker 23+) on the merged file, before it replaces the real one. */
+async function validate(ctx: StepContext, content: string): Promise<void> {
+  const { fs } = ctx.sys;
+  const dir = await fs.privateDir(PATHS.dockerDaemonJson);
+  try {
+    await fs.write(`${dir}/daemon.json`, content, { mode: 0o644 });
+    const result = await ctx.sys.exec('dockerd', ['--validate', '--config-file', fs.path(`${dir}/daemon.json`)], { timeoutMs: 60_000 });
+    const output = `${result.stdout}${result.stderr}`.trim();
+    if (result.notFound || /unknown flag: --validate/.test(output)) {
+      ctx.log.info('this dockerd cannot validate a configuration (Docker < 23); merged without validating');
+      return;
+    }
+    if (result.exitCode !== 0) {
+      throw new FirstbootError('daemon-json-rejected', `dockerd rejects ${PATHS.dockerDaemonJson} with log rotation merged in: ${output.split('\n').pop() ?? ''}; left untouched`, {
+        hint: `fix ${PATHS.dockerDaemonJson} (\`dockerd --validate --config-file ${PATHS.dockerDaemonJson}\` checks it), then run \`immich-firstboot\` again`,
+      });
+    }
+  } finally {
+    await fs.remove(dir);
+  }
+}
 
 function parseDaemonJson(text: string | undefined): Record<string, unknown> {
   if (text === undefined || text.trim() === '') return {};
@@ -59,19 +95,4 @@ function mergeRotation(ctx: StepContext, current: Record<string, unknown>): Reco
   logOpts['max-file'] ??= ctx.config.dockerLogs.maxFile;
   const merged = { ...current, 'log-driver': 'json-file', 'log-opts': logOpts };
   return JSON.stringify(merged) === JSON.stringify(current) ? undefined : merged;
-}
-
-async function restartDocker(ctx: StepContext): Promise<void> {
-  if (ctx.options.skipStack) return;
-  if (!ctx.sys.hostHasSystemd() || ctx.sys.fs.root !== '/') {
-    ctx.warn('log rotation is configured, but Docker was not restarted (no systemd here, or --root is not /)', 'restart Docker before creating containers, or they keep unrotated logs');
-    return;
-  }
-  const result = await ctx.sys.exec('systemctl', ['restart', 'docker.service'], { timeoutMs: 120_000 });
-  if (result.exitCode !== 0) {
-    throw new FirstbootError('docker-restart-failed', `systemctl restart docker.service failed: ${result.stderr.trim() || `exit ${result.exitCode}`}`, {
-      hint: `check \`journalctl -u docker.service\`; ${PATHS.dockerDaemonJson} may hold a setting this Docker rejects`,
-    });
-  }
-  ctx.log.info('docker.service restarted to apply log rotation');
 }

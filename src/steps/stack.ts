@@ -1,9 +1,11 @@
-// The compose stack: started early (so certificate and nginx work overlaps its start), then waited for.
+// The compose stack: started early (so certificate and nginx work overlaps its start), checked to be
+// published on loopback only, then waited for until Immich answers.
 
 import { PATHS } from '../paths.js';
 import { FirstbootError } from '../errors.js';
-import { adminRegistered, composeArgs, composeCommand, composeUp, ping, tail } from '../stack.js';
-import type { RunOptions, Step } from './step.js';
+import { projectContainers, restartDockerIfPending, verifyLoopbackOnly, warnUnrotated, type ContainerView } from '../docker.js';
+import { adminRegistered, composeArgs, composeCommand, composeUp, ping, PROJECT, tail } from '../stack.js';
+import type { RunOptions, Step, StepContext } from './step.js';
 
 const skipReason = (options: RunOptions): string | undefined => (options.skipStack ? '--skip-stack' : undefined);
 
@@ -12,10 +14,16 @@ export const stackStart: Step = {
   description: 'start the Immich containers (docker compose up -d)',
   skipReason,
   async apply(ctx) {
+    // Left pending by a --skip-stack run, or by a crash: Docker must load daemon.json before `up`.
+    await restartDockerIfPending(ctx);
     await ctx.notify.status('Starting the Immich containers');
-    await composeUp(ctx);
+    const command = await composeUp(ctx);
     ctx.journal.facts.stack = 'started';
-    return { changed: true, summary: `docker compose -p immich up -d done for ${PATHS.composeFile}` };
+    // Fail fast, before minutes of waiting, if a port is published beyond loopback.
+    const containers = await projectContainers(ctx);
+    const ports = await verifyLoopbackOnly(ctx, containers);
+    warnUnrotated(ctx, containers);
+    return { changed: true, summary: `\`${command.join(' ')} -p ${PROJECT} up -d\` done for ${PATHS.composeFile}; ${ports}` };
   },
 };
 
@@ -42,24 +50,36 @@ export const stackReady: Step = {
       }
       await sys.sleep(250);
     }
+    // Again now that everything listens (a server on the host network only shows up once it answers).
+    const ports = await verifyLoopbackOnly(ctx, await projectContainers(ctx));
     ctx.journal.facts.adminRegistered = await adminRegistered(ctx);
     const seconds = ((sys.now().getTime() - started) / 1000).toFixed(1);
-    return { changed: true, summary: `Immich answers ${url} (after ${seconds}s); first admin ${ctx.journal.facts.adminRegistered ? 'registered' : 'not registered yet'}` };
+    const admin = ctx.journal.facts.adminRegistered === null ? 'unknown' : ctx.journal.facts.adminRegistered ? 'registered' : 'not registered yet';
+    return { changed: true, summary: `Immich answers ${url} (after ${seconds}s); ${ports}; first admin ${admin}` };
   },
 };
 
-async function notReady(ctx: Parameters<Step['apply']>[0], url: string, waited: number): Promise<FirstbootError> {
+/** The timeout error: which services are not healthy, and the tail of their logs (secrets scrubbed). */
+async function notReady(ctx: StepContext, url: string, waited: number): Promise<FirstbootError> {
+  let unhealthy: ContainerView[] = [];
+  try {
+    unhealthy = (await projectContainers(ctx)).filter((c) => c.state !== 'running' || (c.health !== undefined && c.health !== 'healthy'));
+  } catch (error) {
+    ctx.log.warn({ err: error }, 'could not ask Docker which containers are unhealthy');
+  }
+  const services = unhealthy.map((c) => c.service);
   let logs = '';
   try {
     const [file, ...base] = await composeCommand(ctx);
-    const result = await ctx.sys.exec(file!, [...base, ...composeArgs(ctx, 'logs', '--no-color', '--tail', '20')], { cwd: ctx.sys.fs.path(PATHS.immichDir), timeoutMs: 60_000 });
-    logs = tail(ctx.secrets.scrub(result.stdout + result.stderr), 60);
+    const result = await ctx.sys.exec(file!, [...base, ...composeArgs(ctx, 'logs', '--no-color', '--tail', '20', ...services)], { cwd: ctx.sys.fs.path(PATHS.immichDir), timeoutMs: 60_000 });
+    logs = tail(ctx.secrets.scrub(result.stdout + result.stderr), 80);
   } catch {
     logs = '(could not read the containers\' logs)';
   }
-  ctx.log.error({ logs }, 'the containers\' last log lines');
-  return new FirstbootError('stack-not-ready', `Immich did not answer ${url} within ${Math.round(waited)}s`, {
-    hint: `look at \`docker compose -p immich -f ${PATHS.composeFile} ps\` and its logs; when it answers, run \`immich-firstboot\` again to finish`,
+  const states = unhealthy.map((c) => `${c.service} ${c.health ?? c.state}`).join(', ');
+  ctx.log.error({ logs, unhealthy: states }, `the last log lines of ${services.length ? services.join(', ') : 'every service'}`);
+  return new FirstbootError('stack-not-ready', `Immich did not answer ${url} within ${Math.round(waited)}s${states ? ` (not healthy: ${states})` : ''}`, {
+    hint: `look at \`docker compose -p ${PROJECT} -f ${PATHS.composeFile} ps\` and \`... logs ${services[0] ?? 'immich-server'}\`; when it answers, run \`immich-firstboot\` again to finish`,
     detail: { logs },
   });
 }

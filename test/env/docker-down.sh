@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Remove the test compose projects' containers/networks/volumes and stop the dockerd that docker-up.sh started.
+# Remove the test compose projects' containers/networks/volumes, the stand-in images, and stop the dockerd that docker-up.sh started.
 set -euo pipefail
 
 STATE="${IFB_CI_STATE:-/tmp/immich-firstboot-ci}"
@@ -14,6 +14,9 @@ if docker info >/dev/null 2>&1; then
   [ -z "$networks" ] || docker network rm $networks >/dev/null
   volumes=$(docker volume ls --format '{{.Label "com.docker.compose.project"}}	{{.Name}}' | ours)
   [ -z "$volumes" ] || docker volume rm -f $volumes >/dev/null
+  # The stand-in images (test/fixtures/standin-images/build.sh labels every one it makes).
+  images=$(docker images -a -q --filter label=org.immich-firstboot.standin-hash | sort -u)
+  [ -z "$images" ] || docker rmi -f $images >/dev/null
 fi
 
 # Stop only the dockerd we started (by pidfile), and wait for it (and its containerd) to exit.

@@ -1,12 +1,28 @@
 import { describe, expect, it } from 'vitest';
 import { dockerLogs } from '../../../src/steps/docker-logs.js';
+import type { Exec } from '../../../src/system/index.js';
+import { dockerWorld, fail, type World } from '../../support/docker-world.js';
 import { fakeSystem, stepContext } from '../../support/fake-system.js';
 import { makeRoot, readFile, writeFile } from '../../support/root.js';
+import { readdirSync, existsSync } from 'node:fs';
 
 const DAEMON = '/etc/docker/daemon.json';
-const run = async (root: string) => {
-  const { ctx } = stepContext(fakeSystem(root), {}, { skipStack: true });
+const PENDING = '/var/lib/immich-firstboot/docker-restart-pending';
+const OLD_DOCKERD = fail('');
+OLD_DOCKERD.stdout = "Status: unknown flag: --validate\nSee 'dockerd --help'., Code: 125\n";
+
+/** The step as --skip-stack runs it (no restart), with Debian 12's dockerd 20.10, which cannot validate. */
+const run = async (root: string, exec: Exec = dockerWorld({ validate: OLD_DOCKERD })) => {
+  const { ctx } = stepContext(fakeSystem(root, { exec }), {}, { skipStack: true });
   return { result: await dockerLogs.apply(ctx), ctx };
+};
+
+/** The step in a full run, restarting Docker with a configured command. */
+const runWithRestart = async (root: string, world: World = {}) => {
+  const exec = dockerWorld(world);
+  const { ctx } = stepContext(fakeSystem(root, { exec }), { dockerLogs: { maxSize: '50m', maxFile: '5', restartCommand: ['restart-docker'] } });
+  const result = await dockerLogs.apply(ctx);
+  return { result, restarts: exec.calls.filter((c) => c[0] === 'restart-docker').length, exec };
 };
 
 describe('the docker-logs step', () => {
@@ -60,5 +76,66 @@ describe('the docker-logs step', () => {
     expect(result.changed).toBe(false);
     expect(readFile(root, DAEMON)).toBe('{"log-driver":"journald"}');
     expect(ctx.journal.warnings[0]?.message).toContain('sets log-driver "journald"; kept it');
+  });
+
+  it('validates the merged file with dockerd, and leaves daemon.json untouched when dockerd rejects it', async () => {
+    const root = makeRoot();
+    writeFile(root, DAEMON, '{"bogus-key": true}');
+    const rejected = fail('');
+    rejected.stdout = 'unable to configure the Docker daemon with file /x: the following directives don\'t match any configuration option: bogus-key\n';
+    const exec = dockerWorld({ validate: rejected });
+    await expect(run(root, exec)).rejects.toMatchObject({ code: 'daemon-json-rejected', message: expect.stringContaining("don't match any configuration option: bogus-key; left untouched") });
+    expect(readFile(root, DAEMON)).toBe('{"bogus-key": true}');
+    const validated = exec.calls.find((c) => c[0] === 'dockerd')!;
+    expect(validated.slice(0, 3)).toEqual(['dockerd', '--validate', '--config-file']);
+    expect(readdirSync(`${root}/etc/docker`)).toEqual(['daemon.json']); // the candidate's temp dir is gone
+    expect(existsSync(`${root}${PENDING}`)).toBe(false);
+  });
+
+  it('restarts Docker once, after writing, and not again when nothing changed', async () => {
+    const root = makeRoot();
+    const first = await runWithRestart(root);
+    expect(first.restarts).toBe(1);
+    expect(first.result.summary).toContain('; Docker restarted');
+    const order = first.exec.calls.map((c) => c[0]);
+    expect(order.indexOf('dockerd')).toBeLessThan(order.indexOf('restart-docker'));
+    expect(existsSync(`${root}${PENDING}`)).toBe(false);
+    const second = await runWithRestart(root);
+    expect(second.restarts).toBe(0);
+    expect(second.result.changed).toBe(false);
+  });
+
+  it('restarts Docker on the next run when the last one died between writing and restarting', async () => {
+    const root = makeRoot();
+    await runWithRestart(root, { restart: fail('Job for docker.service failed') }).catch(() => undefined);
+    expect(existsSync(`${root}${PENDING}`)).toBe(true);
+    const again = await runWithRestart(root);
+    expect(again.restarts).toBe(1);
+    expect(again.result.changed).toBe(true);
+    expect(existsSync(`${root}${PENDING}`)).toBe(false);
+  });
+
+  it('fails with the restart command\'s output when Docker does not come back', async () => {
+    await expect(runWithRestart(makeRoot(), { restart: fail('Job for docker.service failed because the control process exited with error code.') })).rejects.toMatchObject({
+      code: 'docker-restart-failed',
+      message: '`restart-docker` failed: Job for docker.service failed because the control process exited with error code.',
+      hint: expect.stringContaining('journalctl -u docker.service'),
+    });
+  });
+
+  it('leaves the restart to the next plain run under --skip-stack', async () => {
+    const root = makeRoot();
+    const { ctx } = await run(root);
+    expect(existsSync(`${root}${PENDING}`)).toBe(true);
+    expect(ctx.journal.warnings).toEqual([]);
+  });
+
+  it('warns instead of restarting without systemd when no restart command is configured', async () => {
+    const root = makeRoot();
+    const exec = dockerWorld();
+    const { ctx } = stepContext(fakeSystem(root, { exec }));
+    await dockerLogs.apply(ctx);
+    expect(ctx.journal.warnings[0]?.message).toBe('/etc/docker/daemon.json changed, but Docker was not restarted (no systemd here, or --root is not /)');
+    expect(exec.calls.map((c) => c[0])).toEqual(['dockerd']);
   });
 });

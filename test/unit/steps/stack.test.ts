@@ -1,44 +1,36 @@
 import { describe, expect, it } from 'vitest';
 import { stackReady, stackStart } from '../../../src/steps/stack.js';
-import type { Exec, ExecResult, HttpGet } from '../../../src/system/index.js';
+import type { HttpGet } from '../../../src/system/index.js';
+import { dockerWorld, fail } from '../../support/docker-world.js';
 import { fakeSystem, stepContext } from '../../support/fake-system.js';
-import { makeRoot } from '../../support/root.js';
+import { makeRoot, writeFile } from '../../support/root.js';
 
-const ok = (stdout = ''): ExecResult => ({ command: '', exitCode: 0, stdout, stderr: '', notFound: false, timedOut: false });
-const fail = (stderr: string, notFound = false): ExecResult => ({ command: '', exitCode: notFound ? undefined : 1, stdout: '', stderr, notFound, timedOut: false });
+const pong: HttpGet = async ({ url }) => (url.endsWith('/ping') ? { status: 200, body: '{"res":"pong"}' } : { status: 200, body: '{"isInitialized":false}' });
 
-function recorder(answer: (argv: string[]) => ExecResult): Exec & { calls: string[][] } {
-  const calls: string[][] = [];
-  const exec = (async (file: string, args: readonly string[]) => {
-    calls.push([file, ...args]);
-    return answer([file, ...args]);
-  }) as Exec & { calls: string[][] };
-  exec.calls = calls;
-  return exec;
-}
-
-describe('the stack steps', () => {
-  it('starts the stack with the compose plugin, project immich and the installed file', async () => {
+describe('the stack-start step', () => {
+  it('starts the stack with the compose plugin, project immich and the installed file, and checks it is on loopback', async () => {
     const root = makeRoot();
-    const exec = recorder(() => ok());
+    const exec = dockerWorld();
     const { ctx } = stepContext(fakeSystem(root, { exec }));
-    await stackStart.apply(ctx);
-    expect(exec.calls).toEqual([
+    const result = await stackStart.apply(ctx);
+    expect(exec.calls.slice(0, 2)).toEqual([
       ['docker', 'compose', 'version'],
       ['docker', 'compose', '-p', 'immich', '-f', `${root}/opt/immich/docker-compose.yml`, 'up', '-d'],
     ]);
+    expect(result.summary).toBe(`\`docker compose -p immich up -d\` done for /opt/immich/docker-compose.yml; ports 2283 on loopback only (127.0.0.1:2283)`);
   });
 
   it('falls back to docker-compose when the plugin is missing', async () => {
-    const exec = recorder(([file, sub]) => (file === 'docker' && sub === 'compose' ? fail("docker: 'compose' is not a docker command.") : ok()));
+    const world = dockerWorld();
+    const exec: typeof world = Object.assign(async (file: string, args: readonly string[]) =>
+      file === 'docker' && args[0] === 'compose' ? fail("docker: 'compose' is not a docker command.") : world(file, args), { calls: world.calls });
     const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
-    await stackStart.apply(ctx);
-    expect(exec.calls.at(-1)?.slice(0, 3)).toEqual(['docker-compose', '-p', 'immich']);
+    expect((await stackStart.apply(ctx)).summary).toMatch(/^`docker-compose -p immich up -d` done/);
+    expect(exec.calls.find((c) => c.includes('up'))?.slice(0, 3)).toEqual(['docker-compose', '-p', 'immich']);
   });
 
   it('says how to install compose when there is none', async () => {
-    const exec = recorder(() => fail('', true));
-    const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
+    const { ctx } = stepContext(fakeSystem(makeRoot(), { exec: async () => fail('', true) }));
     await expect(stackStart.apply(ctx)).rejects.toMatchObject({
       code: 'compose-missing',
       message: 'no working docker compose: tried `docker compose` (not installed), `docker-compose` (not installed)',
@@ -47,30 +39,101 @@ describe('the stack steps', () => {
   });
 
   it('retries a failing `up -d` three times, then fails with its last output', async () => {
-    const exec = recorder(([, , ...rest]) => (rest.includes('up') ? fail('Error response from daemon: no space left on device') : ok()));
+    const exec = dockerWorld({ upFails: 'Error response from daemon: no space left on device' });
     const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
     await expect(stackStart.apply(ctx)).rejects.toMatchObject({ code: 'compose-up-failed', message: expect.stringContaining('failed 3 times: Error response from daemon: no space left on device') });
     expect(exec.calls.filter((c) => c.includes('up'))).toHaveLength(3);
   });
 
-  it('waits for pong, then records whether the first admin exists', async () => {
+  it('fails loudly and stops the server when Docker publishes 2283 on every address', async () => {
+    const exec = dockerWorld({ publishIp: '0.0.0.0', ss: ['LISTEN 0 4096 0.0.0.0:2283 0.0.0.0:*', 'LISTEN 0 4096 [::]:2283 [::]:*'] });
+    const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
+    await expect(stackStart.apply(ctx)).rejects.toMatchObject({
+      code: 'port-exposed',
+      message: expect.stringContaining('Docker publishes immich-server on 0.0.0.0:2283; a socket listens on 0.0.0.0:2283'),
+      hint: expect.stringContaining("- '127.0.0.1:2283:2283'"),
+    });
+    expect(exec.calls.at(-1)?.slice(-2)).toEqual(['stop', 'immich-server']);
+  });
+
+  it('treats an empty HostIp (every address) as exposed', async () => {
+    const exec = dockerWorld({ publishIp: '' });
+    const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
+    await expect(stackStart.apply(ctx)).rejects.toMatchObject({ code: 'port-exposed', message: expect.stringContaining('on every address:2283') });
+  });
+
+  it('fails when a socket on 2283 listens beyond loopback even though Docker publishes on loopback, and stops nothing', async () => {
+    const exec = dockerWorld({ ss: ['LISTEN 0 4096 127.0.0.1:2283 0.0.0.0:*', 'LISTEN 0 511 *:2283 *:* users:(("node",pid=7,fd=3))'] });
+    const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
+    await expect(stackStart.apply(ctx)).rejects.toMatchObject({ code: 'port-exposed', message: expect.stringContaining('a socket listens on *:2283') });
+    expect(exec.calls.some((c) => c.includes('stop'))).toBe(false);
+  });
+
+  it('accepts loopback listeners of both families and ignores other ports', async () => {
+    const exec = dockerWorld({ ss: ['LISTEN 0 4096 127.0.0.1:2283 0.0.0.0:*', 'LISTEN 0 4096 [::1]:2283 [::]:*', 'LISTEN 0 511 0.0.0.0:443 0.0.0.0:*', 'LISTEN 0 4096 127.0.0.53%lo:53 0.0.0.0:*'] });
+    const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
+    expect((await stackStart.apply(ctx)).summary).toContain('ports 2283 on loopback only (127.0.0.1:2283, ::1:2283)');
+  });
+
+  it('says when ss is missing rather than skipping the check', async () => {
+    const world = dockerWorld();
+    const exec = Object.assign(async (file: string, args: readonly string[]) => (file === 'ss' ? fail('', true) : world(file, args)), { calls: world.calls });
+    const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
+    await expect(stackStart.apply(ctx)).rejects.toMatchObject({ code: 'ss-failed', hint: expect.stringContaining('apt install iproute2') });
+  });
+
+  it('warns when the containers were created without log rotation', async () => {
+    const exec = dockerWorld({ maxSize: undefined });
+    const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
+    await stackStart.apply(ctx);
+    expect(ctx.journal.warnings[0]).toMatchObject({ message: expect.stringContaining('were created without log rotation'), hint: expect.stringContaining('up -d --force-recreate') });
+  });
+
+  it('restarts Docker before `up` when an earlier --skip-stack run left daemon.json unapplied', async () => {
+    const root = makeRoot();
+    writeFile(root, '/var/lib/immich-firstboot/docker-restart-pending', 'x\n');
+    const exec = dockerWorld();
+    const { ctx } = stepContext(fakeSystem(root, { exec }), { dockerLogs: { maxSize: '50m', maxFile: '5', restartCommand: ['restart-docker'] } });
+    await stackStart.apply(ctx);
+    const order = exec.calls.map((c) => c[0] === 'restart-docker' ? 'restart' : c.includes('up') ? 'up' : '').filter(Boolean);
+    expect(order).toEqual(['restart', 'up']);
+    expect(await ctx.sys.fs.exists('/var/lib/immich-firstboot/docker-restart-pending')).toBe(false);
+  });
+});
+
+describe('the stack-ready step', () => {
+  it('waits for pong, checks loopback again, then records whether the first admin exists', async () => {
     let pings = 0;
-    const httpGet: HttpGet = async ({ url }) => {
-      if (url.endsWith('/ping')) return ++pings < 4 ? Promise.reject(Object.assign(new Error('x'), { code: 'ECONNRESET' })) : { status: 200, body: '{"res":"pong"}' };
-      return { status: 200, body: '{"isInitialized":false}' };
+    const httpGet: HttpGet = async (request) => {
+      if (request.url.endsWith('/ping') && ++pings < 4) throw Object.assign(new Error('x'), { code: 'ECONNRESET' });
+      return pong(request);
     };
-    const { ctx } = stepContext(fakeSystem(makeRoot(), { httpGet }));
+    const exec = dockerWorld();
+    const { ctx } = stepContext(fakeSystem(makeRoot(), { httpGet, exec }));
     const result = await stackReady.apply(ctx);
     expect(pings).toBe(4);
     expect(ctx.journal.facts.adminRegistered).toBe(false);
+    expect(result.summary).toContain('ports 2283 on loopback only');
     expect(result.summary).toContain('first admin not registered yet');
   });
 
-  it('times out with the containers\' logs, secrets scrubbed', async () => {
-    const exec = recorder(([, , ...rest]) => (rest.includes('logs') ? ok('immich_server | password authentication failed for PassPassPass1234\n') : ok()));
+  it('fails when the server turns out to listen beyond loopback once it answers', async () => {
+    const exec = dockerWorld({ ss: ['LISTEN 0 511 0.0.0.0:2283 0.0.0.0:*'] });
+    const { ctx } = stepContext(fakeSystem(makeRoot(), { httpGet: pong, exec }));
+    await expect(stackReady.apply(ctx)).rejects.toMatchObject({ code: 'port-exposed' });
+    expect(ctx.journal.facts.adminRegistered).toBeUndefined();
+  });
+
+  it('times out naming the unhealthy service, with its logs, secrets scrubbed', async () => {
+    const exec = dockerWorld({ serverHealth: 'unhealthy', logs: 'immich_server | password authentication failed for PassPassPass1234\n' });
     const { ctx, logs } = stepContext(fakeSystem(makeRoot(), { exec, httpGet: async () => ({ status: 502, body: '' }) }), { stack: { readyTimeoutSeconds: 10, serverUrl: 'http://127.0.0.1:2283' } });
     ctx.secrets.add('PassPassPass1234');
-    await expect(stackReady.apply(ctx)).rejects.toMatchObject({ code: 'stack-not-ready', message: 'Immich did not answer http://127.0.0.1:2283/api/server/ping within 10s' });
+    await expect(stackReady.apply(ctx)).rejects.toMatchObject({
+      code: 'stack-not-ready',
+      message: 'Immich did not answer http://127.0.0.1:2283/api/server/ping within 10s (not healthy: immich-server unhealthy)',
+      hint: expect.stringContaining('logs immich-server'),
+    });
+    expect(exec.calls.find((c) => c.includes('logs'))?.slice(-1)).toEqual(['immich-server']);
     const logged = JSON.stringify(logs);
     expect(logged).toContain('password authentication failed for [REDACTED]');
     expect(logged).not.toContain('PassPassPass1234');

@@ -1,0 +1,165 @@
+// The stack against a REAL Docker engine (Debian's dockerd, started by test/env/docker-up.sh if it is
+// not running: CI has none). No registry is reachable, so the images are the local stand-ins of
+// test/fixtures/standin-images/, and the compose file the first boot installs is a TEST COPY of
+// compose/docker-compose.yml with the `@sha256:` digests dropped (see testDataDir); nothing else differs.
+//
+// Everything that touches the engine lives in this one file, run in order: the tests share the fixed
+// project name `immich`, the container names and host port 127.0.0.1:2283, so they must never overlap.
+import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUNDLE, runCli } from '../support/cli.js';
+import { ensureEngine, listenersOn, makeSecondHost, removeDir, removeProject, sh, testDataDir, UP, type SecondHost } from '../support/engine.js';
+import { makeRoot, readFile, writeFile } from '../support/root.js';
+
+let dataDir: string;
+let secondHost: SecondHost | undefined;
+let restartedDocker = false;
+
+beforeAll(async () => {
+  if (!existsSync(BUNDLE)) throw new Error('run `npm run build` first (npm test does)');
+  ensureEngine(); // throws, failing every test, if Docker cannot start
+  await removeProject();
+  dataDir = testDataDir();
+  secondHost = await makeSecondHost();
+}, 180_000);
+
+afterAll(async () => {
+  await removeProject();
+  await secondHost?.remove();
+  if (dataDir) removeDir(dataDir);
+  // Our dockerd was restarted with a temp root's daemon.json: give it back its plain configuration.
+  if (restartedDocker) await sh(`bash ${UP} --restart`);
+}, 180_000);
+
+const ROTATED = { 'log-driver': 'json-file', 'log-opts': { 'max-size': '7m', 'max-file': '3' } };
+
+interface Setup {
+  compose?: string;
+  envLines?: string;
+  daemonJson?: object;
+  readyTimeoutSeconds?: number;
+}
+
+/**
+ * A temp root for a first boot against the engine. Its .env is pre-seeded with data locations inside
+ * the root (Docker bind-mounts host paths, so /opt/immich/... would land on this machine's own /opt);
+ * the first boot keeps them and adds the secret and the rest, as it does for an operator's .env.
+ */
+function engineRoot({ compose = 'auto', envLines = '', daemonJson = { labels: ['org.immich-firstboot.test=kept'] }, readyTimeoutSeconds = 60 }: Setup = {}): string {
+  const root = makeRoot('');
+  writeFile(root, '/etc/immich-firstboot/config.yaml', [
+    'imds:\n  enabled: false',
+    `compose:\n  command: ${compose}`,
+    `stack:\n  readyTimeoutSeconds: ${readyTimeoutSeconds}`,
+    // On a VM this is `systemctl restart docker.service`; here dockerd is ours, restarted with this root's file.
+    `dockerLogs:\n  maxSize: 7m\n  maxFile: "3"\n  restartCommand: [bash, ${UP}, --restart, --config-file, ${root}/etc/docker/daemon.json]`,
+  ].join('\n'));
+  writeFile(root, '/opt/immich/.env', `UPLOAD_LOCATION=${root}/opt/immich/library\nDB_DATA_LOCATION=${root}/opt/immich/postgres\n${envLines}`, 0o640);
+  writeFile(root, '/etc/docker/daemon.json', JSON.stringify(daemonJson));
+  return root;
+}
+
+const firstBoot = (root: string) => runCli(['--root', root], { IMMICH_FIRSTBOOT_DATA_DIR: dataDir });
+const password = (root: string) => /^DB_PASSWORD=(.*)$/m.exec(readFile(root, '/opt/immich/.env'))![1]!;
+const summary = (lines: Awaited<ReturnType<typeof firstBoot>>['lines'], step: string) => lines.find((l) => l.step === step && 'changed' in l)?.msg;
+
+function get(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent: false, timeout: 5000 }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+}
+
+async function inspect(container: string, format: string): Promise<unknown> {
+  return JSON.parse(await sh(`docker inspect --format '{{json ${format}}}' ${container}`));
+}
+
+describe.sequential('the Immich stack on a real Docker engine (stand-in images)', () => {
+  it('a first boot through `docker compose` reaches done, with Immich answering on 127.0.0.1:2283 only and rotating its logs', async () => {
+    const root = engineRoot();
+    const boot = await firstBoot(root);
+    expect(boot.code, boot.stdout + boot.stderr).toBe(0);
+    restartedDocker = true;
+    expect(boot.lines.at(-1)?.msg).toBe('first boot done; see /root/immich-credentials.txt');
+    expect(summary(boot.lines, 'stack-start')).toMatch(/^`docker compose -p immich up -d` done .*; ports 2283 on loopback only \(127\.0\.0\.1:2283\)$/);
+
+    // What a client on this machine sees.
+    expect(await get('http://127.0.0.1:2283/api/server/ping')).toEqual({ status: 200, body: '{"res":"pong"}' });
+    // Docker's own view, and the kernel's listening sockets, agree: loopback only.
+    expect((await sh('docker port immich_server')).trim().split('\n')).toEqual(['2283/tcp -> 127.0.0.1:2283']);
+    expect(listenersOn(2283)).toEqual(['127.0.0.1']);
+
+    // daemon.json: the foreign key kept (and applied by the restarted dockerd), rotation merged in,
+    // and the containers, created after the restart, carry the rotation.
+    expect(JSON.parse(readFile(root, '/etc/docker/daemon.json'))).toEqual({ labels: ['org.immich-firstboot.test=kept'], ...ROTATED });
+    expect(await sh("docker info --format '{{json .Labels}}'")).toContain('org.immich-firstboot.test=kept');
+    expect(await inspect('immich_server', '.HostConfig.LogConfig')).toEqual({ Type: 'json-file', Config: { 'max-size': '7m', 'max-file': '3' } });
+
+    // The database was initialised with the secret from .env; status and credentials know no admin exists.
+    expect(readFile(root, '/opt/immich/postgres/standin-postgres-password').trim()).toBe(password(root));
+    const status = JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout);
+    expect(status).toMatchObject({ status: 'done', adminRegistered: false, pending: [], warnings: [] });
+    expect(readFile(root, '/root/immich-credentials.txt')).toContain('State when this file was written: no admin yet: sign-up is open');
+  });
+
+  it('Immich cannot be reached from a second host, while a listener on 0.0.0.0 can (the stack from the test above)', async () => {
+    const control = net.createServer((socket) => socket.end());
+    await new Promise<void>((resolve) => control.listen(0, '0.0.0.0', resolve));
+    try {
+      const { port } = control.address() as net.AddressInfo;
+      expect(await secondHost!.probe(secondHost!.hostAddress, port)).toBe('connected');
+      expect(await secondHost!.probe(secondHost!.hostAddress, 2283)).toBe('ECONNREFUSED');
+      expect(await get('http://127.0.0.1:2283/api/server/ping')).toMatchObject({ status: 200 });
+    } finally {
+      control.close();
+      await removeProject();
+    }
+  });
+
+  it('a first boot through `docker-compose` (1.29) reaches done too', async () => {
+    const root = engineRoot({ compose: '[docker-compose]', daemonJson: ROTATED });
+    const boot = await firstBoot(root);
+    expect(boot.code, boot.stdout + boot.stderr).toBe(0);
+    expect(summary(boot.lines, 'stack-start')).toMatch(/^`docker-compose -p immich up -d` done /);
+    expect(summary(boot.lines, 'docker-logs')).toBe('/etc/docker/daemon.json already rotates logs; kept');
+    expect(await get('http://127.0.0.1:2283/api/server/ping')).toEqual({ status: 200, body: '{"res":"pong"}' });
+    expect(listenersOn(2283)).toEqual(['127.0.0.1']);
+    await removeProject();
+  });
+
+  it('a server that never becomes healthy fails the first boot with its own log lines and a hint', async () => {
+    const root = engineRoot({ envLines: 'STANDIN_NEVER_HEALTHY=1\n', daemonJson: ROTATED, readyTimeoutSeconds: 10 });
+    const boot = await firstBoot(root);
+    expect(boot.code).toBe(1);
+    const error = boot.lines.find((l) => l.level === 50 && l.code === 'stack-not-ready')!;
+    expect(error).toMatchObject({ step: 'stack-ready', msg: expect.stringMatching(/^failed: Immich did not answer http:\/\/127\.0\.0\.1:2283\/api\/server\/ping within 1\ds \(not healthy: immich-server (unhealthy|starting)\b/), hint: expect.stringContaining('docker compose -p immich') });
+    expect(error.logs).toContain('stand-in server: never healthy (test mode)');
+    expect(boot.stdout).not.toContain(password(root));
+    const status = JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout);
+    expect(status).toMatchObject({ status: 'error', step: 'stack-ready', errors: [{ code: 'stack-not-ready' }] });
+    await removeProject();
+  });
+
+  it('a compose file publishing 2283 beyond loopback fails the first boot loudly, and the server is stopped', async () => {
+    const root = engineRoot({ daemonJson: ROTATED });
+    // An operator's edit (kept by the first boot, which writes its own beside it): publish on this
+    // machine's address on the test link, reachable from the second host.
+    const edited = readFileSync(path.join(dataDir, 'compose/docker-compose.yml'), 'utf8').replace("'127.0.0.1:2283:2283'", `'${secondHost!.hostAddress}:2283:2283'`);
+    writeFile(root, '/opt/immich/docker-compose.yml', edited);
+    const boot = await firstBoot(root);
+    expect(boot.code).toBe(1);
+    const error = boot.lines.find((l) => l.level === 50 && l.code === 'port-exposed')!;
+    expect(error).toMatchObject({ step: 'stack-start', hint: expect.stringContaining("'127.0.0.1:2283:2283'") });
+    expect(error.msg).toContain(`Docker publishes immich_server on ${secondHost!.hostAddress}:2283`);
+    expect(error.msg).toContain('stopped immich-server');
+    expect(await inspect('immich_server', '.State.Running')).toBe(false);
+    expect(await secondHost!.probe(secondHost!.hostAddress, 2283)).toBe('ECONNREFUSED');
+    await removeProject();
+  });
+});
