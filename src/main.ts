@@ -46,6 +46,9 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
   } catch (error) {
     return report(io, asFirstbootError(error, 'config-invalid'));
   }
+  // Files are created with their exact modes anyway; this makes what child programs create (openssl's
+  // key before we chmod it) private too. The unit sets UMask=0077 as well.
+  process.umask(0o077);
   const secrets = new SecretRegistry();
   const log = createLogger({ level: config.logLevel, format: pickFormat(io.env, io.stdout.isTTY === true), sink: io.stdout, secrets });
   const env = { sys, config, log, notify: createNotifier(sys), secrets };
