@@ -51,7 +51,7 @@ export async function testNginxConfig(sys: System, log: Logger): Promise<boolean
     await fs.write(`${work}/nginx.conf`, conf, { mode: 0o600 });
     log.debug({ conf: fs.path(`${work}/nginx.conf`) }, 'nginx -t on the root\'s configuration');
     // nginx's message names our copies; name the files inside the root instead.
-    const unmap = (message: string): string => copies.reduce((m, [copy, inside]) => m.split(copy).join(inside), message);
+    const unmap = (message: string): string => copies.reduce((m, [copy, inside]) => m.split(copy).join(inside), message).split(fs.path('/')).join('/');
     return await check(sys, ['-t', '-q', '-c', fs.path(`${work}/nginx.conf`), '-e', fs.path(`${work}/error.log`)], unmap);
   } finally {
     await fs.remove(work);
@@ -88,20 +88,25 @@ async function configForRoot(sys: System, work: string): Promise<{ conf: string;
     const match = globRegExp(path.posix.basename(pattern!));
     for (const name of (await fs.list(path.posix.dirname(pattern!))).filter((e) => match.test(e))) {
       const inside = `${path.posix.dirname(pattern!)}/${name}`;
-      const text = await readInRoot(sys, inside);
-      if (text === undefined) continue; // a link leading nowhere inside the root: nginx would not see it either
-      await fs.write(`${dir}/${name}`, resolveInRoot(text, hostPath), { mode: 0o600 });
-      copies.push([fs.path(`${dir}/${name}`), inside]);
+      const found = await readInRoot(sys, inside);
+      if (found === undefined) continue; // a link leading nowhere inside the root: nginx would not see it either
+      await fs.write(`${dir}/${name}`, resolveInRoot(found.text, hostPath), { mode: 0o600 });
+      copies.push([fs.path(`${dir}/${name}`), found.file]);
     }
-    conf = conf.replace(line, `${indent}include ${fs.path(dir)}/*;`);
+    // A relative placeholder, so resolveInRoot below leaves this include alone.
+    conf = conf.replace(line, `${indent}include @copies-${n - 1}@;`);
   }
-  return { conf: `pid ${fs.path(`${work}/nginx.pid`)};\nerror_log ${fs.path(`${work}/error.log`)};\n${resolveInRoot(conf, hostPath)}`, copies };
+  const resolved = resolveInRoot(conf, hostPath).replace(/@copies-(\d+)@/g, (_m, i: string) => `${fs.path(`${work}/include-${i}`)}/*`);
+  return { conf: `pid ${fs.path(`${work}/nginx.pid`)};\nerror_log ${fs.path(`${work}/error.log`)};\n${resolved}`, copies };
 }
 
 /** Reads a file inside the root, following symlinks as they resolve inside it (sites-enabled links). */
-async function readInRoot(sys: System, inside: string, depth = 0): Promise<string | undefined> {
+async function readInRoot(sys: System, inside: string, depth = 0): Promise<{ text: string; file: string } | undefined> {
   const link = await sys.fs.readlink(inside);
-  if (link === undefined || depth > 8) return (await sys.fs.info(inside))?.isFile ? sys.fs.read(inside) : undefined;
+  if (link === undefined || depth > 8) {
+    const text = (await sys.fs.info(inside))?.isFile ? await sys.fs.read(inside) : undefined;
+    return text === undefined ? undefined : { text, file: inside };
+  }
   return readInRoot(sys, path.posix.resolve(path.posix.dirname(inside), link), depth + 1);
 }
 

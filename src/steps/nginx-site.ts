@@ -62,6 +62,7 @@ export const nginxSite: Step = {
     const foreign = servedCertificates(live).filter((p) => p !== PATHS.tlsCert);
     const newCert = foreign.length === 0 && facts.certFingerprint !== facts.nginxCertFingerprint;
     if (newCert) changes.push('new certificate');
+    if (foreign.length > 0) notOurCertificate(ctx, foreign);
 
     if (changes.length > 0 || ctx.options.newCert) {
       try {
@@ -83,7 +84,6 @@ export const nginxSite: Step = {
     }
     if (changes.length > 0) await reload(ctx);
     if (foreign.length === 0) facts.nginxCertFingerprint = facts.certFingerprint;
-    else notOurCertificate(ctx, foreign);
     const kept = outcome === 'kept-edited' ? `; kept the edited ${PATHS.nginxSite}, ours is beside it` : '';
     return { changed: changes.length > 0, summary: `${changes.length ? changes.join(', ') : 'nothing changed'}${kept}` };
   },
