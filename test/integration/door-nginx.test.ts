@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { filesUnder, readFrame, rssKiB, startEcho, startNginx, textFrame, type Echo, type TestNginx } from '../support/door.js';
+import { filesUnder, openFilesUnder, readFrame, rssKiB, startEcho, startNginx, textFrame, type Echo, type TestNginx } from '../support/door.js';
 
 let root: string;
 let echo: Echo;
@@ -145,7 +145,7 @@ describe('the nginx door, served by real nginx', () => {
     let spooled: string[] = [];
     const sampler = setInterval(() => {
       rssMax = Math.max(rssMax, rssKiB(worker!));
-      spooled = spooled.concat(filesUnder(nginx.bodyTemp));
+      spooled = spooled.concat(filesUnder(nginx.bodyTemp), openFilesUnder(worker!, nginx.bodyTemp));
     }, 100);
     let sent = 0;
     const body = new Readable({

@@ -8,7 +8,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -139,6 +139,7 @@ export function toRootView(copy: string, root: string, ports: { http: number; ht
 /** Starts nginx (its own prefix, pid file and temp dirs) on a copy of the root's site; stop() in afterAll. */
 export async function startNginx(root: string): Promise<TestNginx> {
   const prefix = mkdtempSync(path.join(os.tmpdir(), 'ifb-nginx-'));
+  chmodSync(prefix, 0o755); // the workers (nobody) reach their temp dirs through it
   const ports = { http: await freePort(), https: await freePort() };
   mkdirSync(path.join(prefix, 'sites'));
   const siteCopy = path.join(prefix, 'sites/immich');
@@ -201,6 +202,21 @@ async function waitFor(connect: () => net.Socket): Promise<void> {
 export function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath ?? e.path, e.name));
+}
+
+/**
+ * Files under `dir` that process `pid` holds open. nginx unlinks a spooled request body the moment it
+ * creates it, so a directory listing never shows one; its open descriptor ("... (deleted)") does.
+ */
+export function openFilesUnder(pid: number, dir: string): string[] {
+  return readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      return target.startsWith(`${dir}/`) ? [target] : [];
+    } catch {
+      return []; // closed meanwhile
+    }
+  });
 }
 
 /** VmRSS of a process in KiB. */
