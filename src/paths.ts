@@ -28,6 +28,9 @@ export const PATHS = {
   nginxSiteEnabled: '/etc/nginx/sites-enabled/immich',
   nginxDefaultEnabled: '/etc/nginx/sites-enabled/default',
   acmeWebroot: '/var/www/immich-acme',
+  /** Where Debian's and Ubuntu's nginx.conf put the master's pid. */
+  nginxPid: '/run/nginx.pid',
+  proc: '/proc',
 
   dockerDaemonJson: '/etc/docker/daemon.json',
   // Present from just before we change daemon.json until Docker has been restarted with it.

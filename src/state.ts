@@ -20,6 +20,8 @@ export interface Facts {
   host?: HostFacts;
   certFingerprint?: string;
   certNames?: string[];
+  /** The fingerprint of our certificate when nginx last loaded the site (to reload only when it changed). */
+  nginxCertFingerprint?: string;
   /** null: unknown (stack not started or not asked). */
   adminRegistered?: boolean | null;
   stack?: 'started' | 'skipped';

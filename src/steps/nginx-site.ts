@@ -1,9 +1,9 @@
-// The nginx site: rendered, enabled, the distro default disabled, checked by `nginx -t` before it
-// goes live (the previous site comes back if it fails), reloaded only when something changed.
+// The nginx site: rendered, enabled, the distro default disabled, checked by `nginx -t` before nginx
+// loads it (what was there comes back if it fails), reloaded only when something changed.
 
 import { PATHS } from '../paths.js';
-import { FirstbootError } from '../errors.js';
 import { writeManaged } from '../managed.js';
+import { reloadNginx, servedCertificates, testNginxConfig, withoutDistroTlsPolicy } from '../nginx.js';
 import { render } from '../render.js';
 import type { Step, StepContext } from './step.js';
 
@@ -22,8 +22,8 @@ export const nginxSite: Step = {
   description: `nginx site ${PATHS.nginxSite} (443, 80 redirecting to it)`,
   async apply(ctx) {
     const { fs } = ctx.sys;
-    const host = ctx.journal.facts.host;
-    const names = [ctx.config.domain, host?.hostname].filter((n): n is string => !!n && n !== 'localhost');
+    const { facts, managed } = ctx.journal;
+    const names = [ctx.config.domain, facts.host?.hostname].filter((n): n is string => !!n && n !== 'localhost');
     const site = render<SiteContext>('nginx/immich.conf.hbs', {
       serverNames: names.length > 0 ? [...new Set(names)].join(' ') : '_',
       certPath: PATHS.tlsCert,
@@ -33,36 +33,77 @@ export const nginxSite: Step = {
       legacyHttp2: await legacyHttp2(ctx),
     });
 
-    const before = { site: await fs.read(PATHS.nginxSite), defaultLink: await fs.readlink(PATHS.nginxDefaultEnabled) };
+    const before = {
+      site: await fs.read(PATHS.nginxSite),
+      hash: managed[PATHS.nginxSite],
+      enabled: await fs.readlink(PATHS.nginxSiteEnabled),
+      defaultLink: await fs.readlink(PATHS.nginxDefaultEnabled),
+      conf: await fs.read(PATHS.nginxConf),
+    };
     await fs.mkdir(PATHS.acmeWebroot, 0o755);
     const outcome = await writeManaged(ctx, PATHS.nginxSite, site, 0o644);
-    let changed = outcome === 'written';
-
-    const link = await fs.readlink(PATHS.nginxSiteEnabled);
-    if (link === undefined && !(await fs.exists(PATHS.nginxSiteEnabled))) {
+    const changes = outcome === 'written' ? [`${PATHS.nginxSite} written`] : [];
+    if (before.enabled === undefined && !(await fs.exists(PATHS.nginxSiteEnabled))) {
       await fs.symlink(PATHS.nginxSite, PATHS.nginxSiteEnabled);
-      changed = true;
+      changes.push('enabled');
     }
     if (before.defaultLink !== undefined) {
       await fs.remove(PATHS.nginxDefaultEnabled); // Debian's default site also claims default_server on 80
-      changed = true;
+      changes.push('the distro default site disabled');
+    }
+    const conf = before.conf === undefined ? undefined : withoutDistroTlsPolicy(before.conf);
+    if (conf !== undefined) {
+      await fs.write(PATHS.nginxConf, conf, { mode: (await fs.info(PATHS.nginxConf))?.mode ?? 0o644 });
+      changes.push(`the distro TLS protocols in ${PATHS.nginxConf} commented out`);
     }
 
-    if (changed) {
+    // What nginx serves now: ours, or a certificate someone else installed (certbot).
+    const live = (await fs.read(PATHS.nginxSite)) ?? site;
+    const foreign = servedCertificates(live).filter((p) => p !== PATHS.tlsCert);
+    const newCert = foreign.length === 0 && facts.certFingerprint !== facts.nginxCertFingerprint;
+    if (newCert) changes.push('new certificate');
+    if (foreign.length > 0) notOurCertificate(ctx, foreign);
+
+    if (changes.length > 0 || ctx.options.newCert) {
       try {
-        await testConfig(ctx);
+        const tested = await testNginxConfig(ctx.sys, ctx.log);
+        ctx.log.info(tested ? 'nginx -t: the configuration is valid' : 'nginx -t not run: nginx is not installed');
       } catch (error) {
-        // Put back what was live, so a bad render never takes the door down.
-        if (before.site !== undefined && outcome === 'written') await fs.write(PATHS.nginxSite, before.site, { mode: 0o644 });
-        if (before.site === undefined) await fs.remove(PATHS.nginxSiteEnabled);
+        // Put back what was there, so a bad render never takes the door down.
+        if (outcome === 'written') {
+          if (before.site === undefined) await fs.remove(PATHS.nginxSite);
+          else await fs.write(PATHS.nginxSite, before.site, { mode: 0o644 });
+          if (before.hash === undefined) delete managed[PATHS.nginxSite];
+          else managed[PATHS.nginxSite] = before.hash;
+        }
+        if (before.enabled === undefined) await fs.remove(PATHS.nginxSiteEnabled);
         if (before.defaultLink !== undefined) await fs.symlink(before.defaultLink, PATHS.nginxDefaultEnabled);
+        if (conf !== undefined && before.conf !== undefined) await fs.write(PATHS.nginxConf, before.conf, { mode: 0o644 });
         throw error;
       }
-      await reload(ctx);
     }
-    return { changed, summary: `${PATHS.nginxSite} ${outcome}${changed ? ', enabled' : ''}` };
+    if (changes.length > 0) await reload(ctx);
+    if (foreign.length === 0) facts.nginxCertFingerprint = facts.certFingerprint;
+    const kept = outcome === 'kept-edited' ? `; kept the edited ${PATHS.nginxSite}, ours is beside it` : '';
+    return { changed: changes.length > 0, summary: `${changes.length ? changes.join(', ') : 'nothing changed'}${kept}` };
   },
 };
+
+/** certbot installed its certificate: ours is still renewed, but nginx does not serve it. */
+function notOurCertificate(ctx: StepContext, foreign: string[]): void {
+  const message = `nginx serves ${foreign.join(', ')}, not the self-signed ${PATHS.tlsCert}; left as it is`;
+  if (!ctx.options.newCert) return void ctx.log.info(message);
+  ctx.warn(
+    `${message}: the new self-signed certificate is not in use`,
+    `nothing to do if that certificate is Let's Encrypt's (certbot renews it); to serve ours again, point ssl_certificate/ssl_certificate_key in ${PATHS.nginxSite} at ${PATHS.tlsCert} and ${PATHS.tlsKey}`,
+  );
+}
+
+async function reload(ctx: StepContext): Promise<void> {
+  const outcome = await reloadNginx(ctx.sys);
+  if (typeof outcome === 'object') ctx.warn(`could not reload nginx: ${outcome.failed}`, 'run `systemctl reload nginx` and check `journalctl -u nginx`');
+  else ctx.log.info(`nginx: ${outcome === 'reloaded' ? 'reloaded' : `not reloaded (${outcome})`}`);
+}
 
 async function nginxVersion(ctx: StepContext): Promise<[number, number, number] | undefined> {
   const result = await ctx.sys.exec('nginx', ['-v'], { timeoutMs: 10_000 });
@@ -74,26 +115,4 @@ async function legacyHttp2(ctx: StepContext): Promise<boolean> {
   const v = await nginxVersion(ctx);
   if (!v) return true; // not installed here (an offline render): assume Ubuntu 24.04's 1.24
   return v[0] < 1 || (v[0] === 1 && (v[1] < 25 || (v[1] === 25 && v[2] < 1)));
-}
-
-/** `nginx -t` on the live configuration, when there is one to test (the root is this host's /). */
-async function testConfig(ctx: StepContext): Promise<void> {
-  if (ctx.sys.fs.root !== '/' || !(await ctx.sys.fs.exists(PATHS.nginxConf))) {
-    ctx.log.info('nginx -t not run: no nginx configuration in this root');
-    return;
-  }
-  const result = await ctx.sys.exec('nginx', ['-t', '-q'], { timeoutMs: 30_000 });
-  if (result.notFound) return;
-  if (result.exitCode !== 0) {
-    throw new FirstbootError('nginx-test-failed', `nginx -t rejected the configuration: ${result.stderr.trim()}`, {
-      hint: 'the previous site was put back; fix what nginx names above, then run `immich-firstboot` again',
-    });
-  }
-}
-
-async function reload(ctx: StepContext): Promise<void> {
-  if (ctx.sys.fs.root !== '/' || !ctx.sys.hostHasSystemd()) return;
-  // try-reload-or-restart: does nothing when nginx is not running.
-  const result = await ctx.sys.exec('systemctl', ['try-reload-or-restart', 'nginx.service'], { timeoutMs: 60_000 });
-  if (result.exitCode !== 0) ctx.warn(`could not reload nginx: ${result.stderr.trim()}`, 'run `systemctl reload nginx` and check `journalctl -u nginx`');
 }

@@ -1,28 +1,39 @@
-import { readlinkSync, existsSync, symlinkSync, mkdirSync } from 'node:fs';
+// Real nginx -t (inside the temp root) and real openssl: a site is only kept if nginx accepts it.
+import { readlinkSync, existsSync, symlinkSync, mkdirSync, copyFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { nginxSite } from '../../../src/steps/nginx-site.js';
+import { tlsCert } from '../../../src/steps/tls-cert.js';
+import { execReal } from '../../../src/system/exec.js';
 import type { Exec } from '../../../src/system/index.js';
 import { fakeSystem, stepContext } from '../../support/fake-system.js';
 import { makeRoot, modeOf, readFile, writeFile } from '../../support/root.js';
 
 const SITE = '/etc/nginx/sites-available/immich';
-const nginxV = (version: string): Exec => async (file, args) => {
-  if (file === 'nginx' && args[0] === '-v') return { command: 'nginx -v', exitCode: 0, stdout: '', stderr: `nginx version: nginx/${version}\n`, notFound: false, timedOut: false };
-  throw new Error(`unexpected exec ${file} ${args.join(' ')}`);
-};
+const result = (command: string, stderr: string, exitCode = 0) => ({ command, exitCode, stdout: '', stderr, notFound: false, timedOut: false });
 
-function context(root: string, version = '1.24.0', domain: string | null = 'photos.example.com') {
-  const { ctx } = stepContext(fakeSystem(root, { exec: nginxV(version) }), { domain });
+/** Real programs, except that `nginx -v` may claim another version; `calls` records every nginx run. */
+function programs(version: string | undefined, calls: string[] = []): Exec {
+  return async (file, args, options) => {
+    if (file === 'nginx') calls.push(args.join(' '));
+    if (file === 'nginx' && args[0] === '-v' && version) return result('nginx -v', `nginx version: nginx/${version}\n`);
+    return execReal(file, args, options);
+  };
+}
+
+async function context(root: string, { version = undefined as string | undefined, domain = 'photos.example.com' as string | null, calls = [] as string[], newCert = false } = {}) {
+  const { ctx } = stepContext(fakeSystem(root, { exec: programs(version, calls) }), { domain }, { newCert });
   ctx.journal.facts.host = { hostname: 'immich-vm', addresses: ['203.0.113.9'], publicIp: null, privateIp: null, instanceId: 'x', instanceIdSource: 'none' };
+  await tlsCert.apply(ctx);
   return ctx;
 }
 
 describe('the nginx-site step', () => {
-  it('renders the site for nginx 1.24 (listen ... http2), enables it and disables the distro default', async () => {
+  it('renders the site for nginx 1.24 (listen ... http2), enables it, disables the distro default, and nginx -t accepts it', async () => {
     const root = makeRoot();
     mkdirSync(`${root}/etc/nginx/sites-enabled`, { recursive: true });
     symlinkSync('/etc/nginx/sites-available/default', `${root}/etc/nginx/sites-enabled/default`);
-    await nginxSite.apply(context(root));
+    const calls: string[] = [];
+    await nginxSite.apply(await context(root, { version: '1.24.0', calls }));
     const site = readFile(root, SITE);
     expect(site).toMatchSnapshot();
     expect(site).toContain('listen 443 ssl http2 default_server;');
@@ -31,18 +42,75 @@ describe('the nginx-site step', () => {
     expect(modeOf(root, SITE)).toBe('0644');
     expect(readlinkSync(`${root}/etc/nginx/sites-enabled/immich`)).toBe(SITE);
     expect(existsSync(`${root}/etc/nginx/sites-enabled/default`)).toBe(false);
+    expect(calls).toContainEqual(expect.stringMatching(/^-t -q -c /));
   });
 
   it('uses `http2 on;` from nginx 1.25.1', async () => {
     const root = makeRoot();
-    await nginxSite.apply(context(root, '1.25.1'));
+    const offline: Exec = async (file, args) => (args[0] === '-v' ? result('nginx -v', 'nginx version: nginx/1.25.1\n') : { ...result(file, ''), notFound: true });
+    const { ctx } = stepContext(fakeSystem(root, { exec: offline }));
+    ctx.journal.facts.host = { hostname: 'immich-vm', addresses: [], publicIp: null, privateIp: null, instanceId: 'x', instanceIdSource: 'none' };
+    await nginxSite.apply(ctx);
     expect(readFile(root, SITE)).toContain('    http2 on;');
     expect(readFile(root, SITE)).toContain('listen 443 ssl default_server;');
   });
 
+  it('keeps the previous site when nginx -t rejects the new one, and fails with nginx\'s own message', async () => {
+    const root = makeRoot();
+    const first = await context(root);
+    await nginxSite.apply(first);
+    const good = readFile(root, SITE);
+    // This nginx (1.22) claims to be 1.25.1, so the render uses `http2 on;`, which it does not know.
+    const ctx = await context(root, { version: '1.25.1', domain: 'new.example.com' });
+    ctx.journal.managed = first.journal.managed;
+    const hashBefore = ctx.journal.managed[SITE];
+    await expect(nginxSite.apply(ctx)).rejects.toMatchObject({
+      code: 'nginx-test-failed',
+      message: expect.stringMatching(new RegExp(`unknown directive "http2" in ${SITE}:\\d+`)),
+      hint: expect.stringContaining('the previous site was put back'),
+    });
+    expect(readFile(root, SITE)).toBe(good);
+    expect(readlinkSync(`${root}/etc/nginx/sites-enabled/immich`)).toBe(SITE);
+    expect(ctx.journal.managed[SITE]).toBe(hashBefore);
+  });
+
+  it('leaves no site enabled when the very first render is rejected', async () => {
+    const root = makeRoot();
+    await expect(nginxSite.apply(await context(root, { version: '1.25.1' }))).rejects.toMatchObject({ code: 'nginx-test-failed' });
+    expect(existsSync(`${root}${SITE}`)).toBe(false);
+    expect(existsSync(`${root}/etc/nginx/sites-enabled/immich`)).toBe(false);
+  });
+
+  it('makes the distro nginx.conf accept our TLS policy (its ssl_protocols and ssl_prefer_server_ciphers commented out)', async () => {
+    const root = makeRoot();
+    mkdirSync(`${root}/etc/nginx`, { recursive: true });
+    for (const f of ['nginx.conf', 'mime.types']) copyFileSync(`/etc/nginx/${f}`, `${root}/etc/nginx/${f}`);
+    const ctx = await context(root);
+    const { logs } = { logs: [] as string[] };
+    const result = await nginxSite.apply(ctx);
+    logs.push(result.summary);
+    const conf = readFile(root, '/etc/nginx/nginx.conf');
+    expect(conf).not.toMatch(/^\s*ssl_protocols/m);
+    expect(conf).not.toMatch(/^\s*ssl_prefer_server_ciphers/m);
+    expect(conf).toMatch(/^\s*# ssl_prefer_server_ciphers on; # set in \/etc\/nginx\/sites-available\/immich by immich-firstboot$/m);
+    expect(result.summary).toContain('the distro TLS protocols in /etc/nginx/nginx.conf commented out');
+  });
+
+  it('runs no nginx at all on a rerun that changes nothing', async () => {
+    const root = makeRoot();
+    const ctx = await context(root);
+    await nginxSite.apply(ctx);
+    const calls: string[] = [];
+    const again = await context(root, { calls });
+    Object.assign(again.journal, { managed: ctx.journal.managed, facts: { ...again.journal.facts, nginxCertFingerprint: ctx.journal.facts.nginxCertFingerprint } });
+    const result = await nginxSite.apply(again);
+    expect(result).toMatchObject({ changed: false, summary: 'nothing changed' });
+    expect(calls).toEqual(['-v']);
+  });
+
   it('keeps every security header out of the locations (add_header there would drop them all)', async () => {
     const root = makeRoot();
-    await nginxSite.apply(context(root));
+    await nginxSite.apply(await context(root));
     const site = readFile(root, SITE);
     for (const block of site.split(/\n\s*location /).slice(1)) expect(block.split('\n}')[0]).not.toContain('add_header');
     expect(site.match(/add_header Strict-Transport-Security "max-age=63072000" always;/g)).toHaveLength(2);
@@ -50,21 +118,35 @@ describe('the nginx-site step', () => {
 
   it('keeps a site someone else edited (certbot) and writes ours beside it', async () => {
     const root = makeRoot();
-    await nginxSite.apply(context(root));
-    const edited = `${readFile(root, SITE)}    ssl_certificate /etc/letsencrypt/live/x/fullchain.pem; # managed by Certbot\n`;
+    await nginxSite.apply(await context(root));
+    const edited = readFile(root, SITE).replace('    ssl_certificate_key', '    # a hand edit\n    ssl_certificate_key');
     writeFile(root, SITE, edited);
-    const ctx = context(root, '1.24.0', 'other.example.com');
-    const first = ctx.journal; // a fresh journal knows nothing: the recorded hash is what protects the edit
-    first.managed[SITE] = 'some-older-render';
+    const ctx = await context(root, { domain: 'other.example.com' });
+    ctx.journal.managed[SITE] = 'some-older-render'; // the recorded hash is what protects the edit
     await nginxSite.apply(ctx);
     expect(readFile(root, SITE)).toBe(edited);
     expect(readFile(root, `${SITE}.firstboot-new`)).toContain('server_name other.example.com immich-vm;');
     expect(ctx.journal.warnings[0]?.message).toContain('was changed by someone else; kept it');
   });
 
+  it('says nginx serves a certificate that is not ours on --regenerate-cert, and leaves the site alone', async () => {
+    const root = makeRoot();
+    await nginxSite.apply(await context(root));
+    const certbot = readFile(root, SITE)
+      .replace(/ssl_certificate \S+;/, 'ssl_certificate /etc/letsencrypt/live/photos.example.com/fullchain.pem; # managed by Certbot')
+      .replace(/ssl_certificate_key \S+;/, 'ssl_certificate_key /etc/letsencrypt/live/photos.example.com/privkey.pem; # managed by Certbot');
+    writeFile(root, SITE, certbot);
+    const ctx = await context(root, { newCert: true });
+    ctx.journal.managed[SITE] = 'our-earlier-render';
+    // certbot's files are not in this root, so nginx -t refuses; the message names them as the site does.
+    await expect(nginxSite.apply(ctx)).rejects.toMatchObject({ message: expect.stringContaining('cannot load certificate "/etc/letsencrypt/live/photos.example.com/fullchain.pem"') });
+    expect(readFile(root, SITE)).toBe(certbot);
+    expect(ctx.journal.warnings.map((w) => w.message)).toContainEqual(expect.stringContaining('nginx serves /etc/letsencrypt/live/photos.example.com/fullchain.pem, not the self-signed'));
+  });
+
   it('uses the catch-all server name when there is no name at all', async () => {
     const root = makeRoot();
-    const ctx = context(root, '1.24.0', null);
+    const ctx = await context(root, { domain: null });
     ctx.journal.facts.host!.hostname = 'localhost';
     await nginxSite.apply(ctx);
     expect(readFile(root, SITE)).toContain('server_name _;');

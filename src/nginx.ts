@@ -1,0 +1,134 @@
+// nginx as the site step needs it: `nginx -t` on the configuration as it would load (also inside a
+// --root), a reload only when nginx runs, and which certificate the site serves.
+
+import path from 'node:path';
+import { FirstbootError } from './errors.js';
+import { PATHS } from './paths.js';
+import type { Logger } from './log.js';
+import type { System } from './system/index.js';
+
+/** Directives whose argument is a file or directory: the ones to resolve inside a root. */
+const PATH_DIRECTIVE = /^(\s*)(include|ssl_certificate|ssl_certificate_key|ssl_dhparam|ssl_trusted_certificate|ssl_client_certificate|ssl_crl|ssl_password_file|root|alias)(\s+)(\/[^\s;]*)/gm;
+
+/** Points every absolute path in a configuration at the same path inside the root (host paths). */
+export function resolveInRoot(text: string, hostPath: (inside: string) => string): string {
+  return text.replace(PATH_DIRECTIVE, (_all, indent: string, name: string, space: string, p: string) => `${indent}${name}${space}${hostPath(p)}`);
+}
+
+/** The `ssl_certificate` files a site serves (not the keys). */
+export function servedCertificates(site: string): string[] {
+  return [...site.matchAll(/^\s*ssl_certificate\s+"?([^\s;"]+)"?\s*;/gm)].map((m) => m[1]!);
+}
+
+/**
+ * The distro nginx.conf's http-level `ssl_protocols TLSv1 TLSv1.1 ...` and `ssl_prefer_server_ciphers
+ * on` clash with our site's http-level TLS policy ("duplicate" error; the protocol lists would be
+ * OR-ed, enabling TLS 1.0). Returns nginx.conf with those two lines commented out, or undefined.
+ */
+export function withoutDistroTlsPolicy(conf: string): string | undefined {
+  const out = conf.replace(/^(\s*)(ssl_protocols|ssl_prefer_server_ciphers)(\s[^\n]*)$/gm, (_all, indent: string, name: string, rest: string) =>
+    `${indent}# ${name}${rest} # set in ${PATHS.nginxSite} by immich-firstboot`);
+  return out === conf ? undefined : out;
+}
+
+const SKELETON = `events {}\nhttp {\n    include ${PATHS.nginxDir}/sites-enabled/*;\n}\n`;
+
+/**
+ * Checks the configuration nginx would load. On this host (root /): plain `nginx -t`. Inside a root:
+ * the root's nginx.conf (or a skeleton including sites-enabled/) with every path resolved inside the
+ * root, in a private work directory, so a bad site is caught before the image ever boots.
+ * Throws with nginx's own message; returns false when nginx is not installed.
+ */
+export async function testNginxConfig(sys: System, log: Logger): Promise<boolean> {
+  const { fs } = sys;
+  if (fs.root === '/') {
+    if (!(await fs.exists(PATHS.nginxConf))) return false;
+    return check(sys, ['-t', '-q'], (m) => m);
+  }
+  const work = await fs.privateDir(`${PATHS.stateDir}/nginx-test`);
+  try {
+    const { conf, copies } = await configForRoot(sys, work);
+    await fs.write(`${work}/nginx.conf`, conf, { mode: 0o600 });
+    log.debug({ conf: fs.path(`${work}/nginx.conf`) }, 'nginx -t on the root\'s configuration');
+    // nginx's message names our copies; name the files inside the root instead.
+    const unmap = (message: string): string => copies.reduce((m, [copy, inside]) => m.split(copy).join(inside), message).split(fs.path('/')).join('/');
+    return await check(sys, ['-t', '-q', '-c', fs.path(`${work}/nginx.conf`), '-e', fs.path(`${work}/error.log`)], unmap);
+  } finally {
+    await fs.remove(work);
+  }
+}
+
+async function check(sys: System, args: string[], unmap: (message: string) => string): Promise<boolean> {
+  const result = await sys.exec('nginx', args, { timeoutMs: 30_000 });
+  if (result.notFound) return false;
+  if (result.exitCode !== 0) {
+    const message = unmap(result.stderr.trim()).split('\n').filter((l) => !/test failed$/.test(l)).join('; ');
+    throw new FirstbootError('nginx-test-failed', `nginx -t rejected the configuration: ${message}`, {
+      hint: `the previous site was put back; fix what nginx names above (or the template), then run \`immich-firstboot\` again`,
+      detail: { stderr: result.stderr },
+    });
+  }
+  return true;
+}
+
+/** The root's nginx.conf for `nginx -t -c`: logs and pid in `work`, each absolute include copied resolved. */
+async function configForRoot(sys: System, work: string): Promise<{ conf: string; copies: Array<[string, string]> }> {
+  const { fs } = sys;
+  const hostPath = (inside: string): string => fs.path(inside);
+  let conf = (await fs.read(PATHS.nginxConf)) ?? SKELETON;
+  conf = conf
+    .replace(/^\s*(pid|error_log)\s[^;]*;/gm, '')
+    .replace(/^(\s*)access_log\s[^;]*;/gm, '$1access_log off;');
+  const copies: Array<[string, string]> = [];
+  let n = 0;
+  const includes = [...conf.matchAll(/^(\s*)include\s+(\/[^\s;]*)\s*;/gm)];
+  for (const [line, indent, pattern] of includes) {
+    const dir = `${work}/include-${n++}`;
+    await fs.mkdir(dir, 0o700);
+    const match = globRegExp(path.posix.basename(pattern!));
+    for (const name of (await fs.list(path.posix.dirname(pattern!))).filter((e) => match.test(e))) {
+      const inside = `${path.posix.dirname(pattern!)}/${name}`;
+      const found = await readInRoot(sys, inside);
+      if (found === undefined) continue; // a link leading nowhere inside the root: nginx would not see it either
+      await fs.write(`${dir}/${name}`, resolveInRoot(found.text, hostPath), { mode: 0o600 });
+      copies.push([fs.path(`${dir}/${name}`), found.file]);
+    }
+    // A relative placeholder, so resolveInRoot below leaves this include alone.
+    conf = conf.replace(line, `${indent}include @copies-${n - 1}@;`);
+  }
+  const resolved = resolveInRoot(conf, hostPath).replace(/@copies-(\d+)@/g, (_m, i: string) => `${fs.path(`${work}/include-${i}`)}/*`);
+  return { conf: `pid ${fs.path(`${work}/nginx.pid`)};\nerror_log ${fs.path(`${work}/error.log`)};\n${resolved}`, copies };
+}
+
+/** Reads a file inside the root, following symlinks as they resolve inside it (sites-enabled links). */
+async function readInRoot(sys: System, inside: string, depth = 0): Promise<{ text: string; file: string } | undefined> {
+  const link = await sys.fs.readlink(inside);
+  if (link === undefined || depth > 8) {
+    const text = (await sys.fs.info(inside))?.isFile ? await sys.fs.read(inside) : undefined;
+    return text === undefined ? undefined : { text, file: inside };
+  }
+  return readInRoot(sys, path.posix.resolve(path.posix.dirname(inside), link), depth + 1);
+}
+
+function globRegExp(glob: string): RegExp {
+  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+}
+
+/**
+ * Reloads nginx on this host if it is running (never inside another root). Returns what it did.
+ * Under systemd, try-reload-or-restart does nothing when nginx is stopped; without systemd
+ * (containers), nginx runs if its pid file names a live process.
+ */
+export async function reloadNginx(sys: System): Promise<'reloaded' | 'not running' | 'other root' | { failed: string }> {
+  if (sys.fs.root !== '/') return 'other root';
+  if (sys.hostHasSystemd()) {
+    const active = await sys.exec('systemctl', ['is-active', '--quiet', 'nginx.service'], { timeoutMs: 30_000 });
+    if (active.exitCode !== 0) return 'not running';
+    const result = await sys.exec('systemctl', ['reload', 'nginx.service'], { timeoutMs: 60_000 });
+    return result.exitCode === 0 ? 'reloaded' : { failed: result.stderr.trim() };
+  }
+  const pid = Number((await sys.fs.read(PATHS.nginxPid))?.trim());
+  if (!Number.isInteger(pid) || pid <= 0 || !(await sys.fs.exists(`${PATHS.proc}/${pid}`))) return 'not running';
+  const result = await sys.exec('nginx', ['-s', 'reload'], { timeoutMs: 60_000 });
+  return result.exitCode === 0 ? 'reloaded' : { failed: result.stderr.trim() };
+}

@@ -1,0 +1,149 @@
+// Let's Encrypt as an operator gets it: Debian's pebble (the ACME test server) on loopback, real
+// `certbot --nginx` against our site served by a real nginx, then `--regenerate-cert` and a full
+// rerun of the bundle; and a regenerated certificate after the VM's address changed.
+//
+// certbot edits the test copy of the site that our nginx serves (free loopback ports, paths inside the
+// root; see test/support/door.ts); toRootView() puts that edit back into the root exactly as certbot
+// would have left /etc/nginx/sites-available/immich on a VM (its --config-dir is <root>/etc/letsencrypt).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+import { freePort, startEcho, startNginx, toRootView, type Echo, type TestNginx } from '../support/door.js';
+import { INSTANCE_DOC, startImdsStub, type ImdsStub } from '../support/imds-stub.js';
+
+const SITE = '/etc/nginx/sites-available/immich';
+let root: string;
+let work: string;
+let echo: Echo;
+let imds: ImdsStub;
+let privateIp = '10.1.0.4';
+let nginx: TestNginx;
+let pebble: ChildProcess;
+let pebbleUrl: string;
+
+const env = () => ({ IMMICH_FIRSTBOOT_IMDS_URL: imds.url });
+const site = () => readFileSync(path.join(root, SITE), 'utf8');
+const certbotLines = (text: string) => text.split('\n').filter((l) => l.includes('# managed by Certbot'));
+
+/** The certificate nginx serves, as `openssl x509 -noout -subject -issuer -ext subjectAltName` prints it. */
+function served(): string {
+  const pem = execFileSync('openssl', ['s_client', '-connect', `127.0.0.1:${nginx.https}`, '-servername', 'immich.test'], { input: '', encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+  return execFileSync('openssl', ['x509', '-noout', '-issuer', '-ext', 'subjectAltName'], { input: pem, encoding: 'utf8' });
+}
+
+beforeAll(async () => {
+  echo = await startEcho();
+  imds = await startImdsStub({ '/metadata/instance': { status: 200, body: INSTANCE_DOC('', privateIp) } });
+  work = mkdtempSync(path.join(os.tmpdir(), 'ifb-certbot-'));
+  root = mkdtempSync(path.join(os.tmpdir(), 'ifb-door-'));
+  chmodSync(root, 0o755);
+  mkdirSync(`${root}/etc/immich-firstboot`, { recursive: true });
+  // IMDS on a stub (never 169.254.169.254); its private address changes in the address test.
+  writeFileSync(`${root}/etc/immich-firstboot/config.yaml`, [
+    'imds:\n  enabled: true\n  retrySeconds: 0', 'domain: immich.test', `stack:\n  serverUrl: http://127.0.0.1:${echo.port}`, '',
+  ].join('\n'));
+  const run = await runCli(['--root', root, '--skip-stack'], env());
+  if (run.code !== 0) throw new Error(`first boot failed: ${run.stdout}${run.stderr}`);
+  nginx = await startNginx(root);
+
+  // Pebble's HTTPS listener needs a certificate; Debian's package ships none, so make one for 127.0.0.1.
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-noenc', '-days', '1', '-subj', '/CN=pebble',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', `${work}/pebble-key.pem`, '-out', `${work}/pebble-cert.pem`], { stdio: 'pipe' });
+  const port = await freePort();
+  writeFileSync(`${work}/pebble.json`, JSON.stringify({
+    pebble: {
+      listenAddress: `127.0.0.1:${port}`, managementListenAddress: `127.0.0.1:${await freePort()}`,
+      certificate: `${work}/pebble-cert.pem`, privateKey: `${work}/pebble-key.pem`,
+      httpPort: nginx.http, tlsPort: nginx.https, ocspResponderURL: '', externalAccountBindingRequired: false,
+    },
+  }));
+  pebble = spawn('pebble', ['-config', `${work}/pebble.json`], {
+    // Every authorization valid without a real challenge; no random bad nonces or sleeps.
+    env: { ...process.env, PEBBLE_VA_ALWAYS_VALID: '1', PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let log = '';
+    const onData = (chunk: Buffer) => {
+      log += chunk.toString();
+      if (log.includes('Listening on')) resolve();
+    };
+    pebble.stdout!.on('data', onData);
+    pebble.stderr!.on('data', onData);
+    pebble.on('exit', (code) => reject(new Error(`pebble exited (${code}): ${log}`)));
+  });
+  pebbleUrl = `https://127.0.0.1:${port}/dir`;
+});
+
+afterAll(async () => {
+  nginx?.stop();
+  pebble?.kill();
+  await echo?.close();
+  await imds?.close();
+  for (const dir of [root, work]) if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the certificate after the VM moves to another address', () => {
+  it('is regenerated naming the new address, and nginx serves it after the reload', async () => {
+    expect(served()).toContain('IP Address:10.1.0.4');
+    privateIp = '10.1.0.99';
+    await imds.close();
+    imds = await startImdsStub({ '/metadata/instance': { status: 200, body: INSTANCE_DOC('', privateIp) } });
+    const run = await runCli(['--root', root, '--regenerate-cert'], env());
+    expect(run.code).toBe(0);
+    nginx.reload(); // in a root the bundle never signals a host nginx; on a VM, it reloads nginx itself
+    const now = served();
+    expect(now).toContain('IP Address:10.1.0.99');
+    expect(now).not.toContain('IP Address:10.1.0.4');
+    expect(readFileSync(`${root}/root/immich-credentials.txt`, 'utf8')).toContain('https://10.1.0.99/');
+  });
+});
+
+describe('certbot --nginx against our site', () => {
+  it('gets a certificate from pebble, and --regenerate-cert and a full rerun leave its lines intact with nginx -t green', async () => {
+    const certbot = execFileSync('certbot', [
+      '--nginx', '--server', pebbleUrl, '-d', 'immich.test', '--agree-tos', '--register-unsafely-without-email', '--non-interactive', '--no-redirect',
+      '--config-dir', `${root}/etc/letsencrypt`, '--work-dir', `${work}/work`, '--logs-dir', `${work}/logs`,
+      '--nginx-server-root', nginx.prefix, '--nginx-ctl', '/usr/sbin/nginx', '--http-01-port', String(nginx.http), '--nginx-sleep-seconds', '1',
+    ], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, REQUESTS_CA_BUNDLE: `${work}/pebble-cert.pem` }, timeout: 120_000 });
+    expect(certbot).toContain('Successfully deployed certificate');
+    expect(served()).toMatch(/issuer=.*Pebble/);
+
+    // Back into the root: what /etc/nginx/sites-available/immich on a VM now holds.
+    writeFileSync(path.join(root, SITE), toRootView(readFileSync(nginx.siteCopy, 'utf8'), root, nginx));
+    const edited = site();
+    expect(certbotLines(edited)).toEqual([
+      expect.stringMatching(/^\s*ssl_certificate \/etc\/letsencrypt\/live\/immich\.test\/fullchain\.pem; # managed by Certbot$/),
+      expect.stringMatching(/^\s*ssl_certificate_key \/etc\/letsencrypt\/live\/immich\.test\/privkey\.pem; # managed by Certbot$/),
+    ]);
+    const fingerprint = () => /SHA256 ([0-9A-F:]+)/.exec(readFileSync(`${root}/root/immich-credentials.txt`, 'utf8'))![1];
+    const before = fingerprint();
+
+    const regenerate = await runCli(['--root', root, '--regenerate-cert'], env());
+    expect(regenerate.code).toBe(0);
+    expect(regenerate.lines.map((l) => l.msg)).toContainEqual('nginx -t: the configuration is valid');
+    expect(regenerate.lines.find((l) => l.level === 40 && l.msg.startsWith('nginx serves'))?.msg).toBe(
+      'nginx serves /etc/letsencrypt/live/immich.test/fullchain.pem, not the self-signed /etc/immich-firstboot/tls/current/cert.pem; left as it is: the new self-signed certificate is not in use',
+    );
+    expect(fingerprint()).not.toBe(before);
+    expect(site()).toBe(edited);
+
+    // A full rerun from a fresh journal (no recorded hash at all): every step runs again.
+    rmSync(`${root}/var/lib/immich-firstboot`, { recursive: true });
+    const rerun = await runCli(['--root', root, '--skip-stack'], env());
+    expect(rerun.code).toBe(0);
+    expect(rerun.lines.find((l) => l.step === 'nginx-site' && l.level === 30 && 'changed' in l)?.msg).toBe(`nothing changed; kept the edited ${SITE}, ours is beside it`);
+    expect(site()).toBe(edited);
+    expect(existsSync(`${root}${SITE}.firstboot-new`)).toBe(true);
+    const status = JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout) as { warnings: Array<{ message: string }> };
+    expect(status.warnings.map((w) => w.message)).toContainEqual(expect.stringContaining(`${SITE} was changed by someone else; kept it`));
+
+    // And the real nginx agrees: the site as it now stands still loads and still serves pebble's certificate.
+    execFileSync('nginx', [...nginx.nginxArgs, '-t', '-q'], { stdio: 'pipe' });
+    nginx.reload();
+    expect(served()).toMatch(/issuer=.*Pebble/);
+  }, 180_000);
+});
