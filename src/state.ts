@@ -22,6 +22,8 @@ export interface Facts {
   certNames?: string[];
   /** The fingerprint of our certificate when nginx last loaded the site (to reload only when it changed). */
   nginxCertFingerprint?: string;
+  /** The certificate the live site serves when it is not ours (certbot's); absent when it is ours. */
+  servedCertificate?: string | null;
   /** null: unknown (stack not started or not asked). */
   adminRegistered?: boolean | null;
   stack?: 'started' | 'skipped';

@@ -12,6 +12,8 @@ export interface CredentialsContext {
   webUrls: string[];
   mobileUrl: string;
   fingerprint: string;
+  /** The certificate nginx serves when it is not ours (certbot's), else null. */
+  servedCertificate: string | null;
   dbPassword: string;
   adminState: string;
   /** Immich said an admin exists: the sign-up advice would be wrong. */
@@ -50,6 +52,7 @@ function credentialsContext(ctx: StepContext, dbPassword: string): CredentialsCo
     webUrls: names.map((n) => `https://${urlHost(n)}/`),
     mobileUrl: `https://${urlHost(names[0]!)}/api`,
     fingerprint: facts.certFingerprint ? `SHA256 ${facts.certFingerprint}` : '(no certificate yet)',
+    servedCertificate: facts.servedCertificate ?? null,
     dbPassword,
     adminState,
     adminRegistered: facts.stack === 'started' && facts.adminRegistered === true,

@@ -63,6 +63,7 @@ export const nginxSite: Step = {
     const newCert = foreign.length === 0 && facts.certFingerprint !== facts.nginxCertFingerprint;
     if (newCert) changes.push('new certificate');
     if (foreign.length > 0) notOurCertificate(ctx, foreign);
+    facts.servedCertificate = foreign[0] ?? null;
 
     if (changes.length > 0 || ctx.options.newCert) {
       try {

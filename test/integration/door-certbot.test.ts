@@ -130,6 +130,10 @@ describe('certbot --nginx against our site', () => {
     );
     expect(fingerprint()).not.toBe(before);
     expect(site()).toBe(edited);
+    // The operator's notes no longer claim a self-signed certificate that nginx does not serve.
+    const notes = readFileSync(`${root}/root/immich-credentials.txt`, 'utf8');
+    expect(notes).toContain('nginx serves /etc/letsencrypt/live/immich.test/fullchain.pem (installed by certbot or by hand)');
+    expect(notes).not.toContain('The certificate is self-signed, so the browser warns once');
 
     // A full rerun from a fresh journal (no recorded hash at all): every step runs again.
     rmSync(`${root}/var/lib/immich-firstboot`, { recursive: true });
