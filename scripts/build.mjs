@@ -1,9 +1,11 @@
 // Builds the one shipped file: dist/immich-firstboot.mjs, every dependency bundled, for Node 18.19.
 import { build } from 'esbuild';
-import { readFileSync, chmodSync } from 'node:fs';
+import { readFileSync, chmodSync, renameSync } from 'node:fs';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-const outfile = 'dist/immich-firstboot.mjs';
+const target = 'dist/immich-firstboot.mjs';
+// Built beside the target and renamed over it: a test running the bundle never reads half a file.
+const outfile = `dist/.immich-firstboot.${process.pid}.tmp.mjs`;
 
 await build({
   entryPoints: ['src/bin.ts'],
@@ -21,3 +23,4 @@ await build({
   logLevel: 'warning',
 });
 chmodSync(outfile, 0o755);
+renameSync(outfile, target);

@@ -20,17 +20,6 @@ export function servedCertificates(site: string): string[] {
   return [...site.matchAll(/^\s*ssl_certificate\s+"?([^\s;"]+)"?\s*;/gm)].map((m) => m[1]!);
 }
 
-/**
- * The distro nginx.conf's http-level `ssl_protocols TLSv1 TLSv1.1 ...` and `ssl_prefer_server_ciphers
- * on` clash with our site's http-level TLS policy ("duplicate" error; the protocol lists would be
- * OR-ed, enabling TLS 1.0). Returns nginx.conf with those two lines commented out, or undefined.
- */
-export function withoutDistroTlsPolicy(conf: string): string | undefined {
-  const out = conf.replace(/^(\s*)(ssl_protocols|ssl_prefer_server_ciphers)(\s[^\n]*)$/gm, (_all, indent: string, name: string, rest: string) =>
-    `${indent}# ${name}${rest} # set in ${PATHS.nginxSite} by immich-firstboot`);
-  return out === conf ? undefined : out;
-}
-
 const SKELETON = `events {}\nhttp {\n    include ${PATHS.nginxDir}/sites-enabled/*;\n}\n`;
 
 /**

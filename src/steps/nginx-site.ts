@@ -3,7 +3,7 @@
 
 import { PATHS } from '../paths.js';
 import { writeManaged } from '../managed.js';
-import { reloadNginx, servedCertificates, testNginxConfig, withoutDistroTlsPolicy } from '../nginx.js';
+import { reloadNginx, servedCertificates, testNginxConfig } from '../nginx.js';
 import { render } from '../render.js';
 import type { Step, StepContext } from './step.js';
 
@@ -38,7 +38,6 @@ export const nginxSite: Step = {
       hash: managed[PATHS.nginxSite],
       enabled: await fs.readlink(PATHS.nginxSiteEnabled),
       defaultLink: await fs.readlink(PATHS.nginxDefaultEnabled),
-      conf: await fs.read(PATHS.nginxConf),
     };
     await fs.mkdir(PATHS.acmeWebroot, 0o755);
     const outcome = await writeManaged(ctx, PATHS.nginxSite, site, 0o644);
@@ -50,11 +49,6 @@ export const nginxSite: Step = {
     if (before.defaultLink !== undefined) {
       await fs.remove(PATHS.nginxDefaultEnabled); // Debian's default site also claims default_server on 80
       changes.push('the distro default site disabled');
-    }
-    const conf = before.conf === undefined ? undefined : withoutDistroTlsPolicy(before.conf);
-    if (conf !== undefined) {
-      await fs.write(PATHS.nginxConf, conf, { mode: (await fs.info(PATHS.nginxConf))?.mode ?? 0o644 });
-      changes.push(`the distro TLS protocols in ${PATHS.nginxConf} commented out`);
     }
 
     // What nginx serves now: ours, or a certificate someone else installed (certbot).
@@ -79,7 +73,6 @@ export const nginxSite: Step = {
         }
         if (before.enabled === undefined) await fs.remove(PATHS.nginxSiteEnabled);
         if (before.defaultLink !== undefined) await fs.symlink(before.defaultLink, PATHS.nginxDefaultEnabled);
-        if (conf !== undefined && before.conf !== undefined) await fs.write(PATHS.nginxConf, before.conf, { mode: 0o644 });
         throw error;
       }
     }

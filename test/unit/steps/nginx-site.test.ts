@@ -81,19 +81,20 @@ describe('the nginx-site step', () => {
     expect(existsSync(`${root}/etc/nginx/sites-enabled/immich`)).toBe(false);
   });
 
-  it('makes the distro nginx.conf accept our TLS policy (its ssl_protocols and ssl_prefer_server_ciphers commented out)', async () => {
+  it('passes nginx -t with the distro nginx.conf and leaves that file untouched (the TLS policy is in our server block)', async () => {
     const root = makeRoot();
     mkdirSync(`${root}/etc/nginx`, { recursive: true });
     for (const f of ['nginx.conf', 'mime.types']) copyFileSync(`/etc/nginx/${f}`, `${root}/etc/nginx/${f}`);
+    const distro = readFile(root, '/etc/nginx/nginx.conf');
+    expect(distro).toMatch(/^\s*ssl_prefer_server_ciphers on;/m);
     const ctx = await context(root);
-    const { logs } = { logs: [] as string[] };
     const result = await nginxSite.apply(ctx);
-    logs.push(result.summary);
-    const conf = readFile(root, '/etc/nginx/nginx.conf');
-    expect(conf).not.toMatch(/^\s*ssl_protocols/m);
-    expect(conf).not.toMatch(/^\s*ssl_prefer_server_ciphers/m);
-    expect(conf).toMatch(/^\s*# ssl_prefer_server_ciphers on; # set in \/etc\/nginx\/sites-available\/immich by immich-firstboot$/m);
-    expect(result.summary).toContain('the distro TLS protocols in /etc/nginx/nginx.conf commented out');
+    expect(result.changed).toBe(true);
+    expect(readFile(root, '/etc/nginx/nginx.conf')).toBe(distro);
+    const site = readFile(root, SITE);
+    const server443 = site.slice(site.indexOf('listen 443'));
+    expect(server443).toMatch(/^ {4}ssl_protocols TLSv1\.2 TLSv1\.3;$/m);
+    expect(site.slice(0, site.indexOf('server {'))).not.toMatch(/^ssl_/m);
   });
 
   it('runs no nginx at all on a rerun that changes nothing', async () => {
