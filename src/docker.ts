@@ -149,7 +149,9 @@ export async function restartDockerIfPending(ctx: StepContext): Promise<boolean>
   const configured = ctx.config.dockerLogs.restartCommand;
   let command: string[];
   if (configured !== 'auto') command = configured;
-  else if (ctx.sys.hostHasSystemd() && ctx.sys.fs.root === '/') command = ['systemctl', 'restart', 'docker.service'];
+  // ignore-dependencies: our unit has Requires=docker.service, and a plain restart of Docker would
+  // propagate to it, so systemd would SIGTERM the very first boot that asked for the restart.
+  else if (ctx.sys.hostHasSystemd() && ctx.sys.fs.root === '/') command = ['systemctl', 'restart', '--job-mode=ignore-dependencies', 'docker.service'];
   else {
     ctx.warn(
       `${PATHS.dockerDaemonJson} changed, but Docker was not restarted (no systemd here, or --root is not /)`,
