@@ -1,13 +1,13 @@
 // The built bundle as a process against a temp --root, with real openssl; Docker is a stand-in
 // executable on PATH (test/fixtures/bin/docker) and IMDS a stub on 127.0.0.1.
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE, FIXTURE_BIN, killStandins, pathWith, runCli } from '../support/cli.js';
 import { INSTANCE_DOC, LB_DOC, startImdsStub, type ImdsStub } from '../support/imds-stub.js';
 import { makeRoot, modeOf, readFile, snapshotTree, writeFile } from '../support/root.js';
+import { freePort } from '../support/net.js';
 
 const password = (root: string) => /^DB_PASSWORD=(.*)$/m.exec(readFile(root, '/opt/immich/.env'))![1]!;
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -19,13 +19,6 @@ beforeAll(() => {
   if (!existsSync(BUNDLE)) throw new Error('run `npm run build` first (npm test does)');
 });
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A directory with a fake program that fails the way a broken install would. */
 function brokenBin(name: string, script: string): string {

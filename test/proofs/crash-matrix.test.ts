@@ -4,26 +4,19 @@
 // steps that had not completed), the secret never changes once .env exists, no temp file is left,
 // the done-stamp exists only once every step completed, and `status` in the gap names the step.
 import { existsSync, mkdtempSync, readFileSync, readdirSync, lstatSync, readlinkSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_BIN, killStandins, pathWith, runCli } from '../support/cli.js';
 import { makeRoot, writeFile } from '../support/root.js';
 import { FIRST_BOOT } from '../../src/steps/index.js';
+import { freePort } from '../support/net.js';
 
 const standin = mkdtempSync(path.join(os.tmpdir(), 'ifb-crash-'));
 let port = 0;
 let env: Record<string, string> = {};
 afterAll(() => killStandins(standin));
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port: p } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return p;
-}
 
 function freshRoot(): string {
   const root = makeRoot();

@@ -2,23 +2,16 @@
 // child process's argv (through logging shims on PATH), and two runs started at once.
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FIXTURE_BIN, REPO, killStandins, pathWith, runCli } from '../support/cli.js';
 import { makeRoot, readFile, writeFile } from '../support/root.js';
+import { freePort } from '../support/net.js';
 
 const standin = mkdtempSync(path.join(os.tmpdir(), 'ifb-secret-'));
 afterAll(() => killStandins(standin));
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function stackRoot(): Promise<{ root: string; env: Record<string, string> }> {
   const port = await freePort();

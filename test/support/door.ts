@@ -15,13 +15,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { resolveInRoot } from '../../src/nginx.js';
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort } from './net.js';
+import { freePort } from './net.js';
 
 // --- the upstream ---------------------------------------------------------------------------------
 
