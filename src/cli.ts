@@ -2,7 +2,7 @@
 
 import { EXIT, FirstbootError } from './errors.js';
 
-export type Command = 'run' | 'status' | 'regenerate-cert' | 'help' | 'version';
+export type Command = 'run' | 'status' | 'regenerate-cert' | 'motd' | 'help' | 'version';
 
 export interface Args {
   command: Command;
@@ -22,6 +22,7 @@ Commands:
   run                  the first boot (the default)
   status               not started / running / done / error, with the step and the hint
   regenerate-cert      new self-signed certificate for the current addresses (also --regenerate-cert)
+  motd                 the login banner: web URL and first-boot state, from local files only
 
 Options:
   --root DIR           operate on the tree under DIR instead of / (image builds, tests)
@@ -53,7 +54,7 @@ export function parseArgs(argv: readonly string[]): Args {
       return v;
     };
     switch (flag) {
-      case 'run': case 'status': case 'regenerate-cert': setCommand(flag); break;
+      case 'run': case 'status': case 'regenerate-cert': case 'motd': setCommand(flag); break;
       case '--regenerate-cert': setCommand('regenerate-cert'); break;
       case '--root': args.root = value(); break;
       case '--config': args.config = value(); break;

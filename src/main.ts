@@ -2,6 +2,7 @@
 
 import path from 'node:path';
 import { parseArgs, USAGE } from './cli.js';
+import { formatMotd } from './commands/motd.js';
 import { formatStatus, statusExitCode, statusReport } from './commands/status.js';
 import { parseConfig, type Config } from './config.js';
 import { asFirstbootError, EXIT, FirstbootError, type ExitCode } from './errors.js';
@@ -30,9 +31,10 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
   if (args.command === 'version') return void io.stdout.write(`immich-firstboot ${VERSION}\n`), EXIT.ok;
 
   const sys = createSystem(path.resolve(args.root), io.env);
-  if (args.command === 'status') {
+  if (args.command === 'status' || args.command === 'motd') {
     try {
       const statusOf = await statusReport(sys);
+      if (args.command === 'motd') return void io.stdout.write(formatMotd(statusOf)), EXIT.ok;
       io.stdout.write(args.json ? `${JSON.stringify(statusOf, null, 2)}\n` : formatStatus(statusOf));
       return statusExitCode(statusOf);
     } catch (error) {
