@@ -2,7 +2,7 @@
 
 import { EXIT, FirstbootError } from './errors.js';
 
-export type Command = 'run' | 'status' | 'regenerate-cert' | 'motd' | 'help' | 'version';
+export type Command = 'run' | 'status' | 'regenerate-cert' | 'motd' | 'prepare-image' | 'help' | 'version';
 
 export interface Args {
   command: Command;
@@ -10,6 +10,7 @@ export interface Args {
   config: string | undefined;
   skipStack: boolean;
   json: boolean;
+  force: boolean;
 }
 
 export const USAGE = `Usage: immich-firstboot [COMMAND] [OPTIONS]
@@ -22,6 +23,8 @@ Commands:
   run                  the first boot (the default)
   status               not started / running / done / error, with the step and the hint
   regenerate-cert      new self-signed certificate for the current addresses (also --regenerate-cert)
+  prepare-image        before capturing an image: remove our state, secret, certificates, credentials
+                       and site, re-arm the unit, verify no secret remains (--force: even with data)
   motd                 the login banner: web URL and first-boot state, from local files only
 
 Options:
@@ -39,7 +42,7 @@ Exit codes:
 `;
 
 export function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { command: 'run', root: '/', config: undefined, skipStack: false, json: false };
+  const args: Args = { command: 'run', root: '/', config: undefined, skipStack: false, json: false, force: false };
   let explicit: Command | undefined;
   const setCommand = (command: Command): void => {
     if (explicit && explicit !== command) throw usage(`choose one command, not both "${explicit}" and "${command}"`);
@@ -54,7 +57,8 @@ export function parseArgs(argv: readonly string[]): Args {
       return v;
     };
     switch (flag) {
-      case 'run': case 'status': case 'regenerate-cert': case 'motd': setCommand(flag); break;
+      case 'run': case 'status': case 'regenerate-cert': case 'motd': case 'prepare-image': setCommand(flag); break;
+      case '--force': args.force = true; break;
       case '--regenerate-cert': setCommand('regenerate-cert'); break;
       case '--root': args.root = value(); break;
       case '--config': args.config = value(); break;
@@ -67,6 +71,7 @@ export function parseArgs(argv: readonly string[]): Args {
   }
   args.command = explicit ?? 'run';
   if (args.skipStack && args.command !== 'run') throw usage('--skip-stack goes with run');
+  if (args.force && args.command !== 'prepare-image') throw usage('--force goes with prepare-image');
   if (args.json && args.command !== 'status') throw usage('--json goes with status');
   return args;
 }

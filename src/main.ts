@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { parseArgs, USAGE } from './cli.js';
 import { formatMotd } from './commands/motd.js';
+import { formatPrepare, prepareImage } from './commands/prepare-image.js';
 import { formatStatus, statusExitCode, statusReport } from './commands/status.js';
 import { parseConfig, type Config } from './config.js';
 import { asFirstbootError, EXIT, FirstbootError, type ExitCode } from './errors.js';
@@ -37,6 +38,16 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
       if (args.command === 'motd') return void io.stdout.write(formatMotd(statusOf)), EXIT.ok;
       io.stdout.write(args.json ? `${JSON.stringify(statusOf, null, 2)}\n` : formatStatus(statusOf));
       return statusExitCode(statusOf);
+    } catch (error) {
+      return report(io, asFirstbootError(error));
+    }
+  }
+
+  if (args.command === 'prepare-image') {
+    try {
+      const prepared = await prepareImage(sys, { force: args.force });
+      io.stdout.write(formatPrepare(prepared));
+      return prepared.leftovers.length ? EXIT.failed : EXIT.ok;
     } catch (error) {
       return report(io, asFirstbootError(error));
     }
