@@ -2,6 +2,7 @@
 
 import path from 'node:path';
 import { parseArgs, USAGE } from './cli.js';
+import { doctor, formatDoctor } from './commands/doctor.js';
 import { formatMotd } from './commands/motd.js';
 import { formatPrepare, prepareImage } from './commands/prepare-image.js';
 import { formatStatus, statusExitCode, statusReport } from './commands/status.js';
@@ -43,6 +44,15 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
     }
   }
 
+  if (args.command === 'doctor') {
+    try {
+      const checks = await doctor(sys, path.resolve(args.root) === '/');
+      io.stdout.write(args.json ? `${JSON.stringify(checks, null, 2)}\n` : formatDoctor(checks));
+      return checks.some((c) => c.result === 'fail') ? EXIT.failed : EXIT.ok;
+    } catch (error) {
+      return report(io, asFirstbootError(error));
+    }
+  }
   if (args.command === 'prepare-image') {
     try {
       const prepared = await prepareImage(sys, { force: args.force });
