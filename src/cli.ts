@@ -2,7 +2,7 @@
 
 import { EXIT, FirstbootError } from './errors.js';
 
-export type Command = 'run' | 'status' | 'regenerate-cert' | 'help' | 'version';
+export type Command = 'run' | 'status' | 'regenerate-cert' | 'motd' | 'prepare-image' | 'doctor' | 'help' | 'version';
 
 export interface Args {
   command: Command;
@@ -10,6 +10,7 @@ export interface Args {
   config: string | undefined;
   skipStack: boolean;
   json: boolean;
+  force: boolean;
 }
 
 export const USAGE = `Usage: immich-firstboot [COMMAND] [OPTIONS]
@@ -22,12 +23,16 @@ Commands:
   run                  the first boot (the default)
   status               not started / running / done / error, with the step and the hint
   regenerate-cert      new self-signed certificate for the current addresses (also --regenerate-cert)
+  prepare-image        before capturing an image: remove our state, secret, certificates, credentials
+                       and site, re-arm the unit, verify no secret remains (--force: even with data)
+  doctor               audit modes, log rotation and the certificate: pass/warn/fail with the fix
+  motd                 the login banner: web URL and first-boot state, from local files only
 
 Options:
   --root DIR           operate on the tree under DIR instead of / (image builds, tests)
   --config FILE        configuration (default: <root>/etc/immich-firstboot/config.yaml)
   --skip-stack         run: do everything except touching Docker
-  --json               status: one JSON object
+  --json               status, doctor: one JSON object
   -h, --help           this text
   -V, --version        the version
 
@@ -38,7 +43,7 @@ Exit codes:
 `;
 
 export function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { command: 'run', root: '/', config: undefined, skipStack: false, json: false };
+  const args: Args = { command: 'run', root: '/', config: undefined, skipStack: false, json: false, force: false };
   let explicit: Command | undefined;
   const setCommand = (command: Command): void => {
     if (explicit && explicit !== command) throw usage(`choose one command, not both "${explicit}" and "${command}"`);
@@ -53,7 +58,8 @@ export function parseArgs(argv: readonly string[]): Args {
       return v;
     };
     switch (flag) {
-      case 'run': case 'status': case 'regenerate-cert': setCommand(flag); break;
+      case 'run': case 'status': case 'regenerate-cert': case 'motd': case 'prepare-image': case 'doctor': setCommand(flag); break;
+      case '--force': args.force = true; break;
       case '--regenerate-cert': setCommand('regenerate-cert'); break;
       case '--root': args.root = value(); break;
       case '--config': args.config = value(); break;
@@ -66,7 +72,8 @@ export function parseArgs(argv: readonly string[]): Args {
   }
   args.command = explicit ?? 'run';
   if (args.skipStack && args.command !== 'run') throw usage('--skip-stack goes with run');
-  if (args.json && args.command !== 'status') throw usage('--json goes with status');
+  if (args.force && args.command !== 'prepare-image') throw usage('--force goes with prepare-image');
+  if (args.json && args.command !== 'status' && args.command !== 'doctor') throw usage('--json goes with status or doctor');
   return args;
 }
 

@@ -2,6 +2,9 @@
 
 import path from 'node:path';
 import { parseArgs, USAGE } from './cli.js';
+import { doctor, formatDoctor } from './commands/doctor.js';
+import { formatMotd } from './commands/motd.js';
+import { formatPrepare, prepareImage } from './commands/prepare-image.js';
 import { formatStatus, statusExitCode, statusReport } from './commands/status.js';
 import { parseConfig, type Config } from './config.js';
 import { asFirstbootError, EXIT, FirstbootError, type ExitCode } from './errors.js';
@@ -30,11 +33,31 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
   if (args.command === 'version') return void io.stdout.write(`immich-firstboot ${VERSION}\n`), EXIT.ok;
 
   const sys = createSystem(path.resolve(args.root), io.env);
-  if (args.command === 'status') {
+  if (args.command === 'status' || args.command === 'motd') {
     try {
       const statusOf = await statusReport(sys);
+      if (args.command === 'motd') return void io.stdout.write(formatMotd(statusOf)), EXIT.ok;
       io.stdout.write(args.json ? `${JSON.stringify(statusOf, null, 2)}\n` : formatStatus(statusOf));
       return statusExitCode(statusOf);
+    } catch (error) {
+      return report(io, asFirstbootError(error));
+    }
+  }
+
+  if (args.command === 'doctor') {
+    try {
+      const checks = await doctor(sys, path.resolve(args.root) === '/');
+      io.stdout.write(args.json ? `${JSON.stringify(checks, null, 2)}\n` : formatDoctor(checks));
+      return checks.some((c) => c.result === 'fail') ? EXIT.failed : EXIT.ok;
+    } catch (error) {
+      return report(io, asFirstbootError(error));
+    }
+  }
+  if (args.command === 'prepare-image') {
+    try {
+      const prepared = await prepareImage(sys, { force: args.force });
+      io.stdout.write(formatPrepare(prepared));
+      return prepared.leftovers.length ? EXIT.failed : EXIT.ok;
     } catch (error) {
       return report(io, asFirstbootError(error));
     }

@@ -27,6 +27,7 @@ export const PATHS = {
   nginxSite: '/etc/nginx/sites-available/immich',
   nginxSiteEnabled: '/etc/nginx/sites-enabled/immich',
   nginxDefaultEnabled: '/etc/nginx/sites-enabled/default',
+  nginxDefaultSite: '/etc/nginx/sites-available/default',
   acmeWebroot: '/var/www/immich-acme',
   /** Where Debian's and Ubuntu's nginx.conf put the master's pid. */
   nginxPid: '/run/nginx.pid',
@@ -46,3 +47,6 @@ export const WRITTEN_DIRS = [
 ] as const;
 
 export type KnownPath = (typeof PATHS)[keyof typeof PATHS];
+
+/** Where prepare-image looks for a leaked copy of the secret or key before an image is captured. */
+export const SECRET_SCAN_DIRS = ['/etc', '/opt/immich', '/var/lib', '/var/www', '/root', '/home', '/tmp', '/var/tmp', '/var/backups'] as const;

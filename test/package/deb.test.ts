@@ -32,10 +32,12 @@ describe('the .deb', () => {
       './lib/systemd/system/immich-firstboot.service',
       './usr/share/man/man8/immich-firstboot.8.gz',
       './usr/share/bash-completion/completions/immich-firstboot',
+      '-rwxr-xr-x root/root .* ./etc/update-motd.d/60-immich',
     ]) expect(list).toMatch(new RegExp(entry));
     expect(execFileSync('dpkg-deb', ['--ctrl-tarfile', DEB]).length).toBeGreaterThan(0);
     const conffiles = execFileSync('sh', ['-c', `dpkg-deb --ctrl-tarfile ${DEB} | tar -xOf - ./conffiles`], { encoding: 'utf8' });
-    expect(conffiles.trim()).toBe('/etc/immich-firstboot/config.yaml');
+    // Everything under /etc is a conffile (debhelper): the config and the MOTD script, which an admin may edit or empty.
+    expect(conffiles.trim().split('\n').sort()).toEqual(['/etc/immich-firstboot/config.yaml', '/etc/update-motd.d/60-immich']);
     const control = execFileSync('dpkg-deb', ['--field', DEB], { encoding: 'utf8' });
     expect(control).toMatch(/Depends: .*nodejs \(>= 18\.19\).*openssl.*docker\.io \| docker-ce.*docker-compose-v2 \| docker-compose-plugin \| docker-compose/s);
     expect(control).toContain('Recommends: certbot, python3-certbot-nginx');
