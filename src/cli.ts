@@ -1,8 +1,8 @@
-// Command-line parsing: `immich-firstboot [run|status|regenerate-cert] [options]`.
+// Command-line parsing: `immich-firstboot [COMMAND] [options]`.
 
 import { EXIT, FirstbootError } from './errors.js';
 
-export type Command = 'run' | 'status' | 'regenerate-cert' | 'motd' | 'prepare-image' | 'doctor' | 'help' | 'version';
+export type Command = 'run' | 'status' | 'regenerate-cert' | 'per-boot' | 'motd' | 'prepare-image' | 'doctor' | 'help' | 'version';
 
 export interface Args {
   command: Command;
@@ -23,6 +23,9 @@ Commands:
   run                  the first boot (the default)
   status               not started / running / done / error, with the step and the hint
   regenerate-cert      new self-signed certificate for the current addresses (also --regenerate-cert)
+  per-boot             at every later boot (immich-firstboot-perboot.service): a clone gets a new
+                       certificate and credentials (and a new secret if Postgres holds no data); new
+                       addresses renew our certificate (never certbot's); nothing changed: no writes
   prepare-image        before capturing an image: remove our state, secret, certificates, credentials
                        and site, re-arm the unit, verify no secret remains (--force: even with data)
   doctor               audit modes, log rotation and the certificate: pass/warn/fail with the fix
@@ -58,7 +61,7 @@ export function parseArgs(argv: readonly string[]): Args {
       return v;
     };
     switch (flag) {
-      case 'run': case 'status': case 'regenerate-cert': case 'motd': case 'prepare-image': case 'doctor': setCommand(flag); break;
+      case 'run': case 'status': case 'regenerate-cert': case 'per-boot': case 'motd': case 'prepare-image': case 'doctor': setCommand(flag); break;
       case '--force': args.force = true; break;
       case '--regenerate-cert': setCommand('regenerate-cert'); break;
       case '--root': args.root = value(); break;

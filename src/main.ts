@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseArgs, USAGE } from './cli.js';
 import { doctor, formatDoctor } from './commands/doctor.js';
 import { formatMotd } from './commands/motd.js';
+import { perBoot } from './commands/per-boot.js';
 import { formatPrepare, prepareImage } from './commands/prepare-image.js';
 import { formatStatus, statusExitCode, statusReport } from './commands/status.js';
 import { parseConfig, type Config } from './config.js';
@@ -80,6 +81,7 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
       const steps = (await sys.fs.exists(PATHS.envFile)) ? REGENERATE_CERT : REGENERATE_CERT.filter((s) => s.id !== 'credentials');
       return await runAdHoc(env, 'regenerate-cert', steps, { skipStack: true, newCert: true });
     }
+    if (args.command === 'per-boot') return await perBoot(env);
     return await runFirstBoot(env, FIRST_BOOT, { skipStack: args.skipStack, newCert: false });
   } catch (thrown) {
     const error = asFirstbootError(thrown);

@@ -7,7 +7,7 @@ import type { Config } from './config.js';
 import type { Logger, SecretRegistry } from './log.js';
 import type { Notifier } from './notify.js';
 import { PATHS, WRITTEN_DIRS } from './paths.js';
-import { acquireLock, newJournal, readDoneStamp, readJournal, writeDoneStamp, writeJournal, type Journal } from './state.js';
+import { acquireLock, newJournal, readDoneStamp, readJournal, writeDoneStamp, writeJournal, type Journal, type StepError } from './state.js';
 import type { RunOptions, Step, StepContext } from './steps/step.js';
 import type { System } from './system/index.js';
 import { VERSION } from './version.js';
@@ -74,16 +74,24 @@ export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], optio
 export async function runAdHoc(env: RunnerEnv, command: string, steps: readonly Step[], options: RunOptions): Promise<ExitCode> {
   const lock = await acquireLock(env.sys, command);
   try {
-    await registerKnownSecret(env);
-    const journal = (await readJournal(env.sys)) ?? newJournal(command, env.sys.now());
-    const shadow: Journal = { ...journal, completed: { ...journal.completed }, errors: [...journal.errors] };
-    const ok = await runSteps(env, shadow, steps, options, steps.length, 0, false);
-    // Keep what we learned (facts, hashes, warnings); the first boot's own progress is not ours to change.
-    await writeJournal(env.sys, { ...journal, facts: shadow.facts, managed: shadow.managed, warnings: shadow.warnings });
-    return ok ? EXIT.ok : EXIT.failed;
+    return (await runOutOfSequence(env, command, steps, options)).length === 0 ? EXIT.ok : EXIT.failed;
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * Steps outside the first-boot sequence, for a caller that already holds the lock (`per-boot`).
+ * Returns the errors of the step that failed ([] when all succeeded); the journal keeps what they learned.
+ */
+export async function runOutOfSequence(env: RunnerEnv, command: string, steps: readonly Step[], options: RunOptions): Promise<StepError[]> {
+  await registerKnownSecret(env);
+  const journal = (await readJournal(env.sys)) ?? newJournal(command, env.sys.now());
+  const shadow: Journal = { ...journal, completed: { ...journal.completed }, errors: [...journal.errors] };
+  await runSteps(env, shadow, steps, options, steps.length, 0, false);
+  // Keep what we learned (facts, hashes, warnings); the first boot's own progress is not ours to change.
+  await writeJournal(env.sys, { ...journal, facts: shadow.facts, managed: shadow.managed, warnings: shadow.warnings });
+  return shadow.errors.slice(journal.errors.length);
 }
 
 async function runSteps(env: RunnerEnv, journal: Journal, steps: readonly Step[], options: RunOptions, total: number, offset: number, record = true): Promise<boolean> {

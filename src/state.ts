@@ -27,6 +27,25 @@ export interface Facts {
   /** null: unknown (stack not started or not asked). */
   adminRegistered?: boolean | null;
   stack?: 'started' | 'skipped';
+  /** Set by `per-boot` when the instance id differs from the done-stamp's: this VM is a copy of another. */
+  clone?: CloneFacts;
+  /** Set by `per-boot` when the host's addresses or names changed since they were last recorded. */
+  addressChange?: AddressChange;
+}
+
+export interface CloneFacts {
+  at: string;
+  fromInstanceId: string;
+  toInstanceId: string;
+  secret: 'kept (Postgres holds data)' | 'new';
+}
+
+export interface AddressChange {
+  at: string;
+  from: string[];
+  to: string[];
+  /** What became of the certificate: renewed, kept (it already named every address), or not ours. */
+  certificate: string;
 }
 
 export interface JournalEntry {

@@ -1,7 +1,7 @@
 // `immich-firstboot motd`: the login banner. Reads only local files (journal, stamp, lock) — no network,
 // so a login never waits on IMDS, Docker or Immich.
 
-import type { StatusReport } from './status.js';
+import { cloneLine, type StatusReport } from './status.js';
 
 export function formatMotd(report: StatusReport): string {
   const urls = report.addresses.map((a) => `https://${a.includes(':') ? `[${a}]` : a}/`);
@@ -14,5 +14,9 @@ export function formatMotd(report: StatusReport): string {
   else if (report.adminRegistered === false) lines.push('First boot: done; no admin yet: open the URL and sign up (read /root/immich-credentials.txt)');
   else if (report.adminRegistered === null) lines.push('First boot: done; whether an admin exists is not known (see: immich-firstboot status)');
   else lines.push('First boot: done; admin registered');
+  if (report.clone) lines.push(`This VM is ${cloneLine(report.clone)}`);
+  if (report.addressChange?.certificate.startsWith('not ours')) {
+    lines.push(`Addresses changed (${report.addressChange.to.join(', ')}); the certificate nginx serves is ${report.addressChange.certificate}`);
+  }
   return `${lines.join('\n')}\n`;
 }

@@ -2,7 +2,7 @@
 
 import { EXIT, type ExitCode } from '../errors.js';
 import { PATHS } from '../paths.js';
-import { isAlive, readDoneStamp, readJournal, readLockHolder, type Journal, type StepError, type StepWarning } from '../state.js';
+import { isAlive, readDoneStamp, readJournal, readLockHolder, type AddressChange, type CloneFacts, type Journal, type StepError, type StepWarning } from '../state.js';
 import { FIRST_BOOT } from '../steps/index.js';
 import type { System } from '../system/index.js';
 
@@ -24,6 +24,10 @@ export interface StatusReport {
   addresses: string[];
   certFingerprint: string | null;
   adminRegistered: boolean | null;
+  /** `per-boot` found this VM to be a copy of another instance (and what it did about it). */
+  clone: CloneFacts | null;
+  /** `per-boot` found new addresses (and what became of the certificate). */
+  addressChange: AddressChange | null;
 }
 
 export async function statusReport(sys: System): Promise<StatusReport> {
@@ -70,6 +74,8 @@ function fromJournal(journal: Journal | undefined, completed: string[], pending:
     addresses: facts.host?.addresses ?? [],
     certFingerprint: facts.certFingerprint ?? null,
     adminRegistered: facts.adminRegistered ?? null,
+    clone: facts.clone ?? null,
+    addressChange: facts.addressChange ?? null,
   };
 }
 
@@ -88,9 +94,19 @@ export function formatStatus(report: StatusReport): string {
   if (report.addresses.length) lines.push(`addresses: ${report.addresses.join(', ')}`);
   if (report.certFingerprint) lines.push(`certificate: SHA256 ${report.certFingerprint}`);
   if (report.adminRegistered !== null) lines.push(`first admin: ${report.adminRegistered ? 'registered' : 'not registered yet (sign up in the web UI)'}`);
+  if (report.clone) lines.push(`clone: ${cloneLine(report.clone)}`);
+  if (report.addressChange) {
+    const { at, from, to, certificate } = report.addressChange;
+    lines.push(`address change: ${at}: ${from.join(', ') || '(none)'} → ${to.join(', ') || '(none)'}; certificate ${certificate}`);
+  }
   if (report.pending.length && report.status !== 'done') lines.push(`pending: ${report.pending.join(', ')}`);
   for (const e of report.errors) lines.push(`error: [${e.step}] ${e.message}`, ...(e.hint ? [`  hint: ${e.hint}`] : []));
   for (const w of report.warnings) lines.push(`warning: [${w.step}] ${w.message}`, ...(w.hint ? [`  hint: ${w.hint}`] : []));
   if (report.status === 'done') lines.push(`next: read ${PATHS.credentials}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** One line on a clone, for `status` and the MOTD. */
+export function cloneLine(clone: CloneFacts): string {
+  return `a copy of instance ${clone.fromInstanceId}, noticed ${clone.at}: new certificate and credentials; Postgres secret ${clone.secret}`;
 }
