@@ -8,7 +8,7 @@ packages=(
   docker.io docker-compose busybox-static               # a real Docker engine and stand-in images
   systemd-container debootstrap systemd                 # a real systemd machine (nspawn)
   debhelper dpkg-dev fakeroot lintian bash-completion   # building and checking the .deb
-  inotify-tools testssl.sh hyperfine time               # proofs and benchmarks
+  inotify-tools strace testssl.sh hyperfine time        # proofs and benchmarks
 )
 
 missing=()
