@@ -9,6 +9,7 @@ import { DEFAULT_CONFIG, parseConfig } from '../../src/config.js';
 
 const DEB = path.join(REPO, 'dist/immich-firstboot_0.1.0_all.deb');
 const UNIT = path.join(REPO, 'units/immich-firstboot.service');
+const PERBOOT = path.join(REPO, 'units/immich-firstboot-perboot.service');
 
 describe('the .deb', () => {
   beforeAll(() => {
@@ -30,6 +31,7 @@ describe('the .deb', () => {
       './usr/lib/immich-firstboot/immich-firstboot.mjs',
       './usr/bin/immich-firstboot -> ',
       './lib/systemd/system/immich-firstboot.service',
+      './lib/systemd/system/immich-firstboot-perboot.service',
       './usr/share/man/man8/immich-firstboot.8.gz',
       './usr/share/bash-completion/completions/immich-firstboot',
       '-rwxr-xr-x root/root .* ./etc/update-motd.d/60-immich',
@@ -44,10 +46,12 @@ describe('the .deb', () => {
     expect(control).toContain('Architecture: all');
   });
 
-  it('enables the unit in postinst without starting it, and purges only its own state', () => {
+  it('enables both units in postinst without starting them, and purges only its own state', () => {
     const postinst = execFileSync('sh', ['-c', `dpkg-deb --ctrl-tarfile ${DEB} | tar -xOf - ./postinst`], { encoding: 'utf8' });
     expect(postinst).toMatch(/^set -e$/m);
-    expect(postinst).toContain('deb-systemd-helper');
+    for (const unit of ['immich-firstboot.service', 'immich-firstboot-perboot.service']) {
+      expect(postinst).toMatch(new RegExp(`deb-systemd-helper (--quiet )?enable '?${unit.replace('.', '\\.')}`));
+    }
     expect(postinst).not.toMatch(/deb-systemd-invoke (re)?start|systemctl (re)?start/);
     expect(postinst).not.toMatch(/immich-firstboot (run|--)/);
     const postrm = execFileSync('sh', ['-c', `dpkg-deb --ctrl-tarfile ${DEB} | tar -xOf - ./postrm`], { encoding: 'utf8' });
@@ -56,22 +60,24 @@ describe('the .deb', () => {
   });
 });
 
-describe('the systemd unit', () => {
+describe.each([UNIT, PERBOOT])('the systemd unit %s', (unit) => {
   it('passes systemd-analyze verify with no unknown key', () => {
-    const run = spawnSync('systemd-analyze', ['verify', '--man=no', UNIT], { encoding: 'utf8' });
+    const run = spawnSync('systemd-analyze', ['verify', '--man=no', unit], { encoding: 'utf8' });
     // The ExecStart binary is not installed on the test host; everything else must be clean.
     const problems = `${run.stdout}${run.stderr}`.split('\n').filter((l) => l.trim() && !l.includes('is not executable: No such file or directory'));
     expect(problems).toEqual([]);
   });
 
   it('scores an exposure of at most 5.0 in systemd-analyze security', () => {
-    const run = spawnSync('systemd-analyze', ['security', '--offline=true', '--threshold=50', UNIT], { encoding: 'utf8' });
+    const run = spawnSync('systemd-analyze', ['security', '--offline=true', '--threshold=50', unit], { encoding: 'utf8' });
     const score = Number(/Overall exposure level for .*: (\d+\.\d+)/.exec(run.stdout)?.[1]);
-    console.log(`systemd-analyze security exposure: ${score}`);
+    console.log(`systemd-analyze security exposure of ${path.basename(unit)}: ${score}`);
     expect(score).toBeLessThanOrEqual(5.0);
     expect(run.status).toBe(0);
   });
+});
 
+describe('the first-boot unit', () => {
   it('keeps the settings the job depends on', () => {
     const unit = readFileSync(UNIT, 'utf8');
     for (const line of ['Type=oneshot', 'RemainAfterExit=yes', 'ConditionPathExists=!/var/lib/immich-firstboot/done', 'NotifyAccess=all', 'Requires=docker.service', 'Documentation=man:immich-firstboot(8)']) {
@@ -81,6 +87,22 @@ describe('the systemd unit', () => {
     expect(unit).toMatch(/^TimeoutStartSec=/m);
     expect(unit).not.toMatch(/^MemoryDenyWriteExecute=yes/m);
     expect(unit).not.toMatch(/^ConditionFirstBoot=/m);
+  });
+});
+
+describe('the per-boot unit', () => {
+  it('runs `per-boot` at every boot once first boot is done, after it, nginx, Docker and the network', () => {
+    const unit = readFileSync(PERBOOT, 'utf8');
+    for (const line of ['Type=oneshot', 'ExecStart=/usr/bin/immich-firstboot per-boot', 'ConditionPathExists=/var/lib/immich-firstboot/done', 'WantedBy=multi-user.target']) {
+      expect(unit).toContain(line);
+    }
+    expect(unit).toMatch(/^After=immich-firstboot\.service .*network-online\.target.*nginx\.service.*docker\.service.*cloud-init\.target/m);
+  });
+
+  it('has the first-boot unit\'s sandbox, line for line', () => {
+    const sandbox = (file: string) => readFileSync(file, 'utf8').split('[Service]')[1]!.split('\n')
+      .filter((l) => /^(Protect|Private|Restrict|ReadWritePaths|BindPaths|Capability|SystemCall|IPAddress|NoNewPrivileges|LockPersonality|KeyringMode|DevicePolicy|UMask|StateDirectory)/.test(l));
+    expect(sandbox(PERBOOT)).toEqual(sandbox(UNIT));
   });
 });
 
