@@ -1,8 +1,10 @@
 // End to end under a real systemd: the built .deb installed with apt into a Debian 12 tree while no
 // systemd runs (as image builders do), then the tree booted with systemd-nspawn (PID-1 systemd, Docker
-// inside, stand-in Immich images) twice: the first boot does everything once, the second does nothing.
+// inside, stand-in Immich images): the first boot does everything once, the second does nothing, a third
+// with a new machine-id is a clone (per-boot: new certificate, the secret kept), and a fourth with a new
+// address on an interface renews the certificate for it.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../support/cli.js';
@@ -11,6 +13,8 @@ import { Machine } from './machine.js';
 
 const WORK = '/var/tmp/immich-firstboot-e2e';
 const UNIT = 'immich-firstboot.service';
+const PERBOOT = 'immich-firstboot-perboot.service';
+const CERT = '/etc/immich-firstboot/tls/current/cert.pem';
 const machine = new Machine(path.join(WORK, `machine-${process.pid}`));
 const DEB_DIR = path.join(WORK, `deb-${process.pid}`);
 let deb = '';
@@ -21,6 +25,14 @@ const mark = (what: string): void => void timings.push(`${what} at ${((Date.now(
 
 /** DB_PASSWORD in the machine's .env. */
 const secret = (): string => /^DB_PASSWORD=(.*)$/m.exec(readFileSync(machine.host('/opt/immich/.env'), 'utf8'))?.[1] ?? '';
+
+/** SHA-256 fingerprint of our certificate on disk, and of the one nginx serves on 443 inside the machine. */
+const onDisk = (): string => spawnSync('openssl', ['x509', '-in', machine.host(CERT), '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' }).stdout.trim();
+const served = (): string => machine.out('sh', '-c', 'openssl s_client -connect 127.0.0.1:443 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256').trim();
+const unitState = (unit: string): Record<string, string> =>
+  Object.fromEntries(machine.out('systemctl', 'show', unit, '-p', 'ActiveState,SubState,Result,ConditionResult').trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+const thisBoot = (unit: string): string => machine.out('journalctl', '-b', '0', '-u', unit, '--no-pager', '-o', 'cat');
+const pong = (): string => machine.exec('sh', '-c', 'for i in $(seq 120); do curl -sfk --max-time 2 https://127.0.0.1/api/server/ping && exit 0; sleep 0.5; done; exit 1').stdout.trim();
 
 beforeAll(() => {
   rmSync(DEB_DIR, { recursive: true, force: true });
@@ -65,7 +77,9 @@ describe('the package in a Debian 12 machine under systemd', () => {
     expect(install.stdout).toContain('no systemd running');
     expect(install.stdout).toContain('Setting up immich-firstboot (0.1.0)');
     // Enabled through the [Install] symlink, not started: nothing ran, so nothing exists yet.
-    expect(spawnSync('readlink', [machine.host(`/etc/systemd/system/multi-user.target.wants/${UNIT}`)], { encoding: 'utf8' }).stdout.trim()).toBe(`/lib/systemd/system/${UNIT}`);
+    for (const unit of [UNIT, PERBOOT]) {
+      expect(spawnSync('readlink', [machine.host(`/etc/systemd/system/multi-user.target.wants/${unit}`)], { encoding: 'utf8' }).stdout.trim()).toBe(`/lib/systemd/system/${unit}`);
+    }
     for (const made of [
       '/opt/immich/.env',
       '/opt/immich/docker-compose.yml',
@@ -169,16 +183,72 @@ describe('the package in a Debian 12 machine under systemd', () => {
     mark('second boot up');
     expect(machine.out('systemctl', 'show', UNIT, '-p', 'ConditionResult', '--value').trim()).toBe('no');
     expect(machine.out('systemctl', 'show', UNIT, '-p', 'ActiveState', '--value').trim()).toBe('inactive');
-    const thisBoot = machine.out('journalctl', '-b', '0', '-u', UNIT, '--no-pager', '-o', 'cat');
-    expect(thisBoot).toMatch(/skipped because of an unmet condition check \(ConditionPathExists=!\/var\/lib\/immich-firstboot\/done\)/);
-    expect(thisBoot).not.toContain('{"level"');
+    const firstBootUnit = thisBoot(UNIT);
+    expect(firstBootUnit).toMatch(/skipped because of an unmet condition check \(ConditionPathExists=!\/var\/lib\/immich-firstboot\/done\)/);
+    expect(firstBootUnit).not.toContain('{"level"');
     // Across both boots, still exactly one run.
     expect(machine.out('journalctl', '-u', UNIT, '--no-pager', '-o', 'cat').match(/"msg":"first boot starting"/g)).toHaveLength(1);
     expect(secret()).toBe(before.secret);
     expect(readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8')).toBe(before.done);
     expect(JSON.parse(machine.out('immich-firstboot', 'status', '--json')).status).toBe('done');
+    // The per-boot check ran, found the same instance and addresses, and did nothing.
+    expect(unitState(PERBOOT)).toEqual({ ActiveState: 'active', SubState: 'exited', Result: 'success', ConditionResult: 'yes' });
+    expect(thisBoot(PERBOOT)).toContain('"msg":"per-boot check: same instance, same addresses; nothing to do"');
     // Docker brings the containers back by itself (restart: always); nginx still answers for them.
-    const pong = machine.exec('sh', '-c', 'for i in $(seq 120); do curl -sfk --max-time 2 https://127.0.0.1/api/server/ping && exit 0; sleep 0.5; done; exit 1');
-    expect(pong.stdout.trim()).toBe('{"res":"pong"}');
+    expect(pong()).toBe('{"res":"pong"}');
+  }, 180_000);
+
+  it('takes the clone path at a boot with a new machine-id: new certificate served, secret kept (Postgres holds data), status and MOTD say so', () => {
+    const before = { secret: secret(), fingerprint: onDisk(), instance: JSON.parse(readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8')).instanceId as string };
+    // What the stand-in Postgres was initialised with: the clone must keep exactly this.
+    expect(readFileSync(machine.host('/opt/immich/postgres/standin-postgres-password'), 'utf8').trim()).toBe(before.secret);
+    machine.script('poweroff');
+    const cloneId = 'c10e0000000000000000000000000001';
+    expect(before.instance).not.toBe(cloneId);
+    writeFileSync(machine.host('/etc/machine-id'), `${cloneId}\n`);
+    machine.script('boot');
+    mark('clone boot up');
+
+    expect(unitState(UNIT).ConditionResult).toBe('no');
+    expect(unitState(PERBOOT)).toEqual({ ActiveState: 'active', SubState: 'exited', Result: 'success', ConditionResult: 'yes' });
+    const journal = thisBoot(PERBOOT);
+    expect(journal).toContain(`"msg":"this VM is a clone: first boot ran on instance ${before.instance}, this is ${cloneId}; making a new certificate and credentials, keeping the Postgres secret (Postgres holds data)"`);
+    expect(secret()).toBe(before.secret);
+    expect(before.fingerprint).toMatch(/^sha256 Fingerprint=[0-9A-F:]{95}$/i);
+    expect(onDisk()).not.toBe(before.fingerprint);
+    // nginx was reloaded: it serves the new certificate, and Immich still answers through it with the kept secret.
+    expect(served()).toBe(onDisk());
+    expect(pong()).toBe('{"res":"pong"}');
+    const report = JSON.parse(machine.out('immich-firstboot', 'status', '--json')) as Record<string, unknown>;
+    expect(report).toMatchObject({ status: 'done', instanceId: cloneId, clone: { fromInstanceId: before.instance, toInstanceId: cloneId, secret: 'kept (Postgres holds data)' } });
+    expect(JSON.parse(readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8')).instanceId).toBe(cloneId);
+    expect(machine.out('immich-firstboot', 'motd')).toContain(`This VM is a copy of instance ${before.instance}`);
+    expect(readFileSync(machine.host('/root/immich-credentials.txt'), 'utf8')).toContain(onDisk().replace(/^.*Fingerprint=/, ''));
+    expect(machine.out('journalctl', '--no-pager', '-o', 'verbose')).not.toContain(before.secret);
+  }, 180_000);
+
+  it('renews the certificate for a new address at the next boot, and nginx serves it', () => {
+    // A new address at boot, as a resized or moved VM gets one: a test-only unit adds a veth with it
+    // before the per-boot check (the machine has only lo under --private-network; no dummy module here).
+    writeFileSync(machine.host('/etc/systemd/system/ifb-test-address.service'), [
+      '[Unit]', 'Before=immich-firstboot-perboot.service', '[Service]', 'Type=oneshot', 'RemainAfterExit=yes',
+      "ExecStart=/bin/sh -ec 'ip link add eth1 type veth peer name eth1p; ip addr add 192.0.2.50/24 dev eth1; ip link set eth1p up; ip link set eth1 up'",
+      '[Install]', 'WantedBy=multi-user.target', '',
+    ].join('\n'));
+    machine.script('poweroff');
+    mkdirSync(machine.host('/etc/systemd/system/multi-user.target.wants'), { recursive: true });
+    symlinkSync('/etc/systemd/system/ifb-test-address.service', machine.host('/etc/systemd/system/multi-user.target.wants/ifb-test-address.service'));
+    const before = { secret: secret(), fingerprint: onDisk() };
+    machine.script('boot');
+    mark('moved boot up');
+
+    expect(unitState(PERBOOT)).toEqual({ ActiveState: 'active', SubState: 'exited', Result: 'success', ConditionResult: 'yes' });
+    expect(thisBoot(PERBOOT)).toMatch(/"msg":"new ECDSA certificate \(it does not name 192\.0\.2\.50\)/);
+    expect(spawnSync('openssl', ['x509', '-in', machine.host(CERT), '-noout', '-ext', 'subjectAltName'], { encoding: 'utf8' }).stdout).toContain('IP Address:192.0.2.50');
+    expect(onDisk()).not.toBe(before.fingerprint);
+    expect(served()).toBe(onDisk());
+    expect(secret()).toBe(before.secret);
+    expect(JSON.parse(machine.out('immich-firstboot', 'status', '--json'))).toMatchObject({ addressChange: { to: ['192.0.2.50'], certificate: 'renewed' } });
+    expect(readFileSync(machine.host('/root/immich-credentials.txt'), 'utf8')).toContain('https://192.0.2.50/');
   }, 180_000);
 });
