@@ -136,6 +136,44 @@ describe('per-boot on a clone (the machine-id differs from the done-stamp\'s)', 
   });
 });
 
+describe('per-boot when handling a clone fails', () => {
+  it('exits 1 with the hint, keeps the old done-stamp so the next boot retries, and status shows it until then', async () => {
+    const root = await doneRoot();
+    const old = stamp(root);
+    writeFile(root, '/etc/machine-id', 'fedcba9876543210fedcba9876543210\n');
+    const broken = mkdtempSync(path.join(os.tmpdir(), 'ifb-bin-'));
+    cleanups.push(() => rmSync(broken, { recursive: true, force: true }));
+    writeFile(broken, '/openssl', '#!/bin/sh\necho "openssl: simulated failure" >&2; exit 1\n', 0o755);
+
+    const run = await runCli(['--root', root, 'per-boot'], { PATH: `${broken}:${process.env.PATH}` });
+    expect(run.code).toBe(1);
+    expect(run.lines.at(-1)).toMatchObject({
+      level: 50,
+      msg: 'per-boot: making this clone its own failed at step tls-cert: openssl could not make the self-signed certificate: openssl: simulated failure',
+      hint: expect.stringContaining('systemctl restart immich-firstboot-perboot'),
+    });
+    expect(stamp(root)).toEqual(old);
+    expect((await status(root)).warnings).toEqual([expect.objectContaining({ step: 'per-boot', message: expect.stringContaining('failed at step tls-cert') })]);
+
+    const retry = await runCli(['--root', root, 'per-boot']);
+    expect(retry.code, retry.stdout).toBe(0);
+    expect(stamp(root).instanceId).toBe('fedcba9876543210fedcba9876543210');
+    expect(await status(root)).toMatchObject({ warnings: [], clone: { toInstanceId: 'fedcba9876543210fedcba9876543210' } });
+  });
+
+  it('waits for a run that holds the lock: exit 4, nothing changed', async () => {
+    const root = await doneRoot();
+    writeFile(root, '/etc/machine-id', 'fedcba9876543210fedcba9876543210\n');
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    writeFile(root, '/var/lib/immich-firstboot/lock', JSON.stringify({ pid: process.pid, start: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19], command: 'run' }));
+    const before = snapshotTree(root);
+    const run = await runCli(['--root', root, 'per-boot']);
+    expect(run.code).toBe(4);
+    expect(run.lines.at(-1)?.msg).toBe(`another immich-firstboot (run, pid ${process.pid}) is running`);
+    expect(snapshotTree(root)).toEqual(before);
+  });
+});
+
 describe('per-boot after the addresses changed (IMDS stub: another private IP)', () => {
   let imds: ImdsStub;
   const serve = async (privateIp: string) => {
