@@ -53,21 +53,20 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
       return report(io, asFirstbootError(error));
     }
   }
-  if (args.command === 'prepare-image') {
-    try {
-      const prepared = await prepareImage(sys, { force: args.force });
-      io.stdout.write(formatPrepare(prepared));
-      return prepared.leftovers.length ? EXIT.failed : EXIT.ok;
-    } catch (error) {
-      return report(io, asFirstbootError(error));
-    }
-  }
-
   let config: Config;
   try {
     config = await loadConfig(sys, args.config, io.env);
   } catch (error) {
     return report(io, asFirstbootError(error, 'config-invalid'));
+  }
+  if (args.command === 'prepare-image') {
+    try {
+      const prepared = await prepareImage(sys, config, { force: args.force, pull: args.pull, hostDocker: args.hostDocker });
+      io.stdout.write(args.json ? `${JSON.stringify(prepared, null, 2)}\n` : formatPrepare(prepared));
+      return prepared.leftovers.length ? EXIT.failed : EXIT.ok;
+    } catch (error) {
+      return report(io, asFirstbootError(error));
+    }
   }
   // Files are created with their exact modes anyway; this makes what child programs create (openssl's
   // key before we chmod it) private too. The unit sets UMask=0077 as well.

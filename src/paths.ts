@@ -36,9 +36,18 @@ export const PATHS = {
   dockerDaemonJson: '/etc/docker/daemon.json',
   // Present from just before we change daemon.json until Docker has been restarted with it.
   dockerRestartPending: '/var/lib/immich-firstboot/docker-restart-pending',
+  // Docker keeps each container's configuration (with its environment: our secret) here.
+  dockerContainers: '/var/lib/docker/containers',
   credentials: '/root/immich-credentials.txt',
   machineId: '/etc/machine-id',
   hostname: '/etc/hostname',
+
+  // Where debhelper installs our unit, where merged-/usr trees may have it, and the enablement link
+  // whose presence (with no done-stamp) makes it run at the next boot.
+  unitFile: '/lib/systemd/system/immich-firstboot.service',
+  unitFileUsr: '/usr/lib/systemd/system/immich-firstboot.service',
+  unitMask: '/etc/systemd/system/immich-firstboot.service',
+  unitWants: '/etc/systemd/system/multi-user.target.wants/immich-firstboot.service',
 } as const;
 
 /** Directories we write into by temp-file-and-rename; an interrupted run may leave a temp file in them. */

@@ -7,7 +7,7 @@ import type { StepContext } from './steps/step.js';
 export const PROJECT = 'immich';
 
 /** `docker compose` (the v2 plugin) if it answers, else `docker-compose`, unless config names one. */
-export async function composeCommand(ctx: StepContext): Promise<string[]> {
+export async function composeCommand(ctx: Pick<StepContext, 'sys' | 'config'>): Promise<string[]> {
   const configured = ctx.config.compose.command;
   const candidates = configured === 'auto' ? [['docker', 'compose'], ['docker-compose']] : [configured];
   const tried: string[] = [];
