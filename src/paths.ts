@@ -59,3 +59,10 @@ export type KnownPath = (typeof PATHS)[keyof typeof PATHS];
 
 /** Where prepare-image looks for a leaked copy of the secret or key before an image is captured. */
 export const SECRET_SCAN_DIRS = ['/etc', '/opt/immich', '/var/lib', '/var/www', '/root', '/home', '/tmp', '/var/tmp', '/var/backups'] as const;
+
+/**
+ * Not scanned: the data (refused, or kept on purpose with --force), and image layers, gigabytes once
+ * --pull has run, which come from a registry. A container's own layer lives there too, but a container
+ * of ours is still found: its configuration in /var/lib/docker/containers holds the secret (its env).
+ */
+export const SECRET_SCAN_SKIP = ['/opt/immich/library', '/opt/immich/postgres', '/var/lib/docker/overlay2', '/var/lib/docker/image', '/var/lib/containerd'] as const;

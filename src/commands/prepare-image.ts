@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { EXIT, FirstbootError } from '../errors.js';
-import { PATHS, SECRET_SCAN_DIRS } from '../paths.js';
+import { PATHS, SECRET_SCAN_DIRS, SECRET_SCAN_SKIP } from '../paths.js';
 import { acquireLock } from '../state.js';
 import type { System } from '../system/index.js';
 import { prepareDocker, type DockerReport } from './prepare-docker.js';
@@ -59,7 +59,6 @@ export async function prepareImage(sys: System, config: Config, opts: PrepareOpt
     }
     const unit = await rearmUnit(sys);
     const leftovers: string[] = [];
-    // The data directories are not scanned: prepare-image refuses them, or --force leaves them on purpose.
     for (const dir of SECRET_SCAN_DIRS) await scan(sys, dir, needles, leftovers);
     return { docker, removed, restoredDefaultSite, ...unit, leftovers };
   } finally {
@@ -105,7 +104,7 @@ async function secretsOf(sys: System): Promise<string[]> {
 }
 
 async function scan(sys: System, inside: string, needles: readonly string[], found: string[]): Promise<void> {
-  if (!needles.length || inside === PATHS.uploadDir || inside === PATHS.postgresDir) return;
+  if (!needles.length || (SECRET_SCAN_SKIP as readonly string[]).includes(inside)) return;
   const info = await sys.fs.info(inside);
   if (!info) return;
   if (info.isDirectory) {

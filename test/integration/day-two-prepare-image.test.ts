@@ -195,4 +195,15 @@ describe('immich-firstboot prepare-image', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain('skipped Docker: `docker` is not installed');
   });
+
+  it('on an offline tree, a test boot\'s container left in /var/lib/docker is found by the scan and fails the verdict', async () => {
+    const { root, secret } = await bootedRoot();
+    // What Docker keeps of a container made from .env's env_file: its environment, in its configuration.
+    writeFile(root, '/var/lib/docker/containers/0123abcd/config.v2.json', JSON.stringify({ Config: { Env: [`DB_PASSWORD=${secret}`] } }), 0o600);
+    writeFile(root, '/var/lib/docker/overlay2/l/layer/file', secret); // image layers are not scanned
+    const result = await runCli(['--root', root, 'prepare-image']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain("the tree's /var/lib/docker/containers holds 1 container(s) that only a boot of the tree can remove");
+    expect(result.stdout.trimEnd().split('\n').at(-1)).toBe('SECRET MATERIAL REMAINS in: /var/lib/docker/containers/0123abcd/config.v2.json');
+  });
 });
