@@ -120,7 +120,7 @@ export function formatPrepare(report: PrepareReport): string {
   const { docker } = report;
   const lines = docker.pulled.map((image) => `pulled ${image}`);
   if (docker.skipped) lines.push(`skipped Docker: ${docker.skipped}`);
-  else lines.push(...(docker.removed.length ? docker.removed.map((o) => `removed ${o}`) : ['no container, volume or network of project immich to remove']));
+  else lines.push(...(docker.removed.length ? docker.removed.map((o) => `${o.startsWith('container ') ? 'stopped and removed' : 'removed'} ${o}`) : ['no container, volume or network of project immich to remove']));
   lines.push(...report.removed.map((p) => `removed ${p}`));
   if (!report.removed.length) lines.push('no file of ours to remove');
   if (report.restoredDefaultSite) lines.push(`restored ${PATHS.nginxDefaultEnabled}`);

@@ -114,7 +114,7 @@ describe('immich-firstboot prepare-image', () => {
 
     expect(result.stdout).toContain('pulled ghcr.io/immich-app/immich-server:v3.2.5 (immich-server)\n');
     expect(result.stdout).toContain('pulled docker.io/valkey/valkey:9@sha256:');
-    for (const line of ['removed container standin-immich-server', 'removed volume immich_model-cache', 'removed network immich_default',
+    for (const line of ['stopped and removed container standin-immich-server', 'removed volume immich_model-cache', 'removed network immich_default',
       'removed /var/lib/immich-firstboot/docker-restart-pending', 'removed /var/lib/immich-firstboot/done',
       `re-enabled immich-firstboot.service: created ${WANTS}`]) expect(result.stdout).toContain(`${line}\n`);
     expect(result.stdout.trimEnd().split('\n').at(-1)).toBe('verified: no copy of the old secret or key remains');
