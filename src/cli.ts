@@ -11,6 +11,7 @@ export interface Args {
   skipStack: boolean;
   json: boolean;
   force: boolean;
+  live: boolean;
 }
 
 export const USAGE = `Usage: immich-firstboot [COMMAND] [OPTIONS]
@@ -25,7 +26,10 @@ Commands:
   regenerate-cert      new self-signed certificate for the current addresses (also --regenerate-cert)
   prepare-image        before capturing an image: remove our state, secret, certificates, credentials
                        and site, re-arm the unit, verify no secret remains (--force: even with data)
-  doctor               audit modes, log rotation and the certificate: pass/warn/fail with the fix
+  doctor               audit the image's claims (modes, log rotation, certificate, nginx -t; on the
+                       running host: 2283 on loopback only, nginx alone on 80/443, containers, ping
+                       through nginx, sign-up state, our units): pass/warn/fail/skipped with the fix;
+                       exit 1 on any fail
   motd                 the login banner: web URL and first-boot state, from local files only
 
 Options:
@@ -33,6 +37,7 @@ Options:
   --config FILE        configuration (default: <root>/etc/immich-firstboot/config.yaml)
   --skip-stack         run: do everything except touching Docker
   --json               status, doctor: one JSON object
+  --live               doctor with --root: audit this running host too (always on with root /)
   -h, --help           this text
   -V, --version        the version
 
@@ -43,7 +48,7 @@ Exit codes:
 `;
 
 export function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { command: 'run', root: '/', config: undefined, skipStack: false, json: false, force: false };
+  const args: Args = { command: 'run', root: '/', config: undefined, skipStack: false, json: false, force: false, live: false };
   let explicit: Command | undefined;
   const setCommand = (command: Command): void => {
     if (explicit && explicit !== command) throw usage(`choose one command, not both "${explicit}" and "${command}"`);
@@ -60,6 +65,7 @@ export function parseArgs(argv: readonly string[]): Args {
     switch (flag) {
       case 'run': case 'status': case 'regenerate-cert': case 'motd': case 'prepare-image': case 'doctor': setCommand(flag); break;
       case '--force': args.force = true; break;
+      case '--live': args.live = true; break;
       case '--regenerate-cert': setCommand('regenerate-cert'); break;
       case '--root': args.root = value(); break;
       case '--config': args.config = value(); break;
@@ -73,6 +79,7 @@ export function parseArgs(argv: readonly string[]): Args {
   args.command = explicit ?? 'run';
   if (args.skipStack && args.command !== 'run') throw usage('--skip-stack goes with run');
   if (args.force && args.command !== 'prepare-image') throw usage('--force goes with prepare-image');
+  if (args.live && args.command !== 'doctor') throw usage('--live goes with doctor');
   if (args.json && args.command !== 'status' && args.command !== 'doctor') throw usage('--json goes with status or doctor');
   return args;
 }
