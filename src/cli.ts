@@ -1,4 +1,4 @@
-// Command-line parsing: `immich-firstboot [run|status|regenerate-cert] [options]`.
+// Command-line parsing: `immich-firstboot [run|status|regenerate-cert|prepare-image|doctor|motd] [options]`.
 
 import { EXIT, FirstbootError } from './errors.js';
 
@@ -36,13 +36,13 @@ Options:
   --root DIR           operate on the tree under DIR instead of / (image builds, tests)
   --config FILE        configuration (default: <root>/etc/immich-firstboot/config.yaml)
   --skip-stack         run: do everything except touching Docker
-  --json               status, doctor: one JSON object
+  --json               status: one JSON object; doctor: a JSON array of checks
   --live               doctor with --root: audit this running host too (always on with root /)
   -h, --help           this text
   -V, --version        the version
 
 Exit codes:
-  0 success (status: done)   1 a step failed (status: error)   2 usage error
+  0 success (status: done)   1 a step failed (status: error; doctor: a check failed)   2 usage error
   3 config.yaml invalid, nothing written   4 another run holds the lock
   5 status: first boot not finished (not started, or running)
 `;

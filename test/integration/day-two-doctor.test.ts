@@ -113,3 +113,11 @@ describe('immich-firstboot doctor on the tree', () => {
     expect(checks['env-mode']?.result).toBe('pass');
   });
 });
+
+describe('immich-firstboot doctor --live on the command line', () => {
+  it('is accepted with doctor only (exit 2 elsewhere), and --help documents it', async () => {
+    const misplaced = await runCli(['status', '--live']);
+    expect(misplaced).toMatchObject({ code: 2, stderr: expect.stringContaining('--live goes with doctor') });
+    expect((await runCli(['--help'])).stdout).toMatch(/--live +doctor with --root: audit this running host too/);
+  });
+});
