@@ -106,7 +106,13 @@ async function certificate(ctx: { sys: System; config: Config; log: Logger }, si
   const served = (site === undefined ? [] : servedCertificates(site))[0] ?? PATHS.tlsCert;
   const ours = served === PATHS.tlsCert;
   if (!(await sys.fs.exists(served))) return [skip('cert-expiry', `${served} does not exist`), skip('cert-names', `${served} does not exist`)];
-  const cert = await inspectCert(sys, sys.fs.path(served));
+  let cert;
+  try {
+    cert = await inspectCert(sys, sys.fs.path(served));
+  } catch (error) {
+    const e = asFirstbootError(error);
+    return [bad('cert-expiry', 'fail', `${served}: ${e.message}`, e.code === 'openssl-missing' ? 'apt install openssl' : 'immich-firstboot regenerate-cert'), skip('cert-names', `${served} could not be read`)];
+  }
   const left = cert.notAfter.getTime() - sys.now().getTime();
   const fix = ours ? 'immich-firstboot regenerate-cert' : 'certbot renew';
   const until = cert.notAfter.toISOString();
@@ -224,11 +230,13 @@ async function pingThroughNginx(ctx: { sys: System; config: Config }, site: stri
   } catch { /* not JSON: not Immich */ }
   if (!pong) return { check: bad(id, 'fail', `${target} (Host: ${hostPort}) answered ${res.status} ${res.body.slice(0, 80).trim()}`, await direct()), url };
   const served = servedCertificates(site)[0];
-  const onDisk = served && (await ctx.sys.fs.exists(served)) ? (await inspectCert(ctx.sys, ctx.sys.fs.path(served))).fingerprint : undefined;
+  // An unreadable file is cert-expiry's finding; here it only means there is nothing to compare with.
+  const onDisk = served && (await ctx.sys.fs.exists(served)) ? (await inspectCert(ctx.sys, ctx.sys.fs.path(served)).catch(() => undefined))?.fingerprint : undefined;
   if (onDisk && res.peerFingerprint?.toUpperCase() !== onDisk.toUpperCase()) {
     return { check: bad(id, 'warn', `pong, but nginx presents ${res.peerFingerprint ?? 'no certificate'}, not ${served} (${onDisk})`, 'nginx -t && systemctl reload nginx'), url };
   }
-  return { check: pass(id, `${target} (Host: ${hostPort}) answered pong with ${served ?? 'the site\'s certificate'}`), url };
+  const presented = onDisk ? `with ${served}` : `(the certificate was not compared: ${served ?? 'the site names none'} is missing or unreadable)`;
+  return { check: pass(id, `${target} (Host: ${hostPort}) answered pong ${presented}`), url };
 }
 
 /** isInitialized false means the first person to open the site becomes the admin. */
