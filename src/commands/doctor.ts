@@ -189,12 +189,10 @@ function containersHealthy(containers: ContainerView[] | Error): Check {
   if (containers instanceof Error) return bad(id, 'fail', containers.message, 'systemctl start docker && systemctl status docker');
   if (!containers.some((c) => c.service === 'immich-server')) return bad(id, 'fail', `project ${PROJECT} has no immich-server container`, `${COMPOSE} up -d`);
   const sick = containers.filter((c) => c.state !== 'running' || (c.health !== undefined && c.health !== 'healthy'));
-  const states = containers.map((c) => `${c.name} ${c.state}${c.health ? ` (${c.health})` : ''}`).join(', ');
-  if (sick.length) {
-    const services = [...new Set(sick.map((c) => c.service))].join(' ');
-    return bad(id, 'fail', `not healthy: ${sick.map((c) => `${c.name} ${c.state}${c.health ? ` (${c.health})` : ''}`).join(', ')}`, `${COMPOSE} logs --tail 50 ${services}; then ${COMPOSE} up -d`);
-  }
-  return pass(id, states);
+  const states = (list: ContainerView[]): string => list.map((c) => `${c.name} ${c.state}${c.health ? ` (${c.health})` : ''}`).join(', ');
+  if (sick.length === 0) return pass(id, states(containers));
+  const services = [...new Set(sick.map((c) => c.service))].join(' ');
+  return bad(id, 'fail', `not healthy: ${states(sick)}`, `${COMPOSE} logs --tail 50 ${services}; then ${COMPOSE} up -d`);
 }
 
 /**
@@ -211,8 +209,8 @@ async function pingThroughNginx(ctx: { sys: System; config: Config }, site: stri
   const address = listen.address === '*' || listen.address === '::' || listen.address === '0.0.0.0' ? '127.0.0.1' : listen.address;
   const journal = await readJournal(ctx.sys);
   const host = ctx.config.domain ?? journal?.facts.host?.publicIp ?? journal?.facts.host?.addresses[0] ?? 'localhost';
-  const hostPort = listen.port === '443' ? host : `${net.isIPv6(host) ? `[${host}]` : host}:${listen.port}`;
-  const url = `https://${net.isIPv6(host) ? `[${host}]` : host}${listen.port === '443' ? '' : `:${listen.port}`}/`;
+  const hostPort = `${net.isIPv6(host) ? `[${host}]` : host}${listen.port === '443' ? '' : `:${listen.port}`}`;
+  const url = `https://${hostPort}/`;
   const target = `https://${net.isIPv6(address) ? `[${address}]` : address}:${listen.port}/api/server/ping`;
   const direct = async (): Promise<string> => (await ping(ctx))
     ? `Immich answers on ${ctx.config.stack.serverUrl}, so nginx does not pass requests to it: nginx -t && systemctl reload nginx; journalctl -u nginx -n 20`
