@@ -14,6 +14,7 @@ export interface Args {
   force: boolean;
   pull: boolean;
   hostDocker: boolean;
+  live: boolean;
 }
 
 export const USAGE = `Usage: immich-firstboot [COMMAND] [OPTIONS]
@@ -29,29 +30,33 @@ Commands:
   prepare-image        before capturing an image: remove a test boot's containers and volumes (project
                        immich), our state, secret, certificates, credentials and site; re-arm the
                        unit; verify no secret remains. Refuses if the library or Postgres hold data
-  doctor               audit modes, log rotation and the certificate: pass/warn/fail with the fix
+  doctor               audit the image's claims (modes, log rotation, certificate, nginx -t; on the
+                       running host: 2283 on loopback only, nginx alone on 80/443, containers, ping
+                       through nginx, sign-up state, our units): pass/warn/fail/skipped with the fix;
+                       exit 1 on any fail
   motd                 the login banner: web URL and first-boot state, from local files only
 
 Options:
   --root DIR           operate on the tree under DIR instead of / (image builds, tests)
   --config FILE        configuration (default: <root>/etc/immich-firstboot/config.yaml)
   --skip-stack         run: do everything except touching Docker
-  --json               status, doctor, prepare-image: one JSON object
+  --json               status, prepare-image: one JSON object; doctor: a JSON array of checks
   --pull               prepare-image: pull the stack's images first (a failed pull removes nothing)
   --force              prepare-image: even when the library or Postgres hold data (left in place)
   --host-docker        prepare-image with --root: clean (and --pull into) the running host's Docker,
                        which is otherwise left alone because it is not the tree's
+  --live               doctor with --root: audit this running host too (always on with root /)
   -h, --help           this text
   -V, --version        the version
 
 Exit codes:
-  0 success (status: done)   1 a step failed (status: error)   2 usage error
+  0 success (status: done)   1 a step failed (status: error; doctor: a check failed)   2 usage error
   3 config.yaml invalid, nothing written   4 another run holds the lock
   5 status: first boot not finished (not started, or running)
 `;
 
 export function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { command: 'run', root: '/', config: undefined, skipStack: false, json: false, force: false, pull: false, hostDocker: false };
+  const args: Args = { command: 'run', root: '/', config: undefined, skipStack: false, json: false, force: false, pull: false, hostDocker: false, live: false };
   let explicit: Command | undefined;
   const setCommand = (command: Command): void => {
     if (explicit && explicit !== command) throw usage(`choose one command, not both "${explicit}" and "${command}"`);
@@ -70,6 +75,7 @@ export function parseArgs(argv: readonly string[]): Args {
       case '--force': args.force = true; break;
       case '--pull': args.pull = true; break;
       case '--host-docker': args.hostDocker = true; break;
+      case '--live': args.live = true; break;
       case '--regenerate-cert': setCommand('regenerate-cert'); break;
       case '--root': args.root = value(); break;
       case '--config': args.config = value(); break;
@@ -88,6 +94,7 @@ export function parseArgs(argv: readonly string[]): Args {
   // Images pulled into the host's Docker are not in an offline tree: saying "pulled" would mislead.
   if (args.pull && !args.hostDocker && path.resolve(args.root) !== '/') throw usage('--pull with --root pulls into the running host\'s Docker, not the tree\'s; add --host-docker if that is what you want');
   if (args.json && !['status', 'doctor', 'prepare-image'].includes(args.command)) throw usage('--json goes with status, doctor or prepare-image');
+  if (args.live && args.command !== 'doctor') throw usage('--live goes with doctor');
   return args;
 }
 

@@ -22,7 +22,7 @@ export const hostFacts: Step = {
   },
 };
 
-export async function gatherHostFacts(ctx: StepContext): Promise<HostFacts> {
+export async function gatherHostFacts(ctx: Pick<StepContext, 'sys' | 'config' | 'log'>): Promise<HostFacts> {
   const { sys, config } = ctx;
   let imds: ImdsFacts = { vmId: null, privateIp: null, publicIp: null };
   if (config.imds.enabled) {
