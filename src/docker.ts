@@ -37,7 +37,7 @@ interface InspectJson {
 type PortMap = Record<string, Array<{ HostIp?: string; HostPort?: string }> | null>;
 
 /** The project's containers as Docker sees them (running or not). */
-export async function projectContainers(ctx: StepContext): Promise<ContainerView[]> {
+export async function projectContainers(ctx: Pick<StepContext, 'sys'>): Promise<ContainerView[]> {
   // Plain docker, not compose: `compose ps` differs between 1.29 and v2 (which lists only running ones).
   const ids = (await docker(ctx, ['ps', '-a', '-q', '--no-trunc', '--filter', `label=com.docker.compose.project=${PROJECT}`])).split('\n').filter(Boolean);
   if (ids.length === 0) return [];
@@ -65,21 +65,25 @@ export interface Listener {
   port: string;
   /** The line as ss printed it, for messages. */
   line: string;
+  /** The programs holding the socket (`ss -p`: all of them as root, only our own otherwise). */
+  processes: Array<{ name: string; pid: number }>;
 }
 
-/** Every listening TCP socket of this host, from `ss -Hltn` (iproute2). */
-export async function listeningSockets(ctx: StepContext): Promise<Listener[]> {
-  const result = await ctx.sys.exec('ss', ['-H', '-l', '-t', '-n'], { timeoutMs: 30_000 });
+/** Every listening TCP socket of this host, with its programs, from `ss -Hltnp` (iproute2). */
+export async function listeningSockets(ctx: Pick<StepContext, 'sys'>): Promise<Listener[]> {
+  const result = await ctx.sys.exec('ss', ['-H', '-l', '-t', '-n', '-p'], { timeoutMs: 30_000 });
   if (result.exitCode !== 0) {
-    throw new FirstbootError('ss-failed', `could not list the listening sockets: \`ss -Hltn\` ${result.notFound ? 'is not installed' : `failed: ${result.stderr.trim()}`}`, {
+    throw new FirstbootError('ss-failed', `could not list the listening sockets: \`ss -Hltnp\` ${result.notFound ? 'is not installed' : `failed: ${result.stderr.trim()}`}`, {
       hint: 'install iproute2 (apt install iproute2), then run `immich-firstboot` again',
     });
   }
   return result.stdout.split('\n').flatMap((line) => {
-    // State Recv-Q Send-Q Local:Port Peer:Port; IPv6 as [::1]:2283, the dual-stack wildcard as *:2283.
+    // State Recv-Q Send-Q Local:Port Peer:Port users:(("nginx",pid=7,fd=6),...); IPv6 as [::1]:2283,
+    // the dual-stack wildcard as *:2283.
     const local = line.trim().split(/\s+/)[3];
     const match = local ? /^\[?(.*?)(?:%[^\]]*)?\]?:(\d+|\*)$/.exec(local) : null;
-    return match ? [{ address: match[1]!, port: match[2]!, line: line.trim().replace(/\s+/g, ' ') }] : [];
+    const processes = [...line.matchAll(/\("([^"]*)",pid=(\d+)/g)].map((m) => ({ name: m[1]!, pid: Number(m[2]) }));
+    return match ? [{ address: match[1]!, port: match[2]!, line: line.trim().replace(/\s+/g, ' '), processes }] : [];
   });
 }
 
@@ -89,13 +93,22 @@ export function isLoopback(address: string): boolean {
   return address === '::1' || address.toLowerCase() === 'localhost';
 }
 
+export interface LoopbackView {
+  /** Each binding or socket beyond loopback, as a sentence fragment; empty when all is well. */
+  problems: string[];
+  /** Compose services whose published ports reach beyond loopback. */
+  exposedServices: Set<string>;
+  listeners: Listener[];
+  /** "ports 2283 on loopback only (127.0.0.1:2283)" when there is no problem. */
+  summary: string;
+}
+
 /**
- * The loopback guarantee: every port Docker publishes for the project, and every socket listening on
- * those ports or on Immich's own port, is on 127.0.0.0/8 or ::1. Anything else (0.0.0.0, ::, an
- * external address) stops the exposed containers and fails: Immich's sign-up must never be reachable
- * without nginx and TLS.
+ * What the loopback guarantee sees, without acting on it: every port Docker publishes for the
+ * project, and every socket listening on those ports or on Immich's own port, must be on 127.0.0.0/8
+ * or ::1. Shared by the stack steps (which stop what is exposed) and `doctor` (which only reports).
  */
-export async function verifyLoopbackOnly(ctx: StepContext, containers: ContainerView[]): Promise<string> {
+export async function loopbackView(ctx: Pick<StepContext, 'sys' | 'config' | 'log'>, containers: ContainerView[]): Promise<LoopbackView> {
   const problems: string[] = [];
   const exposedServices = new Set<string>();
   const ports = new Set([new URL(ctx.config.stack.serverUrl).port || '80']);
@@ -112,7 +125,16 @@ export async function verifyLoopbackOnly(ctx: StepContext, containers: Container
   const listeners = (await listeningSockets(ctx)).filter((l) => ports.has(l.port));
   for (const l of listeners) if (!isLoopback(l.address)) problems.push(`a socket listens on ${l.address}:${l.port} (ss: ${l.line})`);
   const seen = listeners.map((l) => `${l.address}:${l.port}`).join(', ') || 'no socket';
-  if (problems.length === 0) return `ports ${[...ports].join(', ')} on loopback only (${seen})`;
+  return { problems, exposedServices, listeners, summary: `ports ${[...ports].join(', ')} on loopback only (${seen})` };
+}
+
+/**
+ * The loopback guarantee, enforced: anything beyond loopback (0.0.0.0, ::, an external address) stops
+ * the exposed containers and fails. Immich's sign-up must never be reachable without nginx and TLS.
+ */
+export async function verifyLoopbackOnly(ctx: StepContext, containers: ContainerView[]): Promise<string> {
+  const { problems, exposedServices, listeners, summary } = await loopbackView(ctx, containers);
+  if (problems.length === 0) return summary;
 
   ctx.log.error({ problems, listeners: listeners.map((l) => l.line) }, 'Immich is reachable beyond this machine');
   let stopped = '';
@@ -188,7 +210,7 @@ async function waitForDocker(ctx: StepContext, seconds: number): Promise<void> {
   }
 }
 
-async function docker(ctx: StepContext, args: string[]): Promise<string> {
+async function docker(ctx: Pick<StepContext, 'sys'>, args: string[]): Promise<string> {
   const result = await ctx.sys.exec('docker', args, { timeoutMs: 60_000 });
   if (result.exitCode !== 0) {
     throw new FirstbootError('docker-failed', `\`docker ${args.slice(0, 2).join(' ')} ...\` failed: ${result.stderr.trim() || `exit ${result.exitCode}`}`, {

@@ -2,12 +2,12 @@
 
 import path from 'node:path';
 import { parseArgs, USAGE } from './cli.js';
-import { doctor, formatDoctor } from './commands/doctor.js';
+import { doctor, formatDoctor, type Check } from './commands/doctor.js';
 import { formatMotd } from './commands/motd.js';
 import { perBoot } from './commands/per-boot.js';
 import { formatPrepare, prepareImage } from './commands/prepare-image.js';
 import { formatStatus, statusExitCode, statusReport } from './commands/status.js';
-import { parseConfig, type Config } from './config.js';
+import { DEFAULT_CONFIG, parseConfig, type Config } from './config.js';
 import { asFirstbootError, EXIT, FirstbootError, type ExitCode } from './errors.js';
 import { createLogger, pickFormat, SecretRegistry, type LogSink } from './log.js';
 import { createNotifier } from './notify.js';
@@ -47,28 +47,38 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
 
   if (args.command === 'doctor') {
     try {
-      const checks = await doctor(sys, path.resolve(args.root) === '/');
+      // A broken config.yaml is itself a finding; the audit goes on with the defaults.
+      let config: Config = DEFAULT_CONFIG;
+      let configCheck: Check = { id: 'config', result: 'pass', detail: `${args.config ?? PATHS.config} is valid (or absent: defaults)` };
+      try {
+        config = await loadConfig(sys, args.config, io.env);
+      } catch (error) {
+        const e = asFirstbootError(error);
+        configCheck = { id: 'config', result: 'fail', detail: `${e.message}; the checks below use the defaults`, fix: e.hint ?? `fix ${PATHS.config}` };
+      }
+      const log = createLogger({ level: 'warn', format: 'json', sink: io.stderr, secrets: new SecretRegistry() });
+      const live = args.live || path.resolve(args.root) === '/';
+      const checks = [configCheck, ...(await doctor(sys, { live, config, log }))];
       io.stdout.write(args.json ? `${JSON.stringify(checks, null, 2)}\n` : formatDoctor(checks));
       return checks.some((c) => c.result === 'fail') ? EXIT.failed : EXIT.ok;
     } catch (error) {
       return report(io, asFirstbootError(error));
     }
   }
-  if (args.command === 'prepare-image') {
-    try {
-      const prepared = await prepareImage(sys, { force: args.force });
-      io.stdout.write(formatPrepare(prepared));
-      return prepared.leftovers.length ? EXIT.failed : EXIT.ok;
-    } catch (error) {
-      return report(io, asFirstbootError(error));
-    }
-  }
-
   let config: Config;
   try {
     config = await loadConfig(sys, args.config, io.env);
   } catch (error) {
     return report(io, asFirstbootError(error, 'config-invalid'));
+  }
+  if (args.command === 'prepare-image') {
+    try {
+      const prepared = await prepareImage(sys, config, { force: args.force, pull: args.pull, hostDocker: args.hostDocker });
+      io.stdout.write(args.json ? `${JSON.stringify(prepared, null, 2)}\n` : formatPrepare(prepared));
+      return prepared.leftovers.length ? EXIT.failed : EXIT.ok;
+    } catch (error) {
+      return report(io, asFirstbootError(error));
+    }
   }
   // Files are created with their exact modes anyway; this makes what child programs create (openssl's
   // key before we chmod it) private too. The unit sets UMask=0077 as well.

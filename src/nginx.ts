@@ -20,6 +20,25 @@ export function servedCertificates(site: string): string[] {
   return [...site.matchAll(/^\s*ssl_certificate\s+"?([^\s;"]+)"?\s*;/gm)].map((m) => m[1]!);
 }
 
+export interface SiteListen {
+  /** The address nginx binds ('*' for a bare port, '::' for [::]:443). */
+  address: string;
+  port: string;
+  ssl: boolean;
+}
+
+/** The TCP sockets a site's `listen` directives ask for (unix: sockets left out). */
+export function siteListens(site: string): SiteListen[] {
+  return [...site.matchAll(/^\s*listen\s+([^\s;]+)([^;]*);/gm)].flatMap((m) => {
+    const arg = m[1]!;
+    if (arg.startsWith('unix:')) return [];
+    const found = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(arg);
+    const address = found ? found[1] ?? found[2]! : /^\d+$/.test(arg) ? '*' : arg;
+    const port = found ? found[3]! : /^\d+$/.test(arg) ? arg : '80';
+    return [{ address, port, ssl: /\bssl\b/.test(m[2]!) }];
+  });
+}
+
 const SKELETON = `events {}\nhttp {\n    include ${PATHS.nginxDir}/sites-enabled/*;\n}\n`;
 
 /**

@@ -36,9 +36,18 @@ export const PATHS = {
   dockerDaemonJson: '/etc/docker/daemon.json',
   // Present from just before we change daemon.json until Docker has been restarted with it.
   dockerRestartPending: '/var/lib/immich-firstboot/docker-restart-pending',
+  // Docker keeps each container's configuration (with its environment: our secret) here.
+  dockerContainers: '/var/lib/docker/containers',
   credentials: '/root/immich-credentials.txt',
   machineId: '/etc/machine-id',
   hostname: '/etc/hostname',
+
+  // Where debhelper installs our unit, where merged-/usr trees may have it, and the enablement link
+  // whose presence (with no done-stamp) makes it run at the next boot.
+  unitFile: '/lib/systemd/system/immich-firstboot.service',
+  unitFileUsr: '/usr/lib/systemd/system/immich-firstboot.service',
+  unitMask: '/etc/systemd/system/immich-firstboot.service',
+  unitWants: '/etc/systemd/system/multi-user.target.wants/immich-firstboot.service',
 } as const;
 
 /** Directories we write into by temp-file-and-rename; an interrupted run may leave a temp file in them. */
@@ -50,3 +59,10 @@ export type KnownPath = (typeof PATHS)[keyof typeof PATHS];
 
 /** Where prepare-image looks for a leaked copy of the secret or key before an image is captured. */
 export const SECRET_SCAN_DIRS = ['/etc', '/opt/immich', '/var/lib', '/var/www', '/root', '/home', '/tmp', '/var/tmp', '/var/backups'] as const;
+
+/**
+ * Not scanned: the data (refused, or kept on purpose with --force), and image layers, gigabytes once
+ * --pull has run, which come from a registry. A container's own layer lives there too, but a container
+ * of ours is still found: its configuration in /var/lib/docker/containers holds the secret (its env).
+ */
+export const SECRET_SCAN_SKIP = ['/opt/immich/library', '/opt/immich/postgres', '/var/lib/docker/overlay2', '/var/lib/docker/image', '/var/lib/containerd'] as const;

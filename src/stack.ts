@@ -7,7 +7,7 @@ import type { StepContext } from './steps/step.js';
 export const PROJECT = 'immich';
 
 /** `docker compose` (the v2 plugin) if it answers, else `docker-compose`, unless config names one. */
-export async function composeCommand(ctx: StepContext): Promise<string[]> {
+export async function composeCommand(ctx: Pick<StepContext, 'sys' | 'config'>): Promise<string[]> {
   const configured = ctx.config.compose.command;
   const candidates = configured === 'auto' ? [['docker', 'compose'], ['docker-compose']] : [configured];
   const tried: string[] = [];
@@ -45,7 +45,7 @@ export async function composeUp(ctx: StepContext, attempts = 3): Promise<string[
   });
 }
 
-export async function ping(ctx: StepContext): Promise<boolean> {
+export async function ping(ctx: Pick<StepContext, 'sys' | 'config'>): Promise<boolean> {
   try {
     const res = await ctx.sys.httpGet({ url: `${ctx.config.stack.serverUrl}/api/server/ping`, timeoutMs: 2000 });
     return res.status === 200 && (JSON.parse(res.body) as { res?: unknown }).res === 'pong';
@@ -55,7 +55,7 @@ export async function ping(ctx: StepContext): Promise<boolean> {
 }
 
 /** Whether the first admin exists (GET /api/server/config → isInitialized); null when unknown. */
-export async function adminRegistered(ctx: StepContext): Promise<boolean | null> {
+export async function adminRegistered(ctx: Pick<StepContext, 'sys' | 'config'>): Promise<boolean | null> {
   try {
     const res = await ctx.sys.httpGet({ url: `${ctx.config.stack.serverUrl}/api/server/config`, timeoutMs: 3000 });
     const value = (JSON.parse(res.body) as { isInitialized?: unknown }).isInitialized;

@@ -1,47 +1,93 @@
-// `immich-firstboot prepare-image [--force]`: before an image is captured, remove everything that makes
-// this VM "this VM" (state, .env and its secret, certificates, credentials, rendered site) so every clone
-// runs its own first boot, then prove no secret material of ours is left in the tree.
-// Not done yet: --pull and removing the compose project's containers/volumes (see the issue 7 report).
+// `immich-firstboot prepare-image [--pull] [--force]`: before an image is captured, remove everything that
+// makes this VM "this VM" (a test boot's containers and volumes, state, .env and its secret, certificates,
+// credentials, rendered site) so every clone runs its own first boot, re-arm the unit, then prove no
+// secret material of ours is left in the tree. Under the lock, so never during a first boot.
 
 import path from 'node:path';
+import type { Config } from '../config.js';
 import { EXIT, FirstbootError } from '../errors.js';
-import { PATHS, SECRET_SCAN_DIRS } from '../paths.js';
+import { PATHS, SECRET_SCAN_DIRS, SECRET_SCAN_SKIP } from '../paths.js';
+import { acquireLock } from '../state.js';
 import type { System } from '../system/index.js';
+import { prepareDocker, type DockerReport } from './prepare-docker.js';
 
-const REMOVE = [PATHS.stateDir, PATHS.envFile, PATHS.tlsDir, PATHS.credentials, PATHS.nginxSite, PATHS.nginxSiteEnabled] as const;
+// The state directory is emptied, not removed: the lock inside it is held until the very end.
+const REMOVE = [PATHS.envFile, PATHS.tlsDir, PATHS.credentials, PATHS.nginxSite, PATHS.nginxSiteEnabled] as const;
 
 export interface PrepareReport {
+  docker: DockerReport;
   removed: string[];
   restoredDefaultSite: boolean;
+  /** The enablement link we created (it was missing), if any. */
+  enabledUnit: string | null;
+  /** Why the unit will not run at the next boot, if it will not. */
+  unitProblem: string | null;
   leftovers: string[];
 }
 
-export async function prepareImage(sys: System, opts: { force: boolean }): Promise<PrepareReport> {
+export interface PrepareOptions {
+  force: boolean;
+  pull: boolean;
+  /** Use the running host's Docker even though the root is not / (it is always used with root /). */
+  hostDocker: boolean;
+}
+
+export async function prepareImage(sys: System, config: Config, opts: PrepareOptions): Promise<PrepareReport> {
+  const lock = await acquireLock(sys, 'prepare-image');
+  try {
+    await refuseData(sys, opts.force);
+    const needles = await secretsOf(sys);
+    // Docker first: a failed pull or down leaves every file as it was, so the builder can just rerun.
+    const docker = await prepareDocker(sys, config, { pull: opts.pull, useDocker: sys.fs.root === '/' || opts.hostDocker });
+    const removed: string[] = [];
+    for (const name of (await sys.fs.list(PATHS.stateDir)).sort()) {
+      const inside = `${PATHS.stateDir}/${name}`;
+      if (inside === PATHS.lock) continue;
+      await sys.fs.remove(inside);
+      removed.push(inside);
+    }
+    for (const inside of REMOVE) {
+      if ((await sys.fs.info(inside)) === undefined) continue;
+      await sys.fs.remove(inside);
+      removed.push(inside);
+    }
+    // We removed nginx's default site when we enabled ours; give the image back the distro's default.
+    let restoredDefaultSite = false;
+    if (removed.includes(PATHS.nginxSiteEnabled) && (await sys.fs.exists(PATHS.nginxDefaultSite)) && (await sys.fs.readlink(PATHS.nginxDefaultEnabled)) === undefined) {
+      await sys.fs.symlink(PATHS.nginxDefaultSite, PATHS.nginxDefaultEnabled);
+      restoredDefaultSite = true;
+    }
+    const unit = await rearmUnit(sys);
+    const leftovers: string[] = [];
+    for (const dir of SECRET_SCAN_DIRS) await scan(sys, dir, needles, leftovers);
+    return { docker, removed, restoredDefaultSite, ...unit, leftovers };
+  } finally {
+    await lock.release();
+  }
+}
+
+async function refuseData(sys: System, force: boolean): Promise<void> {
   const held = [];
   for (const dir of [PATHS.uploadDir, PATHS.postgresDir]) if ((await sys.fs.list(dir)).length) held.push(dir);
-  if (held.length && !opts.force) {
-    throw new FirstbootError('image-has-data', `${held.join(' and ')} hold data: an image must not ship a user's photos or database`, {
+  if (held.length && !force) {
+    throw new FirstbootError('image-has-data', `${held.join(' and ')} hold data: an image must not ship a user's photos or database; nothing was removed`, {
       exitCode: EXIT.failed,
       hint: 'move the data away (or boot a fresh VM to build the image); `prepare-image --force` removes our files anyway and leaves the data',
     });
   }
-  const needles = await secretsOf(sys);
-  const removed: string[] = [];
-  for (const inside of REMOVE) {
-    if ((await sys.fs.info(inside)) === undefined) continue;
-    await sys.fs.remove(inside);
-    removed.push(inside);
-  }
-  // We removed nginx's default site when we enabled ours; give the image back the distro's default.
-  let restoredDefaultSite = false;
-  if (removed.includes(PATHS.nginxSiteEnabled) && (await sys.fs.exists(PATHS.nginxDefaultSite)) && (await sys.fs.readlink(PATHS.nginxDefaultEnabled)) === undefined) {
-    await sys.fs.symlink(PATHS.nginxDefaultSite, PATHS.nginxDefaultEnabled);
-    restoredDefaultSite = true;
-  }
-  const leftovers: string[] = [];
-  // The data directories are not scanned: prepare-image refuses them, or --force leaves them on purpose.
-  for (const dir of SECRET_SCAN_DIRS) await scan(sys, dir, needles, leftovers);
-  return { removed, restoredDefaultSite, leftovers };
+}
+
+/**
+ * The done-stamp is gone, so ConditionPathExists=! lets the unit run; it also has to be enabled (the
+ * package enables it; someone may have disabled it on the build VM) and not masked.
+ */
+async function rearmUnit(sys: System): Promise<{ enabledUnit: string | null; unitProblem: string | null }> {
+  const unitFile = (await sys.fs.exists(PATHS.unitFile)) ? PATHS.unitFile : (await sys.fs.exists(PATHS.unitFileUsr)) ? PATHS.unitFileUsr : undefined;
+  if (!unitFile) return { enabledUnit: null, unitProblem: `${PATHS.unitFile} is not installed in this tree (install the immich-firstboot package)` };
+  if ((await sys.fs.readlink(PATHS.unitMask)) === '/dev/null') return { enabledUnit: null, unitProblem: `the unit is masked (${PATHS.unitMask} -> /dev/null; \`systemctl unmask immich-firstboot.service\`)` };
+  if ((await sys.fs.readlink(PATHS.unitWants)) !== undefined) return { enabledUnit: null, unitProblem: null };
+  await sys.fs.symlink(unitFile, PATHS.unitWants);
+  return { enabledUnit: PATHS.unitWants, unitProblem: null };
 }
 
 /** The Postgres password and the body of every private key we made, as they would appear in a copy. */
@@ -58,7 +104,7 @@ async function secretsOf(sys: System): Promise<string[]> {
 }
 
 async function scan(sys: System, inside: string, needles: readonly string[], found: string[]): Promise<void> {
-  if (!needles.length || inside === PATHS.uploadDir || inside === PATHS.postgresDir) return;
+  if (!needles.length || (SECRET_SCAN_SKIP as readonly string[]).includes(inside)) return;
   const info = await sys.fs.info(inside);
   if (!info) return;
   if (info.isDirectory) {
@@ -71,10 +117,15 @@ async function scan(sys: System, inside: string, needles: readonly string[], fou
 }
 
 export function formatPrepare(report: PrepareReport): string {
-  const lines = report.removed.map((p) => `removed ${p}`);
-  if (!report.removed.length) lines.push('nothing of ours to remove');
+  const { docker } = report;
+  const lines = docker.pulled.map((image) => `pulled ${image}`);
+  if (docker.skipped) lines.push(`skipped Docker: ${docker.skipped}`);
+  else lines.push(...(docker.removed.length ? docker.removed.map((o) => `${o.startsWith('container ') ? 'stopped and removed' : 'removed'} ${o}`) : ['no container, volume or network of project immich to remove']));
+  lines.push(...report.removed.map((p) => `removed ${p}`));
+  if (!report.removed.length) lines.push('no file of ours to remove');
   if (report.restoredDefaultSite) lines.push(`restored ${PATHS.nginxDefaultEnabled}`);
-  lines.push(`re-armed: ${PATHS.doneStamp} is gone, so immich-firstboot.service runs at the next boot`);
+  if (report.enabledUnit) lines.push(`re-enabled immich-firstboot.service: created ${report.enabledUnit}`);
+  lines.push(report.unitProblem ? `WARNING: not re-armed: ${report.unitProblem}` : `re-armed: ${PATHS.doneStamp} is gone, so immich-firstboot.service runs at the next boot`);
   lines.push(report.leftovers.length ? `SECRET MATERIAL REMAINS in: ${report.leftovers.join(', ')}` : 'verified: no copy of the old secret or key remains');
   return `${lines.join('\n')}\n`;
 }

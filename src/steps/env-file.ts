@@ -2,6 +2,7 @@
 // keeps it; never regenerated once .env holds one or Postgres has initialised its data directory.
 
 import { parse as parseDotenv } from 'dotenv';
+import type { Config } from '../config.js';
 import { PATHS } from '../paths.js';
 import { FirstbootError } from '../errors.js';
 import { render } from '../render.js';
@@ -26,7 +27,7 @@ export const envFile: Step = {
   async apply(ctx) {
     const { fs } = ctx.sys;
     const existing = await fs.read(PATHS.envFile);
-    const wanted = wantedValues(ctx);
+    const wanted = wantedValues(ctx.config);
 
     if (existing === undefined) {
       await refuseIfPostgresInitialised(ctx);
@@ -83,12 +84,13 @@ export const envFile: Step = {
   },
 };
 
-function wantedValues(ctx: StepContext): Omit<EnvContext, 'dbPassword'> {
+/** Everything .env holds but the secret (prepare-image hands these to compose without a .env). */
+export function wantedValues(config: Config): Omit<EnvContext, 'dbPassword'> {
   return {
     uploadLocation: PATHS.uploadDir,
     dbDataLocation: PATHS.postgresDir,
-    timezone: ctx.config.timezone,
-    immichVersion: ctx.config.immichVersion,
+    timezone: config.timezone,
+    immichVersion: config.immichVersion,
     dbUsername: 'postgres',
     dbDatabaseName: 'immich',
   };

@@ -1,25 +1,40 @@
-// Plain HTTP GETs with hard timeouts and no proxy: enough for IMDS and Immich's local API.
+// Plain HTTP(S) GETs with hard timeouts and no proxy: enough for IMDS, Immich's local API and our own
+// nginx door.
 
 import http from 'node:http';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 
 export interface HttpResponse {
   status: number;
   body: string;
+  /** https only: the SHA-256 fingerprint of the certificate the server presented ("AB:CD:..."). */
+  peerFingerprint?: string;
 }
 
 export interface HttpRequest {
   url: string;
   headers?: Record<string, string>;
   timeoutMs: number;
+  /**
+   * https only: accept a certificate no CA vouches for (our own self-signed door); the caller must
+   * compare `peerFingerprint` with the certificate it expects instead.
+   */
+  untrustedTls?: boolean;
+  /** https only: the TLS server name (SNI) to ask for; never an IP address (RFC 6066). */
+  servername?: string;
 }
 
 export type HttpGet = (request: HttpRequest) => Promise<HttpResponse>;
 
 /** Rejects with an Error whose `code` is the errno (ECONNREFUSED, ...) or ETIMEDOUT. */
-export const httpGetReal: HttpGet = ({ url, headers, timeoutMs }) =>
+export const httpGetReal: HttpGet = ({ url, headers, timeoutMs, untrustedTls, servername }) =>
   new Promise((resolve, reject) => {
-    // node:http never consults HTTP(S)_PROXY, which is what IMDS requires; agent:false = no reuse.
-    const req = http.get(url, { headers, agent: false, timeout: timeoutMs }, (res) => {
+    // node:http(s) never consults HTTP(S)_PROXY, which is what IMDS requires; agent:false = no reuse.
+    const secure = url.startsWith('https:');
+    const options = { headers, agent: false, timeout: timeoutMs, ...(secure ? { rejectUnauthorized: untrustedTls !== true, servername } : {}) };
+    const req = (secure ? https : http).get(url, options, (res) => {
+      const peerFingerprint = secure ? (res.socket as TLSSocket).getPeerCertificate().fingerprint256 : undefined;
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
@@ -27,7 +42,7 @@ export const httpGetReal: HttpGet = ({ url, headers, timeoutMs }) =>
         if (size > 1024 * 1024) req.destroy(Object.assign(new Error('response larger than 1 MiB'), { code: 'E2BIG' }));
         else chunks.push(chunk);
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), ...(peerFingerprint ? { peerFingerprint } : {}) }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));

@@ -162,4 +162,27 @@ describe.sequential('the Immich stack on a real Docker engine (stand-in images)'
     expect(await secondHost!.probe(secondHost!.hostAddress, 2283)).toBe('ECONNREFUSED');
     await removeProject();
   });
+
+  it('prepare-image after a test boot: `down -v` removes project immich\'s containers, network and volume, and leaves another project\'s container', async () => {
+    const root = engineRoot({ daemonJson: ROTATED });
+    const boot = await firstBoot(root);
+    expect(boot.code, boot.stdout + boot.stderr).toBe(0);
+    const label = 'label=com.docker.compose.project=immich';
+    expect((await sh(`docker volume ls -q --filter ${label}`)).trim()).toBe('immich_model-cache');
+    await sh('docker rm -f ifb-other-project >/dev/null 2>&1; docker run -d --name ifb-other-project --label com.docker.compose.project=other ghcr.io/immich-app/immich-machine-learning:v3.2.4 >/dev/null');
+    try {
+      // --force: the test boot initialised Postgres in the root's bind mount; that is data, kept.
+      const prepared = await runCli(['--root', root, 'prepare-image', '--host-docker', '--force']);
+      expect(prepared.code, prepared.stdout + prepared.stderr).toBe(0);
+      for (const line of ['removed container immich_server', 'removed container immich_postgres', 'removed volume immich_model-cache', 'removed network immich_default']) {
+        expect(prepared.stdout).toContain(`${line}\n`);
+      }
+      for (const kind of ['ps -a', 'volume ls', 'network ls']) expect(await sh(`docker ${kind} -q --filter ${label}`)).toBe('');
+      expect(await inspect('ifb-other-project', '.State.Running')).toBe(true);
+      expect(readFile(root, '/opt/immich/postgres/PG_VERSION').trim()).toBe('14');
+      expect(prepared.stdout.trimEnd().split('\n').at(-1)).toBe('verified: no copy of the old secret or key remains');
+    } finally {
+      await sh('docker rm -f ifb-other-project >/dev/null');
+    }
+  });
 });

@@ -113,13 +113,17 @@ export interface TestNginx {
 
 const SITE = '/etc/nginx/sites-available/immich';
 
-export function toHostView(site: string, root: string, ports: { http: number; https: number }): string {
-  const listen = site
+/** The site's `listen 80`/`listen 443` lines moved to 127.0.0.1 and ::1 on the given ports. */
+export function listenOn(site: string, ports: { http: number; https: number }): string {
+  return site
     .replace(/^(\s*)listen 80 /gm, `$1listen 127.0.0.1:${ports.http} `)
     .replace(/^(\s*)listen \[::\]:80 /gm, `$1listen [::1]:${ports.http} `)
     .replace(/^(\s*)listen 443 /gm, `$1listen 127.0.0.1:${ports.https} `)
     .replace(/^(\s*)listen \[::\]:443 /gm, `$1listen [::1]:${ports.https} `);
-  return resolveInRoot(listen, (inside) => path.join(root, inside));
+}
+
+export function toHostView(site: string, root: string, ports: { http: number; https: number }): string {
+  return resolveInRoot(listenOn(site, ports), (inside) => path.join(root, inside));
 }
 
 export function toRootView(copy: string, root: string, ports: { http: number; https: number }): string {
@@ -131,11 +135,14 @@ export function toRootView(copy: string, root: string, ports: { http: number; ht
     .replace(new RegExp(`listen \\[::1\\]:${ports.https} `, 'g'), 'listen [::]:443 ');
 }
 
-/** Starts nginx (its own prefix, pid file and temp dirs) on a copy of the root's site; stop() in afterAll. */
-export async function startNginx(root: string): Promise<TestNginx> {
+/**
+ * Starts nginx (its own prefix, pid file and temp dirs) on a copy of the root's site; stop() in afterAll.
+ * `given`: ports the root's site already listens on (see listenOn), instead of fresh ones.
+ */
+export async function startNginx(root: string, given?: { http: number; https: number }): Promise<TestNginx> {
   const prefix = mkdtempSync(path.join(os.tmpdir(), 'ifb-nginx-'));
   chmodSync(prefix, 0o755); // the workers (nobody) reach their temp dirs through it
-  const ports = { http: await freePort(), https: await freePort() };
+  const ports = given ?? { http: await freePort(), https: await freePort() };
   mkdirSync(path.join(prefix, 'sites'));
   const siteCopy = path.join(prefix, 'sites/immich');
   const temp = (name: string) => path.join(prefix, name);

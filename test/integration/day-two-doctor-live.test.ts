@@ -1,0 +1,153 @@
+// doctor --live against a host the test controls: a first boot through the stand-in docker (its Immich
+// stand-in on a free loopback port), the rendered site served by a real nginx on free loopback ports,
+// a stand-in systemctl, and the real ss (with an optional extra line). Each test breaks one claim.
+import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { BUNDLE, FIXTURE_BIN, killStandins, pathWith, REPO, runCli } from '../support/cli.js';
+import { freePort, listenOn, startNginx } from '../support/door.js';
+import { INSTANCE_DOC, startImdsStub } from '../support/imds-stub.js';
+import { makeRoot, readFile, writeFile } from '../support/root.js';
+
+const HOST_BIN = path.join(REPO, 'test/fixtures/host-bin');
+const SITE = '/etc/nginx/sites-available/immich';
+const LIVE_IDS = ['loopback-2283', 'nginx-only-80-443', 'containers-healthy', 'ping-through-nginx', 'sign-up-state', 'unit-state', 'perboot-unit-state'];
+
+interface Check { id: string; result: string; detail: string; fix?: string }
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+beforeAll(() => {
+  if (!existsSync(BUNDLE)) throw new Error('run `npm run build` first (npm test does)');
+});
+
+/** A booted root whose Immich stand-in answers on a free port and whose site nginx serves on free ports. */
+async function host(atBoot: Record<string, string> = {}) {
+  const serverPort = await freePort();
+  const config = `imds:\n  enabled: false\nstack:\n  serverUrl: http://127.0.0.1:${serverPort}\n  readyTimeoutSeconds: 10\n`;
+  const root = makeRoot(config);
+  const standin = mkdtempSync(path.join(os.tmpdir(), 'ifb-docker-'));
+  const env = { PATH: pathWith(HOST_BIN, FIXTURE_BIN), STANDIN_DIR: standin, STANDIN_PING_PORT: String(serverPort), STANDIN_PERBOOT: '1' };
+  cleanups.push(() => killStandins(standin));
+  const run = await runCli(['--root', root], { ...env, ...atBoot });
+  expect(run.code, run.stdout + run.stderr).toBe(0);
+  const ports = { http: await freePort(), https: await freePort() };
+  writeFile(root, SITE, listenOn(readFile(root, SITE), ports));
+  const nginx = await startNginx(root, ports);
+  cleanups.push(() => nginx.stop());
+  const doctor = async (extra: Record<string, string> = {}) => {
+    const result = await runCli(['--root', root, 'doctor', '--live', '--json'], { ...env, ...extra });
+    const checks = Object.fromEntries((JSON.parse(result.stdout) as Check[]).map((c) => [c.id, c]));
+    return { code: result.code, checks, stderr: result.stderr };
+  };
+  return { root, env, ports, standin, nginx, doctor, config };
+}
+
+async function listen(port: number, address: string): Promise<void> {
+  const server = net.createServer((s) => s.destroy());
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, address, resolve));
+  cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+}
+
+describe('immich-firstboot doctor --live', () => {
+  it('passes every check on a healthy host whose admin is registered, and exits 0', async () => {
+    const { doctor, ports } = await host({ STANDIN_ADMIN_REGISTERED: '1' });
+    const { code, checks, stderr } = await doctor();
+    for (const c of Object.values(checks)) expect(c.result, `${c.id}: ${c.detail}`).toBe('pass');
+    expect(Object.keys(checks)).toEqual(expect.arrayContaining(LIVE_IDS));
+    expect(code, stderr).toBe(0);
+    expect(checks['nginx-only-80-443']?.detail).toContain(`127.0.0.1:${ports.https}`);
+    expect(checks['ping-through-nginx']?.detail).toContain('answered pong with /etc/immich-firstboot/tls/current/cert.pem');
+  });
+
+  it('fails loopback-2283 when Docker publishes the server on 0.0.0.0', async () => {
+    const { doctor } = await host();
+    const { code, checks } = await doctor({ STANDIN_PUBLISH_IP: '0.0.0.0' });
+    expect(code).toBe(1);
+    expect(checks['loopback-2283']).toMatchObject({ result: 'fail', detail: expect.stringContaining('on 0.0.0.0:'), fix: expect.stringContaining("'127.0.0.1:2283:2283'") });
+  });
+
+  it('fails loopback-2283 when a socket listens on 0.0.0.0 on Immich\'s port (as ss reports it)', async () => {
+    const { doctor, env } = await host();
+    const { code, checks } = await doctor({ STANDIN_SS_EXTRA: `LISTEN 0 4096 0.0.0.0:${env.STANDIN_PING_PORT} 0.0.0.0:* users:(("intruder",pid=4242,fd=3))` });
+    expect(code).toBe(1);
+    expect(checks['loopback-2283']).toMatchObject({ result: 'fail', detail: expect.stringContaining(`a socket listens on 0.0.0.0:${env.STANDIN_PING_PORT}`) });
+  });
+
+  it('fails nginx-only-80-443 when a second program listens on the site\'s 443 port, naming its pid', async () => {
+    const { doctor, ports } = await host();
+    await listen(ports.https, '127.0.0.2');
+    const { code, checks } = await doctor();
+    expect(code).toBe(1);
+    expect(checks['nginx-only-80-443']).toMatchObject({
+      result: 'fail',
+      detail: expect.stringContaining(`(pid ${process.pid}) listens on 127.0.0.2:${ports.https}`),
+      fix: expect.stringContaining(`systemctl status ${process.pid}`),
+    });
+  });
+
+  it('fails nginx-only-80-443 and ping-through-nginx when nginx is not running', async () => {
+    const { doctor, nginx } = await host();
+    nginx.stop();
+    const { code, checks } = await doctor();
+    expect(code).toBe(1);
+    expect(checks['nginx-only-80-443']).toMatchObject({ result: 'fail', detail: expect.stringContaining('nginx is not running'), fix: expect.stringContaining('systemctl restart nginx') });
+    expect(checks['ping-through-nginx']).toMatchObject({ result: 'fail', detail: expect.stringContaining('ECONNREFUSED') });
+  });
+
+  it('fails containers-healthy when the server container is unhealthy', async () => {
+    const { doctor } = await host();
+    const { code, checks } = await doctor({ STANDIN_NEVER_READY: '1' });
+    expect(code).toBe(1);
+    expect(checks['containers-healthy']).toMatchObject({ result: 'fail', detail: expect.stringMatching(/^not healthy: immich_server running \(unhealthy\)$/), fix: expect.stringContaining('logs --tail 50 immich-server') });
+  });
+
+  it('fails ping-through-nginx when Immich is down (nginx answers 502), and says Immich is the cause', async () => {
+    const { doctor, standin } = await host();
+    killStandins(standin);
+    await new Promise((r) => setTimeout(r, 200));
+    const { code, checks } = await doctor();
+    expect(code).toBe(1);
+    expect(checks['ping-through-nginx']).toMatchObject({ result: 'fail', detail: expect.stringContaining('answered 502'), fix: expect.stringContaining('Immich does not answer on http://127.0.0.1:') });
+    expect(checks['sign-up-state']).toMatchObject({ result: 'skipped', detail: expect.stringContaining('did not answer') });
+  });
+
+  it('warns in ping-through-nginx when nginx presents a certificate other than the one on disk', async () => {
+    const { doctor, root, env } = await host({ STANDIN_ADMIN_REGISTERED: '1' });
+    expect((await runCli(['--root', root, 'regenerate-cert'], env)).code).toBe(0); // nginx not reloaded
+    const { code, checks } = await doctor();
+    expect(checks['ping-through-nginx']).toMatchObject({ result: 'warn', detail: expect.stringContaining('not /etc/immich-firstboot/tls/current/cert.pem'), fix: 'nginx -t && systemctl reload nginx' });
+    expect(code).toBe(0);
+  });
+
+  it('warns sign-up-state while no admin exists (isInitialized: false), with the URL to sign up at', async () => {
+    const { doctor, ports } = await host();
+    const { code, checks } = await doctor();
+    expect(checks['sign-up-state']).toMatchObject({ result: 'warn', detail: expect.stringContaining('isInitialized: false'), fix: expect.stringMatching(new RegExp(`^sign up now at https://\\S+:${ports.https}/ `)) });
+    expect(code).toBe(0);
+  });
+
+  it('fails unit-state when immich-firstboot.service failed, and skips the per-boot unit when it is not installed', async () => {
+    const { doctor } = await host();
+    const { code, checks } = await doctor({ STANDIN_UNIT_FAILED: 'immich-firstboot.service', STANDIN_PERBOOT: '' });
+    expect(code).toBe(1);
+    expect(checks['unit-state']).toMatchObject({ result: 'fail', detail: 'immich-firstboot.service failed/failed, result exit-code', fix: expect.stringContaining('systemctl restart immich-firstboot.service') });
+    expect(checks['perboot-unit-state']).toMatchObject({ result: 'skipped', detail: 'immich-firstboot-perboot.service is not installed' });
+  });
+
+  it('fails cert-names when the host has an address the certificate does not name (a new public IP)', async () => {
+    const { doctor, root, config } = await host();
+    const imds = await startImdsStub({ '/metadata/instance': { status: 200, body: INSTANCE_DOC('198.51.100.9') } });
+    cleanups.push(() => imds.close());
+    writeFile(root, '/etc/immich-firstboot/config.yaml', config.replace('enabled: false', `enabled: true\n  url: ${imds.url}`));
+    const { code, checks } = await doctor();
+    expect(code).toBe(1);
+    expect(checks['cert-names']).toMatchObject({ result: 'fail', detail: expect.stringContaining('current addresses 198.51.100.9, 10.1.0.4'), fix: 'immich-firstboot regenerate-cert' });
+  });
+});
