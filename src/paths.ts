@@ -8,6 +8,9 @@ export const PATHS = {
   journal: '/var/lib/immich-firstboot/state.json',
   doneStamp: '/var/lib/immich-firstboot/done',
   lock: '/var/lib/immich-firstboot/lock',
+  // Where a would-be lock holder prepares its lock file: out of the stale-temp sweep's sight (the
+  // holder sweeps the state directory while others may be trying for the lock).
+  lockScratch: '/var/lib/immich-firstboot/lock-scratch',
 
   immichDir: '/opt/immich',
   envFile: '/opt/immich/.env',

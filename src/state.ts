@@ -168,13 +168,19 @@ export async function acquireLock(sys: System, command: string): Promise<Lock> {
   const me: LockHolder = { pid: process.pid, start: procStart(process.pid) ?? '0', command };
   const body = JSON.stringify(me);
   await sys.fs.mkdir(PATHS.stateDir, 0o700);
+  await sys.fs.mkdir(PATHS.lockScratch, 0o700);
   for (let attempt = 0; attempt < 5; attempt++) {
-    // The content is complete before the name appears: write a private file, then hard-link it.
-    const mine = `${PATHS.stateDir}/.lock.${pidTag()}.tmp`;
+    // The content is complete before the name appears: write a private file, then hard-link it. Both
+    // it and a stale lock moved aside stay in lockScratch, where the holder's sweep of temp files
+    // left by a crashed run (runner.ts) cannot delete them under a racer's feet.
+    const mine = `${PATHS.lockScratch}/lock.${pidTag()}.tmp`;
     await sys.fs.write(mine, body, { mode: 0o600, dirMode: 0o700 });
     const linked = await sys.fs.linkNew(mine, PATHS.lock);
     await sys.fs.remove(mine);
-    if (linked) return { release: async () => releaseIfMine(sys, body) };
+    if (linked) {
+      await removeDeadScratch(sys);
+      return { release: async () => releaseIfMine(sys, body) };
+    }
 
     const holder = await readLockHolder(sys);
     if (holder && isAlive(holder)) {
@@ -184,7 +190,7 @@ export async function acquireLock(sys: System, command: string): Promise<Lock> {
       });
     }
     // Stale. Rename it away (only one racer can), and delete it only if it is still the stale one.
-    const aside = `${PATHS.stateDir}/.lock-stale.${pidTag()}.tmp`;
+    const aside = `${PATHS.lockScratch}/stale.${pidTag()}.tmp`;
     try {
       await sys.fs.rename(PATHS.lock, aside);
     } catch {
@@ -202,8 +208,17 @@ export async function acquireLock(sys: System, command: string): Promise<Lock> {
   });
 }
 
-/** Temp names carry our pid as 8 hex digits, the shape removeStaleTemps recognises. */
+/** Scratch names carry our pid, so two racers never share one and a dead racer's are known as such. */
 const pidTag = (): string => process.pid.toString(16).padStart(8, '0');
+const SCRATCH_PID = /^\.?(?:lock|stale)\.([0-9a-f]{8})\./;
+
+/** What a process killed while trying for the lock left in lockScratch; a live racer's files stay. */
+async function removeDeadScratch(sys: System): Promise<void> {
+  for (const name of await sys.fs.list(PATHS.lockScratch)) {
+    const pid = SCRATCH_PID.exec(name)?.[1];
+    if (pid !== undefined && procStart(parseInt(pid, 16)) === undefined) await sys.fs.remove(`${PATHS.lockScratch}/${name}`);
+  }
+}
 
 async function releaseIfMine(sys: System, body: string): Promise<void> {
   if ((await sys.fs.read(PATHS.lock)) === body) await sys.fs.remove(PATHS.lock);
