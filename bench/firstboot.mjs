@@ -1,5 +1,5 @@
-// Benches 1-3: the first boot against a shell baseline, CLI latency and peak RSS, and the overhead a
-// first boot adds once the (stand-in) stack is ready. Every run uses a fresh root with IMDS off.
+// Benches 1-3 and 5: the first boot against a shell baseline, CLI latency and peak RSS, the overhead a
+// first boot adds once the (stand-in) stack is ready, and the per-boot check where nothing changed. Every run uses a fresh root with IMDS off.
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { BIN, FIXTURE_BIN, REPO, TMP, freePort, freshRoot, maxRssKiB, median, stats, timed } from './lib.mjs';
@@ -66,6 +66,28 @@ export function cliLatency(runs, rssRuns) {
     rss.push(maxRssKiB(timed('/usr/bin/time', ['-v', node, BIN, '--root', freshRoot(), 'run', '--skip-stack']).stderr) / 1024);
   }
   return { statusMs: stats(status), nodeMs: stats(floor), ratio: median(status) / median(floor), peakRssSkipStackMiB: stats(rss) };
+}
+
+/** 5. `per-boot` on a done root where nothing changed (same instance, same addresses) vs `node -e 0`. */
+export function perBootLatency(runs) {
+  const done = freshRoot();
+  timed(node, [BIN, '--root', done, 'run', '--skip-stack']);
+  const perBoot = () => {
+    const run = timed(node, [BIN, '--root', done, 'per-boot']);
+    // Only the no-change path is measured here; a clone or an address change is real work.
+    if (!run.stdout.includes('nothing to do')) throw new Error(`per-boot did not take the no-change path: ${run.stdout.slice(-400)}`);
+    return run.ms;
+  };
+  const ours = [];
+  const floor = [];
+  perBoot();
+  timed(node, ['-e', '0']);
+  for (let i = 0; i < runs; i++) {
+    const pair = [() => ours.push(perBoot()), () => floor.push(timed(node, ['-e', '0']).ms)];
+    if (i % 2) pair.reverse();
+    pair.forEach((f) => f());
+  }
+  return { perBootMs: stats(ours), nodeMs: stats(floor), ratio: median(ours) / median(floor) };
 }
 
 const killStandins = (dir) => {

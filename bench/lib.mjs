@@ -1,6 +1,6 @@
 // Shared by the benches: timing a process, medians, free ports, temp roots, the machine's description.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,6 +64,16 @@ export function freshRoot(configExtra = '') {
   mkdirSync(path.join(root, 'etc/immich-firstboot'), { recursive: true });
   writeFileSync(path.join(root, 'etc/immich-firstboot/config.yaml'), `imds:\n  enabled: false\n${configExtra}`);
   return root;
+}
+
+/** Stops before the first bench when a tool it needs is missing, naming the package that brings it. */
+export function preflight() {
+  const need = { nginx: 'nginx', curl: 'curl', openssl: 'openssl', '/usr/bin/time': 'time' };
+  const missing = Object.entries(need).filter(([cmd]) => spawnSync(cmd, ['--version'], { stdio: 'ignore' }).error);
+  if (missing.length === 0) return;
+  process.stderr.write(`bench: missing ${missing.map(([c]) => c).join(', ')}; install them first: apt-get install -y ${missing.map(([, p]) => p).join(' ')}\n`);
+  rmSync(TMP, { recursive: true, force: true });
+  process.exit(2);
 }
 
 /** `Maximum resident set size` from `/usr/bin/time -v`, in KiB. */

@@ -5,14 +5,15 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { door } from './door.mjs';
-import { cliLatency, renderOnly, stackOverhead } from './firstboot.mjs';
-import { REPO, TMP, machine } from './lib.mjs';
+import { cliLatency, perBootLatency, renderOnly, stackOverhead } from './firstboot.mjs';
+import { REPO, TMP, machine, preflight } from './lib.mjs';
 
 const quick = process.env.BENCH_QUICK === '1';
 const plan = quick
-  ? { render: 3, cli: 3, rss: 1, stack: 1, door: { bytes: 256 << 20, rounds: 1, uploadBudgetMs: 30_000, handshakeRounds: 2, handshakeMs: 300 } }
-  : { render: 15, cli: 20, rss: 5, stack: 10, door: { bytes: 2 ** 31, rounds: 10, uploadBudgetMs: 240_000, handshakeRounds: 10, handshakeMs: 1500 } };
+  ? { render: 3, cli: 3, rss: 1, stack: 1, perBoot: 3, door: { bytes: 256 << 20, rounds: 1, uploadBudgetMs: 30_000, handshakeRounds: 2, handshakeMs: 300 } }
+  : { render: 15, cli: 20, rss: 5, stack: 10, perBoot: 20, door: { bytes: 2 ** 31, rounds: 10, uploadBudgetMs: 240_000, handshakeRounds: 10, handshakeMs: 1500 } };
 
+preflight();
 const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const t0 = Date.now();
 const results = { machine: machine(), plan };
@@ -26,6 +27,7 @@ const step = async (name, fn) => {
 try {
   await step('renderOnly', () => renderOnly(plan.render));
   await step('cli', () => cliLatency(plan.cli, plan.rss));
+  await step('perBoot', () => perBootLatency(plan.perBoot));
   await step('stack', () => stackOverhead([2, 5], plan.stack));
   await step('door', () => door(plan.door));
 } finally {
@@ -34,7 +36,7 @@ try {
 results.machine.loadAvgAtEnd = os.loadavg().map((x) => x.toFixed(2)).join(' ');
 results.machine.benchSeconds = Math.round((Date.now() - t0) / 1000);
 
-const { renderOnly: r1, cli: r2, stack: r3, door: r4 } = results;
+const { renderOnly: r1, cli: r2, stack: r3, door: r4, perBoot: r5 } = results;
 const s2 = r3['N=2s'];
 const s5 = r3['N=5s'];
 const worstOverhead = Math.max(s2.overheadMs.median, s5.overheadMs.median);
@@ -58,7 +60,7 @@ const rows = [
   ['4b', 'bytes in nginx\'s client_body_temp (max during uploads, after)', `${r4.clientBodyTempMaxDuring.bytes} B, ${r4.clientBodyTempAfter.bytes} B`, '', '', '0', met(tempBytes === 0, 'nginx buffered request bodies to disk')],
   ['4c', 'nginx worker RSS before → after the uploads', `${rssW(r4.workersBefore)} → ${rssW(r4.workersAfter)} MiB`, '', '', '(reported)', ''],
   ['4d', 'full TLS handshakes/s, ECDSA P-256 (ours) vs RSA-2048, same site', `${f(r4.handshakesPerS.ecdsa.median)}/s`, `${f(r4.handshakesPerS.rsa2048.median)}/s`, `${f(r4.handshakesPerS.ratio, 2)}×`, '(reported)', ''],
-  ['5', 'per-boot check, nothing changed, vs `node -e 0`', 'n/a (issue 7 not landed)', '', '', '', 'n/a'],
+  ['5', '`per-boot` check, nothing changed, vs `node -e 0`', `${f(r5.perBootMs.median)} ms`, `${f(r5.nodeMs.median)} ms`, `${f(r5.ratio, 2)}×`, '(reported)', ''],
 ];
 const header = ['#', 'measure', 'ours', 'baseline', 'ratio', 'target', 'result'];
 const table = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
@@ -102,7 +104,9 @@ ${table}
    ${r4.handshakesPerS.ecdsaSession?.cipher}) to 127.0.0.1, one after another for ${plan.door.handshakeMs} ms per leg, ${r4.handshakesPerS.ecdsa.n} legs each,
    alternating; the RSA-2048 certificate (same SANs) is served by a copy of the same TLS server block.
    Client and server share the machine, so this is a floor for the server's rate.
-5. \`immich-firstboot check\` does not exist yet (issue 7).
+5. ${r5.perBootMs.n} alternating pairs of \`per-boot\` on a done root (\`run --skip-stack\`; same instance, same
+   addresses: every run checked to have said \"nothing to do\") and \`node -e 0\`; medians (per-boot
+   ${f(r5.perBootMs.min)}–${f(r5.perBootMs.max)} ms). Its no-change path takes no lock, writes nothing and starts no process.
 
 hyperfine is not used: it runs each command's runs as one block, and these benches alternate the two
 sides run by run so that drift on this shared machine hits both alike.
