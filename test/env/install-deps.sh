@@ -9,6 +9,7 @@ packages=(
   systemd-container debootstrap systemd                 # a real systemd machine (nspawn)
   debhelper dpkg-dev fakeroot lintian bash-completion   # building and checking the .deb
   inotify-tools strace testssl.sh hyperfine time        # proofs and benchmarks
+  faketime                                              # a certificate that expired in 2020, made by real openssl
 )
 
 missing=()

@@ -89,6 +89,22 @@ describe('immich-firstboot doctor on the tree', () => {
     expect(checks['cert-names']?.result).toBe('fail');
   });
 
+  it('fails cert-expiry when the served certificate has expired', async () => {
+    const root = await booted();
+    const dir = path.join(root, '/etc/immich-firstboot/tls/current');
+    // Real openssl, run under libfaketime: a 30-day certificate issued on 2020-01-01.
+    execFileSync('faketime', ['2020-01-01 00:00:00', 'openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-days', '30', '-noenc', '-subj', '/CN=vm',
+      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'pipe' });
+    chmodSync(path.join(dir, 'key.pem'), 0o600);
+    const { code, checks } = await doctor(root);
+    expect(code).toBe(1);
+    expect(checks['cert-expiry']).toMatchObject({
+      result: 'fail',
+      detail: '/etc/immich-firstboot/tls/current/cert.pem expired 2020-01-31T00:00:00.000Z',
+      fix: 'immich-firstboot regenerate-cert',
+    });
+  });
+
   it('checks the expiry of a certificate certbot installed, and leaves its names to its issuer', async () => {
     const root = await booted();
     const live = '/etc/letsencrypt/live/photos.example.com';
