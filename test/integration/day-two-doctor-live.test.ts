@@ -141,6 +141,18 @@ describe('immich-firstboot doctor --live', () => {
     expect(checks['perboot-unit-state']).toMatchObject({ result: 'skipped', detail: 'immich-firstboot-perboot.service is not installed' });
   });
 
+  it('fails perboot-unit-state when the per-boot check failed at this boot, while the first boot\'s unit passes', async () => {
+    const { doctor } = await host();
+    const { code, checks } = await doctor({ STANDIN_UNIT_FAILED: 'immich-firstboot-perboot.service' });
+    expect(code).toBe(1);
+    expect(checks['unit-state']?.result).toBe('pass');
+    expect(checks['perboot-unit-state']).toMatchObject({
+      result: 'fail',
+      detail: 'immich-firstboot-perboot.service failed/failed, result exit-code',
+      fix: expect.stringContaining('systemctl restart immich-firstboot-perboot.service'),
+    });
+  });
+
   it('fails cert-names when the host has an address the certificate does not name (a new public IP)', async () => {
     const { doctor, root, config } = await host();
     const imds = await startImdsStub({ '/metadata/instance': { status: 200, body: INSTANCE_DOC('198.51.100.9') } });
