@@ -108,7 +108,9 @@ export interface LoopbackView {
  * project, and every socket listening on those ports or on Immich's own port, must be on 127.0.0.0/8
  * or ::1. Shared by the stack steps (which stop what is exposed) and `doctor` (which only reports).
  */
-export async function loopbackView(ctx: Pick<StepContext, 'sys' | 'config' | 'log'>, containers: ContainerView[]): Promise<LoopbackView> {
+export async function loopbackView(ctx: Pick<StepContext, 'sys' | 'config' | 'log'>, pending: ContainerView[] | Promise<ContainerView[]>): Promise<LoopbackView> {
+  // ss runs while Docker is still answering ps/inspect; it cannot depend on them.
+  const [containers, sockets] = await bothOrFirstError(pending, listeningSockets(ctx));
   const problems: string[] = [];
   const exposedServices = new Set<string>();
   const ports = new Set([new URL(ctx.config.stack.serverUrl).port || '80']);
@@ -122,7 +124,7 @@ export async function loopbackView(ctx: Pick<StepContext, 'sys' | 'config' | 'lo
     }
     if (c.networkMode === 'host') ctx.log.info({ container: c.name }, 'container shares the host network; its sockets are checked below');
   }
-  const listeners = (await listeningSockets(ctx)).filter((l) => ports.has(l.port));
+  const listeners = sockets.filter((l) => ports.has(l.port));
   for (const l of listeners) if (!isLoopback(l.address)) problems.push(`a socket listens on ${l.address}:${l.port} (ss: ${l.line})`);
   const seen = listeners.map((l) => `${l.address}:${l.port}`).join(', ') || 'no socket';
   return { problems, exposedServices, listeners, summary: `ports ${[...ports].join(', ')} on loopback only (${seen})` };
@@ -132,7 +134,7 @@ export async function loopbackView(ctx: Pick<StepContext, 'sys' | 'config' | 'lo
  * The loopback guarantee, enforced: anything beyond loopback (0.0.0.0, ::, an external address) stops
  * the exposed containers and fails. Immich's sign-up must never be reachable without nginx and TLS.
  */
-export async function verifyLoopbackOnly(ctx: StepContext, containers: ContainerView[]): Promise<string> {
+export async function verifyLoopbackOnly(ctx: StepContext, containers: ContainerView[] | Promise<ContainerView[]>): Promise<string> {
   const { problems, exposedServices, listeners, summary } = await loopbackView(ctx, containers);
   if (problems.length === 0) return summary;
 
@@ -147,6 +149,14 @@ export async function verifyLoopbackOnly(ctx: StepContext, containers: Container
     hint: `in ${PATHS.composeFile} publish ports on loopback only (the server's line must read - '127.0.0.1:2283:2283'; compare with the shipped file, or ${PATHS.composeFile}.firstboot-new if it exists), stop whatever else listens on those ports, then run \`immich-firstboot\` again; nginx is the only public door`,
     detail: { problems },
   });
+}
+
+/** Both results; when both fail, the first one's error, as if they had run one after the other. */
+async function bothOrFirstError<A, B>(a: A | Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [first, second] = await Promise.allSettled([a, b]);
+  if (first.status === 'rejected') throw first.reason;
+  if (second.status === 'rejected') throw second.reason;
+  return [first.value, second.value];
 }
 
 /** Containers created before Docker loaded the log rotation keep unrotated logs: say so. */

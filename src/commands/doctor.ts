@@ -108,10 +108,10 @@ async function certificate(ctx: { sys: System; config: Config; log: Logger }, si
   if (!(await sys.fs.exists(served))) return [skip('cert-expiry', `${served} does not exist`), skip('cert-names', `${served} does not exist`)];
   let cert;
   try {
-    cert = await inspectCert(sys, sys.fs.path(served));
+    cert = await inspectCert(sys, served);
   } catch (error) {
     const e = asFirstbootError(error);
-    return [bad('cert-expiry', 'fail', `${served}: ${e.message}`, e.code === 'openssl-missing' ? 'apt install openssl' : 'immich-firstboot regenerate-cert'), skip('cert-names', `${served} could not be read`)];
+    return [bad('cert-expiry', 'fail', e.message, 'immich-firstboot regenerate-cert'), skip('cert-names', `${served} could not be read`)];
   }
   const left = cert.notAfter.getTime() - sys.now().getTime();
   const fix = ours ? 'immich-firstboot regenerate-cert' : 'certbot renew';
@@ -229,7 +229,7 @@ async function pingThroughNginx(ctx: { sys: System; config: Config }, site: stri
   if (!pong) return { check: bad(id, 'fail', `${target} (Host: ${hostPort}) answered ${res.status} ${res.body.slice(0, 80).trim()}`, await direct()), url };
   const served = servedCertificates(site)[0];
   // An unreadable file is cert-expiry's finding; here it only means there is nothing to compare with.
-  const onDisk = served && (await ctx.sys.fs.exists(served)) ? (await inspectCert(ctx.sys, ctx.sys.fs.path(served)).catch(() => undefined))?.fingerprint : undefined;
+  const onDisk = served && (await ctx.sys.fs.exists(served)) ? (await inspectCert(ctx.sys, served).catch(() => undefined))?.fingerprint : undefined;
   if (onDisk && res.peerFingerprint?.toUpperCase() !== onDisk.toUpperCase()) {
     return { check: bad(id, 'warn', `pong, but nginx presents ${res.peerFingerprint ?? 'no certificate'}, not ${served} (${onDisk})`, 'nginx -t && systemctl reload nginx'), url };
   }

@@ -21,7 +21,7 @@ export const dockerLogs: Step = {
       return { changed: restarted, summary: `${PATHS.dockerDaemonJson} already rotates logs; kept${restarted ? '; Docker restarted' : ''}` };
     }
     const content = `${JSON.stringify(merged, null, 2)}\n`;
-    await validate(ctx, content);
+    if (hasOperatorSettings(ctx, merged)) await validate(ctx, content);
     // The marker goes first: if we die after the write, the next run still knows Docker must restart.
     await fs.write(PATHS.dockerRestartPending, `${ctx.sys.now().toISOString()}\n`, { mode: 0o644, dirMode: 0o700 });
     await fs.write(PATHS.dockerDaemonJson, content, { mode: 0o644 });
@@ -33,6 +33,19 @@ export const dockerLogs: Step = {
     };
   },
 };
+
+/**
+ * Whether the merged file holds anything besides the rotation we would write into an empty one.
+ * Ours is known-valid (config.ts checks max-size and max-file), so only an operator's keys or values
+ * can make dockerd refuse to start, and only then is `dockerd --validate` worth its ~50 ms.
+ */
+function hasOperatorSettings(ctx: StepContext, merged: Record<string, unknown>): boolean {
+  // mergeRotation has set log-driver to json-file and made log-opts an object.
+  const { 'log-driver': _driver, 'log-opts': opts, ...otherKeys } = merged;
+  const { 'max-size': maxSize, 'max-file': maxFile, ...otherOpts } = opts as Record<string, unknown>;
+  const { dockerLogs } = ctx.config;
+  return Object.keys(otherKeys).length > 0 || Object.keys(otherOpts).length > 0 || maxSize !== dockerLogs.maxSize || maxFile !== dockerLogs.maxFile;
+}
 
 /** `dockerd --validate` (Docker 23+) on the merged file, before it replaces the real one. */
 async function validate(ctx: StepContext, content: string): Promise<void> {

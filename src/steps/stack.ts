@@ -20,9 +20,9 @@ export const stackStart: Step = {
     const command = await composeUp(ctx);
     ctx.journal.facts.stack = 'started';
     // Fail fast, before minutes of waiting, if a port is published beyond loopback.
-    const containers = await projectContainers(ctx);
+    const containers = projectContainers(ctx);
     const ports = await verifyLoopbackOnly(ctx, containers);
-    warnUnrotated(ctx, containers);
+    warnUnrotated(ctx, await containers);
     return { changed: true, summary: `\`${command.join(' ')} -p ${PROJECT} up -d\` done for ${PATHS.composeFile}; ${ports}` };
   },
 };
@@ -48,11 +48,13 @@ export const stackReady: Step = {
         ctx.log.info({ waited }, 'waiting for Immich to answer');
         nextReport = now + 15_000;
       }
-      await sys.sleep(250);
+      // Short: up to one interval is added to every first boot, and a poll is one loopback GET.
+      await sys.sleep(100);
     }
-    // Again now that everything listens (a server on the host network only shows up once it answers).
-    const ports = await verifyLoopbackOnly(ctx, await projectContainers(ctx));
-    ctx.journal.facts.adminRegistered = await adminRegistered(ctx);
+    // Again now that everything listens (a server on the host network only shows up once it answers);
+    // the admin question is independent of it, and recorded only if the check passes.
+    const [ports, registered] = await Promise.all([verifyLoopbackOnly(ctx, projectContainers(ctx)), adminRegistered(ctx)]);
+    ctx.journal.facts.adminRegistered = registered;
     const seconds = ((sys.now().getTime() - started) / 1000).toFixed(1);
     const admin = ctx.journal.facts.adminRegistered === null ? 'unknown' : ctx.journal.facts.adminRegistered ? 'registered' : 'not registered yet';
     return { changed: true, summary: `Immich answers ${url} (after ${seconds}s); ${ports}; first admin ${admin}` };

@@ -15,12 +15,11 @@ export const tlsCert: Step = {
     const host = journal.facts.host;
     if (!host) throw new FirstbootError('internal', 'host facts missing before tls-cert', { hint: 'run `immich-firstboot` again' });
     const names = certNames(config, host.hostname, host.addresses);
-    const certPath = sys.fs.path(PATHS.tlsCert);
 
     let reason = ctx.options.newCert ? 'asked for a new one' : '';
     if (!reason && !(await sys.fs.exists(PATHS.tlsCert))) reason = 'none yet';
     if (!reason) {
-      const current = await inspectCert(sys, certPath);
+      const current = await inspectCert(sys, PATHS.tlsCert);
       const missing = names.filter((n) => !current.names.includes(n));
       const renewBy = sys.now().getTime() + RENEW_BEFORE_DAYS * 86_400_000;
       if (missing.length > 0) reason = `it does not name ${missing.join(', ')}`;
@@ -31,7 +30,7 @@ export const tlsCert: Step = {
       }
     }
     await makeSelfSigned(sys, config, names);
-    const made = await inspectCert(sys, certPath);
+    const made = await inspectCert(sys, PATHS.tlsCert);
     Object.assign(journal.facts, { certFingerprint: made.fingerprint, certNames: made.names });
     return { changed: true, summary: `new ${config.tls.keyType.toUpperCase()} certificate (${reason}) for ${made.names.join(', ')}, SHA-256 ${made.fingerprint}` };
   },

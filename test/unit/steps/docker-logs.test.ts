@@ -92,8 +92,36 @@ describe('the docker-logs step', () => {
     expect(existsSync(`${root}${PENDING}`)).toBe(false);
   });
 
+  it.each([
+    ['there is no daemon.json', undefined],
+    ['daemon.json is empty', ''],
+    ['daemon.json only names the json-file driver', '{"log-driver": "json-file"}'],
+    ['daemon.json already holds our own values', '{"log-opts": {"max-size": "50m"}}'],
+  ])('does not run dockerd --validate when %s: nothing an operator wrote could make Docker refuse it', async (_what, text) => {
+    const root = makeRoot();
+    if (text !== undefined) writeFile(root, DAEMON, text);
+    const exec = dockerWorld();
+    const { result } = await run(root, exec);
+    expect(result.changed).toBe(true);
+    expect(exec.calls).toEqual([]);
+    expect(JSON.parse(readFile(root, DAEMON))).toEqual({ 'log-driver': 'json-file', 'log-opts': { 'max-size': '50m', 'max-file': '5' } });
+  });
+
+  it.each([
+    ['a key of its own', '{"data-root": "/mnt/docker"}'],
+    ['a log option of its own', '{"log-opts": {"compress": "true"}}'],
+    ['its own max-size', '{"log-opts": {"max-size": "10m"}}'],
+  ])('runs dockerd --validate when the operator\'s daemon.json holds %s', async (_what, text) => {
+    const root = makeRoot();
+    writeFile(root, DAEMON, text);
+    const exec = dockerWorld();
+    await run(root, exec);
+    expect(exec.calls.map((c) => c.slice(0, 2))).toEqual([['dockerd', '--validate']]);
+  });
+
   it('restarts Docker once, after writing, and not again when nothing changed', async () => {
     const root = makeRoot();
+    writeFile(root, DAEMON, '{"data-root": "/mnt/docker"}'); // so that dockerd validates first
     const first = await runWithRestart(root);
     expect(first.restarts).toBe(1);
     expect(first.result.summary).toContain('; Docker restarted');
@@ -136,6 +164,6 @@ describe('the docker-logs step', () => {
     const { ctx } = stepContext(fakeSystem(root, { exec }));
     await dockerLogs.apply(ctx);
     expect(ctx.journal.warnings[0]?.message).toBe('/etc/docker/daemon.json changed, but Docker was not restarted (no systemd here, or --root is not /)');
-    expect(exec.calls.map((c) => c[0])).toEqual(['dockerd']);
+    expect(exec.calls).toEqual([]); // neither a restart nor, with no operator keys, dockerd --validate
   });
 });

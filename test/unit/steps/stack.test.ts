@@ -112,9 +112,34 @@ describe('the stack-ready step', () => {
     const { ctx } = stepContext(fakeSystem(makeRoot(), { httpGet, exec }));
     const result = await stackReady.apply(ctx);
     expect(pings).toBe(4);
+    expect(result.summary).toContain('(after 0.3s)'); // polled every 100 ms
     expect(ctx.journal.facts.adminRegistered).toBe(false);
     expect(result.summary).toContain('ports 2283 on loopback only');
     expect(result.summary).toContain('first admin not registered yet');
+  });
+
+  it('once Immich answers, asks Docker, ss and Immich\'s config at the same time', async () => {
+    const events: string[] = [];
+    const slowly = async <T>(what: string, answer: () => Promise<T>): Promise<T> => {
+      events.push(`start ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      events.push(`end ${what}`);
+      return answer();
+    };
+    const world = dockerWorld();
+    const exec = Object.assign(async (file: string, args: readonly string[]) => slowly(file === 'ss' ? 'ss' : `${file} ${args[0]}`, () => world(file, args)), { calls: world.calls });
+    const httpGet: HttpGet = async (request) => (request.url.endsWith('/ping') ? pong(request) : slowly('config', () => pong(request)));
+    const { ctx } = stepContext(fakeSystem(makeRoot(), { httpGet, exec }));
+    await stackReady.apply(ctx);
+    expect(events.slice(0, 3).sort()).toEqual(['start config', 'start docker ps', 'start ss']);
+    expect(events.indexOf('start docker inspect')).toBeGreaterThan(events.indexOf('end docker ps'));
+    expect(ctx.journal.facts.adminRegistered).toBe(false);
+  });
+
+  it('reports Docker\'s error, not ss\'s, when both fail', async () => {
+    const exec = async (file: string) => (file === 'ss' ? fail('', true) : fail('Cannot connect to the Docker daemon'));
+    const { ctx } = stepContext(fakeSystem(makeRoot(), { httpGet: pong, exec }));
+    await expect(stackReady.apply(ctx)).rejects.toMatchObject({ code: 'docker-failed', message: expect.stringContaining('Cannot connect to the Docker daemon') });
   });
 
   it('fails when the server turns out to listen beyond loopback once it answers', async () => {

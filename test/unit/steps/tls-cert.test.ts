@@ -1,8 +1,9 @@
 // Real openssl: the certificate is checked the way a browser or an auditor would read it.
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { tlsCert } from '../../../src/steps/tls-cert.js';
+import { inspectCert } from '../../../src/tls.js';
 import { execReal } from '../../../src/system/exec.js';
 import { fakeSystem, stepContext } from '../../support/fake-system.js';
 import { makeRoot, modeOf } from '../../support/root.js';
@@ -41,6 +42,38 @@ describe('the tls-cert step', () => {
     const before = text(root);
     expect((await tlsCert.apply(context(root))).changed).toBe(false);
     expect(text(root)).toBe(before);
+  });
+
+  it('reads back the fingerprint, names and expiry that `openssl x509` prints, IPv6 names compressed', async () => {
+    const root = makeRoot();
+    const ctx = context(root);
+    await tlsCert.apply(ctx);
+    const cert = '/etc/immich-firstboot/tls/current/cert.pem';
+    const printed = execFileSync('openssl', ['x509', '-in', `${root}${cert}`, '-noout', '-fingerprint', '-sha256', '-enddate'], { encoding: 'utf8' });
+    const info = await inspectCert(ctx.sys, cert);
+    expect(info.fingerprint).toBe(/Fingerprint=([0-9A-F:]+)/.exec(printed)![1]);
+    expect(ctx.journal.facts.certFingerprint).toBe(info.fingerprint);
+    expect(info.notAfter).toEqual(new Date(/notAfter=(.+)/.exec(printed)![1]!));
+    expect(info.names).toEqual(['photos.example.com', 'immich-vm', '203.0.113.9', '10.0.0.4', '2001:db8::4']);
+  });
+
+  it('keeps a certificate without running a program', async () => {
+    const root = makeRoot();
+    await tlsCert.apply(context(root));
+    const { ctx } = stepContext(fakeSystem(root), { domain: 'photos.example.com' }); // any exec fails the test
+    ctx.journal.facts.host = structuredClone(host);
+    expect((await tlsCert.apply(ctx)).changed).toBe(false);
+  });
+
+  it('fails with a hint when cert.pem is not a certificate', async () => {
+    const root = makeRoot();
+    await tlsCert.apply(context(root));
+    writeFileSync(`${root}/etc/immich-firstboot/tls/current/cert.pem`, 'not a certificate\n');
+    await expect(tlsCert.apply(context(root))).rejects.toMatchObject({
+      code: 'cert-unreadable',
+      message: expect.stringContaining('/etc/immich-firstboot/tls/current/cert.pem is not a PEM certificate'),
+      hint: expect.stringContaining('immich-firstboot regenerate-cert'),
+    });
   });
 
   it('makes a new pair when an address is new, and leaves no old pair or temp directory behind', async () => {
