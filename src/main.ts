@@ -1,19 +1,14 @@
-// The entry point: parse arguments, load the configuration, wire the System, run one command.
+// The entry point: parse arguments, then load only what the one command needs, wire the System, run it.
+// Commands are imported when chosen: `status` and the login's MOTD must not wait for pino, yaml,
+// Handlebars and execa to load.
 
 import path from 'node:path';
 import { parseArgs, USAGE } from './cli.js';
-import { doctor, formatDoctor, type Check } from './commands/doctor.js';
-import { formatMotd } from './commands/motd.js';
-import { perBoot } from './commands/per-boot.js';
-import { formatPrepare, prepareImage } from './commands/prepare-image.js';
-import { formatStatus, statusExitCode, statusReport } from './commands/status.js';
-import { DEFAULT_CONFIG, parseConfig, type Config } from './config.js';
+import type { Check } from './commands/doctor.js';
+import type { Config } from './config.js';
 import { asFirstbootError, EXIT, FirstbootError, type ExitCode } from './errors.js';
-import { createLogger, pickFormat, SecretRegistry, type LogSink } from './log.js';
-import { createNotifier } from './notify.js';
+import type { LogSink } from './log.js';
 import { PATHS } from './paths.js';
-import { runAdHoc, runFirstBoot } from './runner.js';
-import { FIRST_BOOT, REGENERATE_CERT } from './steps/index.js';
 import { createSystem, type System } from './system/index.js';
 import { VERSION } from './version.js';
 
@@ -36,8 +31,12 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
   const sys = createSystem(path.resolve(args.root), io.env);
   if (args.command === 'status' || args.command === 'motd') {
     try {
+      const { formatStatus, statusExitCode, statusReport } = await import('./commands/status.js');
       const statusOf = await statusReport(sys);
-      if (args.command === 'motd') return void io.stdout.write(formatMotd(statusOf)), EXIT.ok;
+      if (args.command === 'motd') {
+        const { formatMotd } = await import('./commands/motd.js');
+        return void io.stdout.write(formatMotd(statusOf)), EXIT.ok;
+      }
       io.stdout.write(args.json ? `${JSON.stringify(statusOf, null, 2)}\n` : formatStatus(statusOf));
       return statusExitCode(statusOf);
     } catch (error) {
@@ -47,6 +46,9 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
 
   if (args.command === 'doctor') {
     try {
+      const { doctor, formatDoctor } = await import('./commands/doctor.js');
+      const { DEFAULT_CONFIG } = await import('./config.js');
+      const { createLogger, SecretRegistry } = await import('./log.js');
       // A broken config.yaml is itself a finding; the audit goes on with the defaults.
       let config: Config = DEFAULT_CONFIG;
       let configCheck: Check = { id: 'config', result: 'pass', detail: `${args.config ?? PATHS.config} is valid (or absent: defaults)` };
@@ -73,6 +75,7 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
   }
   if (args.command === 'prepare-image') {
     try {
+      const { formatPrepare, prepareImage } = await import('./commands/prepare-image.js');
       const prepared = await prepareImage(sys, config, { force: args.force, pull: args.pull, hostDocker: args.hostDocker });
       io.stdout.write(args.json ? `${JSON.stringify(prepared, null, 2)}\n` : formatPrepare(prepared));
       return prepared.leftovers.length ? EXIT.failed : EXIT.ok;
@@ -83,15 +86,22 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
   // Files are created with their exact modes anyway; this makes what child programs create (openssl's
   // key before we chmod it) private too. The unit sets UMask=0077 as well.
   process.umask(0o077);
+  const { createLogger, pickFormat, SecretRegistry } = await import('./log.js');
+  const { createNotifier } = await import('./notify.js');
   const secrets = new SecretRegistry();
   const log = createLogger({ level: config.logLevel, format: pickFormat(io.env, io.stdout.isTTY === true), sink: io.stdout, secrets });
   const env = { sys, config, log, notify: createNotifier(sys), secrets };
   try {
+    if (args.command === 'per-boot') {
+      const { perBoot } = await import('./commands/per-boot.js');
+      return await perBoot(env);
+    }
+    const { runAdHoc, runFirstBoot } = await import('./runner.js');
+    const { FIRST_BOOT, REGENERATE_CERT } = await import('./steps/index.js');
     if (args.command === 'regenerate-cert') {
       const steps = (await sys.fs.exists(PATHS.envFile)) ? REGENERATE_CERT : REGENERATE_CERT.filter((s) => s.id !== 'credentials');
       return await runAdHoc(env, 'regenerate-cert', steps, { skipStack: true, newCert: true });
     }
-    if (args.command === 'per-boot') return await perBoot(env);
     return await runFirstBoot(env, FIRST_BOOT, { skipStack: args.skipStack, newCert: false });
   } catch (thrown) {
     const error = asFirstbootError(thrown);
@@ -101,6 +111,7 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
 }
 
 async function loadConfig(sys: System, explicit: string | undefined, env: NodeJS.ProcessEnv): Promise<Config> {
+  const { parseConfig } = await import('./config.js');
   if (explicit === undefined) {
     return parseConfig(await sys.fs.read(PATHS.config), { displayPath: sys.fs.path(PATHS.config), env });
   }

@@ -3,7 +3,7 @@
 import { EXIT, type ExitCode } from '../errors.js';
 import { PATHS } from '../paths.js';
 import { isAlive, readDoneStamp, readJournal, readLockHolder, type AddressChange, type CloneFacts, type Journal, type StepError, type StepWarning } from '../state.js';
-import { FIRST_BOOT } from '../steps/index.js';
+import { FIRST_BOOT_IDS } from '../steps/ids.js';
 import type { System } from '../system/index.js';
 
 export type Status = 'not started' | 'running' | 'done' | 'error';
@@ -33,8 +33,8 @@ export interface StatusReport {
 export async function statusReport(sys: System): Promise<StatusReport> {
   const [journal, stamp, holder] = await Promise.all([readJournal(sys), readDoneStamp(sys), readLockHolder(sys)]);
   const running = holder !== undefined && holder.command === 'run' && isAlive(holder);
-  const completed = FIRST_BOOT.filter((s) => journal?.completed[s.id]).map((s) => s.id);
-  const pending = FIRST_BOOT.filter((s) => !journal?.completed[s.id]).map((s) => s.id);
+  const completed = FIRST_BOOT_IDS.filter((id) => journal?.completed[id]);
+  const pending = FIRST_BOOT_IDS.filter((id) => !journal?.completed[id]);
   const base = fromJournal(journal, completed, pending);
   if (running) return { ...base, status: 'running', detail: `running step ${journal?.step ?? '(starting)'} (pid ${holder.pid})` };
   if (journal?.status === 'error') {

@@ -1,6 +1,5 @@
 // Runs programs: a thin wrapper over execa that never throws on a non-zero exit.
-
-import { execa } from 'execa';
+// execa is imported at the first run, not at start: `status` and `motd` never run a program.
 
 export interface ExecOptions {
   cwd?: string;
@@ -22,6 +21,7 @@ export interface ExecResult {
 export type Exec = (file: string, args: readonly string[], options?: ExecOptions) => Promise<ExecResult>;
 
 export const execReal: Exec = async (file, args, options = {}) => {
+  const { execa } = await import('execa');
   const result = await execa(file, args, {
     cwd: options.cwd,
     env: options.env,

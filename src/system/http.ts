@@ -1,8 +1,7 @@
 // Plain HTTP(S) GETs with hard timeouts and no proxy: enough for IMDS, Immich's local API and our own
-// nginx door.
+// nginx door. node:http and node:https are imported at the first request: loading TLS costs every
+// `status` and login a few milliseconds for nothing.
 
-import http from 'node:http';
-import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 
 export interface HttpResponse {
@@ -28,12 +27,13 @@ export interface HttpRequest {
 export type HttpGet = (request: HttpRequest) => Promise<HttpResponse>;
 
 /** Rejects with an Error whose `code` is the errno (ECONNREFUSED, ...) or ETIMEDOUT. */
-export const httpGetReal: HttpGet = ({ url, headers, timeoutMs, untrustedTls, servername }) =>
-  new Promise((resolve, reject) => {
+export const httpGetReal: HttpGet = async ({ url, headers, timeoutMs, untrustedTls, servername }) => {
+  const secure = url.startsWith('https:');
+  const { get } = secure ? await import('node:https') : await import('node:http');
+  return new Promise((resolve, reject) => {
     // node:http(s) never consults HTTP(S)_PROXY, which is what IMDS requires; agent:false = no reuse.
-    const secure = url.startsWith('https:');
     const options = { headers, agent: false, timeout: timeoutMs, ...(secure ? { rejectUnauthorized: untrustedTls !== true, servername } : {}) };
-    const req = (secure ? https : http).get(url, options, (res) => {
+    const req = get(url, options, (res) => {
       const peerFingerprint = secure ? (res.socket as TLSSocket).getPeerCertificate().fingerprint256 : undefined;
       const chunks: Buffer[] = [];
       let size = 0;
@@ -48,3 +48,4 @@ export const httpGetReal: HttpGet = ({ url, headers, timeoutMs, untrustedTls, se
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
     req.on('error', reject);
   });
+};

@@ -2,7 +2,7 @@
 
 import os from 'node:os';
 import { existsSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from './random.js';
 import { RootedFs } from './rooted-fs.js';
 import { crashPoints, type CrashPoint } from './crash.js';
 import { execReal, type Exec } from './exec.js';

@@ -3,7 +3,7 @@
 
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from './random.js';
 import { FirstbootError, errnoCode } from '../errors.js';
 
 export interface FileInfo {
