@@ -228,8 +228,8 @@ async function pingThroughNginx(ctx: { sys: System; config: Config }, site: stri
   } catch { /* not JSON: not Immich */ }
   if (!pong) return { check: bad(id, 'fail', `${target} (Host: ${hostPort}) answered ${res.status} ${res.body.slice(0, 80).trim()}`, await direct()), url };
   const served = servedCertificates(site)[0];
-  // An unreadable file is cert-expiry's finding; here it only means there is nothing to compare with.
-  const onDisk = served && (await ctx.sys.fs.exists(served)) ? (await inspectCert(ctx.sys, served).catch(() => undefined))?.fingerprint : undefined;
+  // A missing or unreadable file is cert-expiry's finding; here it only means there is nothing to compare with.
+  const onDisk = served ? (await inspectCert(ctx.sys, served).catch(() => undefined))?.fingerprint : undefined;
   if (onDisk && res.peerFingerprint?.toUpperCase() !== onDisk.toUpperCase()) {
     return { check: bad(id, 'warn', `pong, but nginx presents ${res.peerFingerprint ?? 'no certificate'}, not ${served} (${onDisk})`, 'nginx -t && systemctl reload nginx'), url };
   }
