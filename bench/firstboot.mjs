@@ -1,8 +1,9 @@
 // Benches 1-3 and 5: the first boot against a shell baseline, CLI latency and peak RSS, the overhead a
-// first boot adds once the (stand-in) stack is ready, and the per-boot check where nothing changed. Every run uses a fresh root with IMDS off.
+// first boot adds once the (stand-in) stack is ready, and the per-boot check where nothing changed.
+// Every run uses a fresh root with IMDS off.
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { BIN, FIXTURE_BIN, REPO, TMP, freePort, freshRoot, maxRssKiB, median, stats, timed } from './lib.mjs';
+import { BIN, FIXTURE_BIN, REPO, TMP, alternate, freePort, freshRoot, maxRssKiB, median, stats, timed } from './lib.mjs';
 
 const node = process.execPath;
 
@@ -20,6 +21,16 @@ function phasesOf(stdout, t0, end) {
   out.exit = end - prev;
   return out;
 }
+
+/** A root where first boot is done (`run --skip-stack`). */
+function doneRoot() {
+  const root = freshRoot();
+  timed(node, [BIN, '--root', root, 'run', '--skip-stack']);
+  return root;
+}
+
+/** The floor a Node CLI can reach. */
+const nodeFloor = () => timed(node, ['-e', '0']).ms;
 
 /** 1. `run --skip-stack` vs bench/baseline-firstboot.sh, alternating, each into its own fresh root. */
 export function renderOnly(runs) {
@@ -50,17 +61,10 @@ export function renderOnly(runs) {
 
 /** 2. `status` on a done root vs `node -e 0`, alternating; peak RSS of `run --skip-stack` via /usr/bin/time -v. */
 export function cliLatency(runs, rssRuns) {
-  const done = freshRoot();
-  timed(node, [BIN, '--root', done, 'run', '--skip-stack']);
-  const status = [];
-  const floor = [];
+  const done = doneRoot();
   timed(node, [BIN, '--root', done, 'status']);
   timed(node, ['-e', '0']);
-  for (let i = 0; i < runs; i++) {
-    const pair = [() => status.push(timed(node, [BIN, '--root', done, 'status']).ms), () => floor.push(timed(node, ['-e', '0']).ms)];
-    if (i % 2) pair.reverse();
-    pair.forEach((f) => f());
-  }
+  const [status, floor] = alternate(runs, () => timed(node, [BIN, '--root', done, 'status']).ms, nodeFloor);
   const rss = [];
   for (let i = 0; i < rssRuns; i++) {
     rss.push(maxRssKiB(timed('/usr/bin/time', ['-v', node, BIN, '--root', freshRoot(), 'run', '--skip-stack']).stderr) / 1024);
@@ -70,23 +74,16 @@ export function cliLatency(runs, rssRuns) {
 
 /** 5. `per-boot` on a done root where nothing changed (same instance, same addresses) vs `node -e 0`. */
 export function perBootLatency(runs) {
-  const done = freshRoot();
-  timed(node, [BIN, '--root', done, 'run', '--skip-stack']);
+  const done = doneRoot();
   const perBoot = () => {
     const run = timed(node, [BIN, '--root', done, 'per-boot']);
     // Only the no-change path is measured here; a clone or an address change is real work.
     if (!run.stdout.includes('nothing to do')) throw new Error(`per-boot did not take the no-change path: ${run.stdout.slice(-400)}`);
     return run.ms;
   };
-  const ours = [];
-  const floor = [];
   perBoot();
   timed(node, ['-e', '0']);
-  for (let i = 0; i < runs; i++) {
-    const pair = [() => ours.push(perBoot()), () => floor.push(timed(node, ['-e', '0']).ms)];
-    if (i % 2) pair.reverse();
-    pair.forEach((f) => f());
-  }
+  const [ours, floor] = alternate(runs, perBoot, nodeFloor);
   return { perBootMs: stats(ours), nodeMs: stats(floor), ratio: median(ours) / median(floor) };
 }
 

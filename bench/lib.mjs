@@ -45,6 +45,18 @@ export function timedAsync(file, args, options = {}) {
   });
 }
 
+/** `runs` pairs of the two sides, alternating which goes first so drift hits both alike; each side's results. */
+export function alternate(runs, first, second) {
+  const a = [];
+  const b = [];
+  for (let i = 0; i < runs; i++) {
+    const pair = [() => a.push(first()), () => b.push(second())];
+    if (i % 2) pair.reverse();
+    pair.forEach((f) => f());
+  }
+  return [a, b];
+}
+
 /** A port nobody listens on right now (127.0.0.1). */
 export function freePort() {
   return new Promise((resolve, reject) => {
