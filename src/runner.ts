@@ -47,7 +47,18 @@ export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], optio
     // None pending but no stamp: the last run died between its last step and the stamp.
     const from = firstPending === -1 ? steps.length : firstPending;
     const ran = await runSteps(env, journal, steps.slice(from), options, steps.length, from);
-    if (!ran) return EXIT.failed;
+    if (!ran) {
+      // The step's own line said what failed and why; this one says what stands and how to go on.
+      const failed = journal.step ?? 'the failed step';
+      const kept = steps.filter((s) => journal.completed[s.id]).map((s) => s.id);
+      log.error(
+        { step: failed, kept },
+        `first boot stopped at ${failed}; kept: ${kept.length ? kept.join(', ') : 'nothing yet'}` +
+          `${kept.includes('env') ? ` (the Postgres secret in ${PATHS.envFile} never changes)` : ''}; ` +
+          `fix the cause above, then run \`immich-firstboot\` (or \`systemctl restart immich-firstboot\`): it resumes at ${failed}`,
+      );
+      return EXIT.failed;
+    }
 
     const host = journal.facts.host;
     journal.status = 'done';

@@ -87,6 +87,13 @@ describe('immich-firstboot run --skip-stack', () => {
     expect(failed.code).toBe(1);
     const error = failed.lines.find((l) => l.level === 50)!;
     expect(error).toMatchObject({ step: 'tls-cert', msg: 'failed: openssl could not make the self-signed certificate: openssl: simulated failure' });
+    // The last line, all a sysadmin may read in the journal: what stopped, what was kept, what to run.
+    expect(failed.lines.at(-1)).toMatchObject({
+      level: 50,
+      kept: ['host-facts', 'env', 'compose-file', 'docker-logs'],
+      msg: 'first boot stopped at tls-cert; kept: host-facts, env, compose-file, docker-logs (the Postgres secret in /opt/immich/.env never changes); ' +
+        'fix the cause above, then run `immich-firstboot` (or `systemctl restart immich-firstboot`): it resumes at tls-cert',
+    });
     expect(existsSync(`${root}/var/lib/immich-firstboot/done`)).toBe(false);
     const status = await runCli(['--root', root, 'status', '--json']);
     expect(status.code).toBe(1);
