@@ -1,8 +1,11 @@
-// End to end under a real systemd: the built .deb installed with apt into a Debian 12 tree while no
-// systemd runs (as image builders do), then the tree booted with systemd-nspawn (PID-1 systemd, Docker
-// inside, stand-in Immich images): the first boot does everything once, the second does nothing, a third
-// with a new machine-id is a clone (per-boot: new certificate, the secret kept), and a fourth with a new
-// address on an interface renews the certificate for it.
+// End to end under a real systemd, on the image as it ships, for each supported Debian release: the
+// built .deb installed with `apt-get install --no-install-recommends` into a tree while no systemd runs
+// (as image builders do; its Depends must bring the docker CLI and compose from the release's own
+// packages, offline), then the tree booted with systemd-nspawn (PID-1 systemd, cloud-init active with a
+// NoCloud seed whose user data writes our config.yaml, Docker inside, stand-in Immich images): the first
+// boot runs once, after cloud-init, the second does nothing, a third with a new machine-id is a clone
+// (per-boot: new certificate, the secret kept), and a fourth with a new address renews the certificate.
+// test/e2e/<release>.test.ts each run this suite for one release.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,244 +14,355 @@ import { REPO } from '../support/cli.js';
 import { FIRST_BOOT } from '../../src/steps/index.js';
 import { Machine } from './machine.js';
 
+export type Release = 'bookworm' | 'trixie';
+
 const WORK = '/var/tmp/immich-firstboot-e2e';
 const UNIT = 'immich-firstboot.service';
 const PERBOOT = 'immich-firstboot-perboot.service';
 const CERT = '/etc/immich-firstboot/tls/current/cert.pem';
-const machine = new Machine(path.join(WORK, `machine-${process.pid}`));
-const DEB_DIR = path.join(WORK, `deb-${process.pid}`);
-let deb = '';
-let stockConf = '';
-const t0 = Date.now();
-const timings: string[] = [];
-const mark = (what: string): void => void timings.push(`${what} at ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+/** What the deployment's user data gives the VM (NoCloud seed): a hostname, our config, a runcmd. */
+const EXTRA_NAME = 'photos.e2e.test';
+const RUNCMD_MARKER = '/var/lib/ifb-e2e-runcmd-ran';
+const userData = [
+  '#cloud-config',
+  'write_files:',
+  '  - path: /etc/immich-firstboot/config.yaml',
+  "    permissions: '0644'",
+  '    content: |',
+  '      # written by cloud-init from the deployment\'s user data',
+  '      imds:',
+  '        enabled: false',
+  '      extraNames:',
+  `        - ${EXTRA_NAME}`,
+  'runcmd:',
+  `  - [ sh, -c, 'date -u +%s > ${RUNCMD_MARKER}' ]`,
+  '',
+].join('\n');
 
-/** DB_PASSWORD in the machine's .env. */
-const secret = (): string => /^DB_PASSWORD=(.*)$/m.exec(readFileSync(machine.host('/opt/immich/.env'), 'utf8'))?.[1] ?? '';
+export interface Expected {
+  /** The compose command the release's packages give (the journal names it). */
+  compose: string;
+  /** `systemctl --version`'s first line. */
+  systemd: RegExp;
+  /** Whether ProtectHome=tmpfs + BindPaths=/root (the first round's sandbox) still lets a unit write /root. */
+  oldSandboxWritesRoot: boolean;
+}
 
-/** SHA-256 fingerprint of our certificate on disk, and of the one nginx serves on 443 inside the machine. */
-const onDisk = (): string => spawnSync('openssl', ['x509', '-in', machine.host(CERT), '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' }).stdout.trim();
-const served = (): string => machine.out('sh', '-c', 'openssl s_client -connect 127.0.0.1:443 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256').trim();
-const unitState = (unit: string): Record<string, string> =>
-  Object.fromEntries(machine.out('systemctl', 'show', unit, '-p', 'ActiveState,SubState,Result,ConditionResult').trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
-const thisBoot = (unit: string): string => machine.out('journalctl', '-b', '0', '-u', unit, '--no-pager', '-o', 'cat');
-const pong = (): string => machine.exec('sh', '-c', 'for i in $(seq 120); do curl -sfk --max-time 2 https://127.0.0.1/api/server/ping && exit 0; sleep 0.5; done; exit 1').stdout.trim();
+export function bootSuite(release: Release, expected: Expected): void {
+  const machine = new Machine(path.join(WORK, `machine-${release}-${process.pid}`));
+  const DEB_DIR = path.join(WORK, `deb-${release}-${process.pid}`);
+  const hostname = `immich-${release}`;
+  let deb = '';
+  let stockConf = '';
+  const t0 = Date.now();
+  const timings: string[] = [];
+  const mark = (what: string): void => void timings.push(`${what} at ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 
-beforeAll(() => {
-  rmSync(DEB_DIR, { recursive: true, force: true });
-  const built = spawnSync('bash', [path.join(REPO, 'test/e2e/build-deb.sh'), DEB_DIR], { encoding: 'utf8' });
-  if (built.status !== 0) throw new Error(`build-deb.sh failed:\n${built.stdout}${built.stderr}`);
-  deb = built.stdout.trim().split('\n').at(-1)!;
-  mark('deb built');
+  /** DB_PASSWORD in the machine's .env. */
+  const secret = (): string => /^DB_PASSWORD=(.*)$/m.exec(readFileSync(machine.host('/opt/immich/.env'), 'utf8'))?.[1] ?? '';
+  /** SHA-256 fingerprint of our certificate on disk, and of the one nginx serves on 443 inside the machine. */
+  const onDisk = (): string => spawnSync('openssl', ['x509', '-in', machine.host(CERT), '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' }).stdout.trim();
+  const served = (): string => machine.out('sh', '-c', 'openssl s_client -connect 127.0.0.1:443 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256').trim();
+  const unitState = (unit: string): Record<string, string> =>
+    Object.fromEntries(machine.out('systemctl', 'show', unit, '-p', 'ActiveState,SubState,Result,ConditionResult').trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+  const thisBoot = (unit: string): string => machine.out('journalctl', '-b', '0', '-u', unit, '--no-pager', '-o', 'cat');
+  const pong = (): string => machine.exec('sh', '-c', 'for i in $(seq 120); do curl -sfk --max-time 2 https://127.0.0.1/api/server/ping && exit 0; sleep 0.5; done; exit 1').stdout.trim();
+  const monotonic = (unit: string, property: string): number => Number(machine.out('systemctl', 'show', unit, '-p', property, '--value').trim());
 
-  // The Debian 12 tree (systemd, docker.io, docker-compose 1.29, nginx-light, nodejs) is cached.
-  machine.script('prepare', ['ifb-e2e']);
-  // The stand-in images must be in the machine's Docker before the first boot, because the unit runs
-  // during that boot. So this is the image builder's own earlier stage: boot the tree before our package
-  // is installed (no unit yet), `docker import` the stand-ins into its Docker with the fixture's own
-  // build script, power off, and generalise the image (an empty machine-id, as cloud images ship).
-  machine.script('boot');
-  mkdirSync(machine.host('/var/tmp/standin-build'), { recursive: true });
-  const images = spawnSync('bash', [path.join(REPO, 'test/fixtures/standin-images/build.sh')], {
-    encoding: 'utf8',
-    env: { ...process.env, PATH: `${path.join(REPO, 'test/e2e/shim')}:${process.env.PATH}`, IFB_MACHINE: machine.dir, TMPDIR: machine.host('/var/tmp/standin-build') },
-  });
-  if (images.status !== 0) throw new Error(`stand-in images failed:\n${images.stdout}${images.stderr}`);
-  machine.script('poweroff');
-  rmSync(machine.host('/var/tmp/standin-build'), { recursive: true, force: true });
-  writeFileSync(machine.host('/etc/machine-id'), '');
-  mark('machine prepared with images');
-}, 300_000);
+  beforeAll(() => {
+    rmSync(DEB_DIR, { recursive: true, force: true });
+    const built = spawnSync('bash', [path.join(REPO, 'test/e2e/build-deb.sh'), DEB_DIR], { encoding: 'utf8' });
+    if (built.status !== 0) throw new Error(`build-deb.sh failed:\n${built.stdout}${built.stderr}`);
+    deb = built.stdout.trim().split('\n').at(-1)!;
+    mark('deb built');
 
-afterAll(() => {
-  // Even after a failure: stop the machine (and its Docker), then remove it.
-  console.log(`e2e timings: ${timings.join(', ')}`);
-  const cleanup = machine.raw(path.join(REPO, 'test/env/nspawn-machine.sh'), ['cleanup', machine.dir], {});
-  rmSync(DEB_DIR, { recursive: true, force: true });
-  if (cleanup.code !== 0) throw new Error(`cleanup of ${machine.dir} failed:\n${cleanup.stderr}`);
-}, 120_000);
-
-describe('the package in a Debian 12 machine under systemd', () => {
-  it('installs with `apt install ./x.deb` in a chroot with no systemd running, enables the unit and generates nothing', () => {
-    // /tmp in the chroot is not the host's; /var/tmp is part of the tree.
-    writeFileSync(machine.host('/var/tmp/immich-firstboot.deb'), readFileSync(deb));
-    // sd_booted(3) is false in there: /run/systemd/system exists only when systemd is PID 1.
-    const install = machine.script('chroot', ['sh', '-c', 'test ! -e /run/systemd/system && echo "no systemd running" && cd /var/tmp && apt install -y --no-install-recommends ./immich-firstboot.deb']);
-    expect(install.stdout).toContain('no systemd running');
-    expect(install.stdout).toContain('Setting up immich-firstboot (0.1.0)');
-    // Enabled through the [Install] symlink, not started: nothing ran, so nothing exists yet.
-    for (const unit of [UNIT, PERBOOT]) {
-      expect(spawnSync('readlink', [machine.host(`/etc/systemd/system/multi-user.target.wants/${unit}`)], { encoding: 'utf8' }).stdout.trim()).toBe(`/lib/systemd/system/${unit}`);
+    // The release's tree (systemd, cloud-init, docker.io, nginx, nodejs; what our Depends add only in its apt cache) is cached.
+    machine.script('prepare', ['ifb-e2e'], { env: { IFB_RELEASE: release } });
+    // The stand-in images must be in the machine's Docker before the first boot, because the unit runs
+    // during that boot. So this is the image builder's own earlier stage: boot the tree before our package
+    // is installed (no unit yet) with cloud-init off, `docker import` the stand-ins into its Docker with
+    // the fixture's own build script, power off, and generalise the image (an empty machine-id, no
+    // cloud-init state, as cloud images ship). Where the docker CLI is a package of its own (Debian 13)
+    // and not installed yet, the release's docker-cli is unpacked from the apt cache for this stage only.
+    writeFileSync(machine.host('/etc/cloud/cloud-init.disabled'), '');
+    machine.script('boot');
+    let cli = 'docker';
+    if (machine.exec('sh', '-c', 'command -v docker').code !== 0) {
+      cli = '/var/tmp/standin-build/cli/usr/bin/docker';
+      machine.out('sh', '-c', 'mkdir -p /var/tmp/standin-build/cli && dpkg-deb -x /var/cache/apt/archives/docker-cli_*.deb /var/tmp/standin-build/cli');
     }
-    for (const made of [
-      '/opt/immich/.env',
-      '/opt/immich/docker-compose.yml',
-      '/etc/immich-firstboot/tls',
-      '/etc/nginx/sites-available/immich',
-      '/root/immich-credentials.txt',
-      '/var/lib/immich-firstboot',
-    ]) expect(existsSync(machine.host(made)), `${made} after install`).toBe(false);
-    const daemonJson = machine.host('/etc/docker/daemon.json');
-    if (existsSync(daemonJson)) expect(readFileSync(daemonJson, 'utf8')).not.toContain('max-size');
-    rmSync(machine.host('/var/tmp/immich-firstboot.deb'));
-    mark('installed');
+    mkdirSync(machine.host('/var/tmp/standin-build'), { recursive: true });
+    const images = spawnSync('bash', [path.join(REPO, 'test/fixtures/standin-images/build.sh')], {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        PATH: `${path.join(REPO, 'test/e2e/shim')}:${process.env.PATH}`,
+        IFB_MACHINE: machine.dir,
+        IFB_MACHINE_DOCKER: cli,
+        TMPDIR: machine.host('/var/tmp/standin-build'),
+      },
+    });
+    if (images.status !== 0) throw new Error(`stand-in images failed:\n${images.stdout}${images.stderr}`);
+    machine.script('poweroff');
+    rmSync(machine.host('/var/tmp/standin-build'), { recursive: true, force: true });
+    writeFileSync(machine.host('/etc/machine-id'), '');
+    rmSync(machine.host('/etc/cloud/cloud-init.disabled'));
+    rmSync(machine.host('/var/lib/cloud'), { recursive: true, force: true });
+    rmSync(machine.host('/var/log/cloud-init.log'), { force: true });
+    // The deployment's data, as Azure's custom data reaches cloud-init: NoCloud's seed directory.
+    const seed = machine.host('/var/lib/cloud/seed/nocloud');
+    mkdirSync(seed, { recursive: true });
+    writeFileSync(path.join(seed, 'meta-data'), `instance-id: ifb-e2e-${release}-${process.pid}\nlocal-hostname: ${hostname}\n`);
+    writeFileSync(path.join(seed, 'user-data'), userData);
+    mark('machine prepared with images');
+  }, 300_000);
+
+  afterAll(() => {
+    // Even after a failure: stop the machine (and its Docker), then remove it.
+    console.log(`e2e ${release} timings: ${timings.join(', ')}`);
+    const cleanup = machine.raw(path.join(REPO, 'test/env/nspawn-machine.sh'), ['cleanup', machine.dir], {});
+    rmSync(DEB_DIR, { recursive: true, force: true });
+    if (cleanup.code !== 0) throw new Error(`cleanup of ${machine.dir} failed:\n${cleanup.stderr}`);
   }, 120_000);
 
-  it('runs once at the first boot under PID-1 systemd, ends active (exited) and shows our STATUS', () => {
-    // Stand-in necessities, not part of what is proven:
-    // 1. No Azure here: IMDS off in the conffile, as an image builder may set it (169.254.169.254 is never contacted).
-    writeFileSync(machine.host('/etc/immich-firstboot/config.yaml'), 'imds:\n  enabled: false\n');
-    // 2. The stand-in images can never match the pinned @sha256 digests of the shipped compose file, so
-    //    the installed data file loses its digests (everything else of it is used as shipped).
-    const compose = machine.host('/usr/lib/immich-firstboot/compose/docker-compose.yml');
-    writeFileSync(compose, readFileSync(compose, 'utf8').replace(/@sha256:[0-9a-f]{64}/g, ''));
-    // Debian's stock nginx.conf stays as shipped (it sets TLS 1.0/1.1 at http level): our site must
-    // load with it and override it, see the test below.
-    stockConf = readFileSync(machine.host('/etc/nginx/nginx.conf'), 'utf8');
+  describe(`the package in a Debian ${release} machine under systemd, with cloud-init`, () => {
+    it('installs with `apt-get install --no-install-recommends ./x.deb` in a chroot with no systemd running and no network, bringing a docker CLI and compose, enables the units and generates nothing', () => {
+      // /tmp in the chroot is not the host's; /var/tmp is part of the tree.
+      writeFileSync(machine.host('/var/tmp/immich-firstboot.deb'), readFileSync(deb));
+      // sd_booted(3) is false in there: /run/systemd/system exists only when systemd is PID 1. The chroot has
+      // no network: what the Depends pull must come from the release's packages in the tree's apt cache.
+      const install = machine.script('chroot', ['sh', '-c', 'test ! -e /run/systemd/system && echo "no systemd running" && cd /var/tmp && apt-get install -y --no-install-recommends ./immich-firstboot.deb']);
+      expect(install.stdout).toContain('no systemd running');
+      expect(install.stdout).toContain('Setting up immich-firstboot (0.1.0)');
+      // The image as users get it: a docker command and a compose, whatever the release splits them into.
+      expect(machine.script('chroot', ['sh', '-c', 'command -v docker']).stdout.trim()).toBe('/usr/bin/docker');
+      const compose = machine.script('chroot', ['sh', '-c', `${expected.compose} version`]).stdout;
+      console.log(`e2e ${release}: ${compose.trim()}`);
+      // Enabled through the [Install] symlink (into /lib or /usr/lib, as the release's debhelper does), not started.
+      for (const unit of [UNIT, PERBOOT]) {
+        const link = spawnSync('readlink', [machine.host(`/etc/systemd/system/multi-user.target.wants/${unit}`)], { encoding: 'utf8' }).stdout.trim();
+        expect(link).toMatch(new RegExp(`^(/usr)?/lib/systemd/system/${unit.replace(/\./g, '\\.')}$`));
+        expect(readFileSync(machine.host(link), 'utf8')).toBe(readFileSync(path.join(REPO, 'units', unit), 'utf8'));
+      }
+      for (const made of [
+        '/opt/immich/.env',
+        '/opt/immich/docker-compose.yml',
+        '/etc/immich-firstboot/tls',
+        '/etc/nginx/sites-available/immich',
+        '/root/immich-credentials.txt',
+        '/var/lib/immich-firstboot',
+      ]) expect(existsSync(machine.host(made)), `${made} after install`).toBe(false);
+      const daemonJson = machine.host('/etc/docker/daemon.json');
+      if (existsSync(daemonJson)) expect(readFileSync(daemonJson, 'utf8')).not.toContain('max-size');
+      rmSync(machine.host('/var/tmp/immich-firstboot.deb'));
+      mark('installed');
+    }, 120_000);
 
-    // `boot` waits for is-system-running = running/degraded: that waits for our oneshot to finish.
-    machine.script('boot');
-    mark('first boot up');
-    expect(machine.out('readlink', '/proc/1/exe').trim()).toMatch(/systemd$/);
-    const show = machine.out('systemctl', 'show', UNIT, '-p', 'ActiveState,SubState,Result,ExecMainStatus,ConditionResult,NRestarts');
-    expect(Object.fromEntries(show.trim().split('\n').map((l) => l.split('=', 2)))).toEqual({
-      ActiveState: 'active', SubState: 'exited', Result: 'success', ExecMainStatus: '0', ConditionResult: 'yes', NRestarts: '0',
+    it('runs once at the first boot under PID-1 systemd, ends active (exited) and shows our STATUS', () => {
+      // No Azure here: the user data's config.yaml turns IMDS off (169.254.169.254 is never contacted); the
+      // shipped conffile is what cloud-init's write_files replaces at boot.
+      expect(readFileSync(machine.host('/etc/immich-firstboot/config.yaml'), 'utf8')).not.toContain(EXTRA_NAME);
+      // A stand-in necessity, not part of what is proven: the stand-in images can never match the pinned @sha256 digests of the shipped compose file, so
+      //    the installed data file loses its digests (everything else of it is used as shipped).
+      const compose = machine.host('/usr/lib/immich-firstboot/compose/docker-compose.yml');
+      writeFileSync(compose, readFileSync(compose, 'utf8').replace(/@sha256:[0-9a-f]{64}/g, ''));
+      // The release's stock nginx.conf stays as shipped (Debian 12's sets TLS 1.0/1.1 at http level): our
+      // site must load with it, see the test below.
+      stockConf = readFileSync(machine.host('/etc/nginx/nginx.conf'), 'utf8');
+
+      // `boot` waits for is-system-running = running/degraded: that waits for our oneshot to finish.
+      machine.script('boot');
+      mark('first boot up');
+      expect(machine.out('readlink', '/proc/1/exe').trim()).toMatch(/systemd$/);
+      const show = machine.out('systemctl', 'show', UNIT, '-p', 'ActiveState,SubState,Result,ExecMainStatus,ConditionResult,NRestarts');
+      expect(Object.fromEntries(show.trim().split('\n').map((l) => l.split('=', 2)))).toEqual({
+        ActiveState: 'active', SubState: 'exited', Result: 'success', ExecMainStatus: '0', ConditionResult: 'yes', NRestarts: '0',
+      });
+      const status = machine.exec('systemctl', 'status', UNIT, '--no-pager');
+      expect(status.stdout).toContain('Active: active (exited)');
+      expect(status.stdout).toContain('Status: "First boot done"');
+      // Exactly one run: one start of the program, one "Finished" from systemd.
+      const journal = machine.out('journalctl', '-u', UNIT, '--no-pager', '-o', 'cat');
+      expect(journal.match(/"msg":"first boot starting"/g)).toHaveLength(1);
+      expect(journal.match(/^Finished immich-firstboot\.service/gm)).toHaveLength(1);
+      // The release's own systemd; the versions booted, for the README's table of releases proven.
+      expect(machine.out('systemctl', '--version').split('\n')[0]).toMatch(expected.systemd);
+      const versions = machine.out('dpkg-query', '-W', '-f', '${db:Status-Status} ${Package} ${Version}\\n', 'systemd', 'docker.io', 'docker-cli', 'docker-compose', 'nginx', 'nginx-light', 'nodejs', 'cloud-init', 'openssl');
+      console.log(`e2e ${release} booted: ${versions.split('\n').filter((l) => l.startsWith('installed ')).map((l) => l.slice(10)).join(', ')}`);
+    }, 180_000);
+
+    it('boots with no ordering cycle, cloud-init done with the user data, and our first boot after it', () => {
+      const bootLog = machine.out('journalctl', '-b', '0', '--no-pager', '-o', 'cat');
+      expect(bootLog).not.toMatch(/ordering cycle/i);
+      expect(bootLog).not.toMatch(/deleted to break/);
+      // cloud-init ran every stage: status done, its runcmd (final stage, after multi-user.target) ran.
+      const status = machine.exec('cloud-init', 'status', '--wait');
+      expect(status.stdout, machine.exec('cloud-init', 'status', '--long').stdout).toMatch(/^status: done$/m);
+      expect(existsSync(machine.host(RUNCMD_MARKER))).toBe(true);
+      for (const unit of ['cloud-config.service', 'cloud-final.service']) expect(unitState(unit)).toMatchObject({ ActiveState: 'active', Result: 'success' });
+      // Ours started only after cloud-init's config stage had finished (systemd's own clock)...
+      expect(monotonic(UNIT, 'ExecMainStartTimestampMonotonic')).toBeGreaterThan(monotonic('cloud-config.service', 'ActiveEnterTimestampMonotonic'));
+      // ...so it used what cloud-init applied: the hostname from meta-data and extraNames from user data.
+      expect(readFileSync(machine.host('/etc/hostname'), 'utf8').trim()).toBe(hostname);
+      const san = spawnSync('openssl', ['x509', '-in', machine.host(CERT), '-noout', '-ext', 'subjectAltName'], { encoding: 'utf8' }).stdout;
+      expect(san).toContain(`DNS:${hostname}`);
+      expect(san).toContain(`DNS:${EXTRA_NAME}`);
+      expect(readFileSync(machine.host('/etc/immich-firstboot/config.yaml'), 'utf8')).toContain("written by cloud-init from the deployment's user data");
     });
-    const status = machine.exec('systemctl', 'status', UNIT, '--no-pager');
-    expect(status.stdout).toContain('Active: active (exited)');
-    expect(status.stdout).toContain('Status: "First boot done"');
-    // Exactly one run: one start of the program, one "Finished" from systemd.
-    const journal = machine.out('journalctl', '-u', UNIT, '--no-pager', '-o', 'cat');
-    expect(journal.match(/"msg":"first boot starting"/g)).toHaveLength(1);
-    expect(journal.match(/^Finished immich-firstboot\.service/gm)).toHaveLength(1);
-  }, 180_000);
 
-  it('logs JSON lines to the journal and never the secret', () => {
-    const lines = machine.out('journalctl', '-u', UNIT, '--no-pager', '-o', 'cat').split('\n').filter((l) => l.startsWith('{'));
-    const records = lines.map((l) => JSON.parse(l) as { msg: string; step?: string; level: number; changed?: boolean });
-    expect(records.map((r) => r.msg)).toEqual(expect.arrayContaining(['first boot starting', 'first boot done; see /root/immich-credentials.txt']));
-    // Every step logged its summary, in order, once.
-    const summaries = records.filter((r) => r.step && 'changed' in r).map((r) => r.step);
-    expect(summaries).toEqual(FIRST_BOOT.map((s) => s.id));
-    expect(records.filter((r) => r.level >= 50)).toEqual([]);
-    const pw = secret();
-    expect(pw).toMatch(/^[A-Za-z0-9]{32}$/);
-    // The whole journal of the machine (every unit, Docker included), not only ours.
-    expect(machine.out('journalctl', '--no-pager', '-o', 'verbose')).not.toContain(pw);
+    it("starts the stack with the release's compose and writes the credentials into /root through its sandbox", () => {
+      expect(thisBoot(UNIT)).toContain(`\`${expected.compose} -p immich up -d\` done for /opt/immich/docker-compose.yml`);
+      expect(machine.out('stat', '-c', '%a %U:%G %s', '/root/immich-credentials.txt').trim()).toMatch(/^600 root:root [1-9]\d+$/);
+      // The sandbox as this release's systemd scores it.
+      for (const unit of [UNIT, PERBOOT]) {
+        const run = machine.exec('systemd-analyze', 'security', '--no-pager', unit);
+        const score = Number(/Overall exposure level for .*: (\d+\.\d+)/.exec(run.stdout)?.[1]);
+        console.log(`e2e ${release}: systemd-analyze security ${unit}: ${score}`);
+        expect(score).toBeLessThanOrEqual(3.0);
+      }
+    });
+
+    it("has a sandbox this systemd honours: /root writable, /home hidden (the old ProtectHome=tmpfs + BindPaths=/root recipe is read-only on 257)", () => {
+      // The unit's own filesystem lines, run by this release's systemd as a transient service.
+      const unitFile = readFileSync(path.join(REPO, 'units', UNIT), 'utf8');
+      const ours = unitFile.split('\n').filter((l) => /^(ProtectSystem|ReadWritePaths|TemporaryFileSystem|InaccessiblePaths|ProtectHome|BindPaths)=/.test(l));
+      expect(ours).toContain('ReadWritePaths=/root');
+      const old = [...ours.filter((l) => !/^(ReadWritePaths=\/root|TemporaryFileSystem=|InaccessiblePaths=)/.test(l)), 'ProtectHome=tmpfs', 'BindPaths=/root'];
+      machine.out('sh', '-c', 'mkdir -p /home/op && echo private >/home/op/notes.txt');
+      const probe = (lines: string[]): number | null =>
+        machine.exec('systemd-run', '--wait', '--quiet', '--collect', ...lines.flatMap((l) => ['-p', l]), '/bin/sh', '-c',
+          'touch /root/.ifb-sandbox-probe && rm /root/.ifb-sandbox-probe && test ! -e /home/op/notes.txt').code;
+      expect(probe(ours)).toBe(0);
+      expect(probe(old)).toBe(expected.oldSandboxWritesRoot ? 0 : 1);
+    });
+
+    it('logs JSON lines to the journal and never the secret', () => {
+      const lines = machine.out('journalctl', '-u', UNIT, '--no-pager', '-o', 'cat').split('\n').filter((l) => l.startsWith('{'));
+      const records = lines.map((l) => JSON.parse(l) as { msg: string; step?: string; level: number; changed?: boolean });
+      expect(records.map((r) => r.msg)).toEqual(expect.arrayContaining(['first boot starting', 'first boot done; see /root/immich-credentials.txt']));
+      // Every step logged its summary, in order, once.
+      const summaries = records.filter((r) => r.step && 'changed' in r).map((r) => r.step);
+      expect(summaries).toEqual(FIRST_BOOT.map((s) => s.id));
+      expect(records.filter((r) => r.level >= 50)).toEqual([]);
+      const pw = secret();
+      expect(pw).toMatch(/^[A-Za-z0-9]{32}$/);
+      // The whole journal of the machine (every unit, Docker included), not only ours.
+      expect(machine.out('journalctl', '--no-pager', '-o', 'verbose')).not.toContain(pw);
+    });
+
+    it('writes its files root-owned with the specified modes', () => {
+      const stat = (p: string): string => machine.out('stat', '-L', '-c', '%a %U:%G', p).trim();
+      expect(stat('/opt/immich/.env')).toBe('640 root:root');
+      expect(stat('/opt/immich/docker-compose.yml')).toBe('644 root:root');
+      expect(stat('/etc/immich-firstboot/tls/current/key.pem')).toBe('600 root:root');
+      expect(stat('/etc/immich-firstboot/tls/current/cert.pem')).toBe('644 root:root');
+      expect(stat('/root/immich-credentials.txt')).toBe('600 root:root');
+      expect(stat('/var/lib/immich-firstboot/state.json')).toBe('600 root:root');
+      expect(stat('/var/lib/immich-firstboot/done')).toMatch(/^6[04]4 root:root$/);
+      expect(stat('/etc/nginx/sites-available/immich')).toBe('644 root:root');
+      expect(machine.out('readlink', '/etc/nginx/sites-enabled/immich').trim()).toBe('/etc/nginx/sites-available/immich');
+      expect(machine.exec('test', '-e', '/etc/nginx/sites-enabled/default').code).not.toBe(0);
+      expect(readFileSync(machine.host('/root/immich-credentials.txt'), 'utf8')).toContain(secret());
+    });
+
+    it('answers pong through nginx on https://127.0.0.1 while 2283 listens on loopback only', () => {
+      expect(machine.out('curl', '-sSk', '--max-time', '10', 'https://127.0.0.1/api/server/ping').trim()).toBe('{"res":"pong"}');
+      const listeners = machine.out('ss', '-ltnH').split('\n').filter(Boolean).map((l) => l.trim().split(/\s+/)[3]!);
+      const immich = listeners.filter((a) => a.endsWith(':2283'));
+      expect(immich.length).toBeGreaterThan(0);
+      expect(immich.every((a) => a === '127.0.0.1:2283')).toBe(true);
+      expect(listeners).toEqual(expect.arrayContaining(['0.0.0.0:443', '0.0.0.0:80']));
+    });
+
+    it('reports done in `immich-firstboot status --json`', () => {
+      const run = machine.exec('immich-firstboot', 'status', '--json');
+      expect(run.code).toBe(0);
+      const report = JSON.parse(run.stdout) as { status: string; pending: unknown[]; errors: unknown[] };
+      expect(report).toMatchObject({ status: 'done', pending: [], errors: [] });
+    });
+
+    it("works with the release's stock nginx.conf, untouched, and nginx -t accepts it", () => {
+      expect(readFileSync(machine.host('/etc/nginx/nginx.conf'), 'utf8')).toBe(stockConf);
+      const check = machine.exec('nginx', '-t', '-q');
+      expect(check.stderr).toBe('');
+      expect(check.code).toBe(0);
+    });
+
+    it('does nothing at the second boot: the unit is skipped by its condition, the secret is unchanged, Immich is back', () => {
+      const before = { secret: secret(), done: readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8') };
+      machine.script('poweroff');
+      machine.script('boot');
+      mark('second boot up');
+      expect(machine.out('systemctl', 'show', UNIT, '-p', 'ConditionResult', '--value').trim()).toBe('no');
+      expect(machine.out('systemctl', 'show', UNIT, '-p', 'ActiveState', '--value').trim()).toBe('inactive');
+      const firstBootUnit = thisBoot(UNIT);
+      // systemd 252: "skipped because of an unmet condition check (Condition…)"; 257: "skipped, unmet condition check Condition…".
+      expect(firstBootUnit).toMatch(/skipped(,| because of an) unmet condition check \(?ConditionPathExists=!\/var\/lib\/immich-firstboot\/done/);
+      expect(firstBootUnit).not.toContain('{"level"');
+      // Across both boots, still exactly one run.
+      expect(machine.out('journalctl', '-u', UNIT, '--no-pager', '-o', 'cat').match(/"msg":"first boot starting"/g)).toHaveLength(1);
+      expect(secret()).toBe(before.secret);
+      expect(readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8')).toBe(before.done);
+      expect(JSON.parse(machine.out('immich-firstboot', 'status', '--json')).status).toBe('done');
+      // The per-boot check ran, found the same instance and addresses, and did nothing.
+      expect(unitState(PERBOOT)).toEqual({ ActiveState: 'active', SubState: 'exited', Result: 'success', ConditionResult: 'yes' });
+      expect(thisBoot(PERBOOT)).toContain('"msg":"per-boot check: same instance, same addresses; nothing to do"');
+      // Docker brings the containers back by itself (restart: always); nginx still answers for them.
+      expect(pong()).toBe('{"res":"pong"}');
+    }, 180_000);
+
+    it('takes the clone path at a boot with a new machine-id: new certificate served, secret kept (Postgres holds data), status and MOTD say so', () => {
+      const before = { secret: secret(), fingerprint: onDisk(), instance: JSON.parse(readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8')).instanceId as string };
+      // What the stand-in Postgres was initialised with: the clone must keep exactly this.
+      expect(readFileSync(machine.host('/opt/immich/postgres/standin-postgres-password'), 'utf8').trim()).toBe(before.secret);
+      machine.script('poweroff');
+      const cloneId = 'c10e0000000000000000000000000001';
+      expect(before.instance).not.toBe(cloneId);
+      writeFileSync(machine.host('/etc/machine-id'), `${cloneId}\n`);
+      machine.script('boot');
+      mark('clone boot up');
+
+      expect(unitState(UNIT).ConditionResult).toBe('no');
+      expect(unitState(PERBOOT)).toEqual({ ActiveState: 'active', SubState: 'exited', Result: 'success', ConditionResult: 'yes' });
+      const journal = thisBoot(PERBOOT);
+      expect(journal).toContain(`"msg":"this VM is a clone: first boot ran on instance ${before.instance}, this is ${cloneId}; making a new certificate and credentials, keeping the Postgres secret (Postgres holds data)"`);
+      expect(secret()).toBe(before.secret);
+      expect(before.fingerprint).toMatch(/^sha256 Fingerprint=[0-9A-F:]{95}$/i);
+      expect(onDisk()).not.toBe(before.fingerprint);
+      // nginx was reloaded: it serves the new certificate, and Immich still answers through it with the kept secret.
+      expect(served()).toBe(onDisk());
+      expect(pong()).toBe('{"res":"pong"}');
+      const report = JSON.parse(machine.out('immich-firstboot', 'status', '--json')) as Record<string, unknown>;
+      expect(report).toMatchObject({ status: 'done', instanceId: cloneId, clone: { fromInstanceId: before.instance, toInstanceId: cloneId, secret: 'kept (Postgres holds data)' } });
+      expect(JSON.parse(readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8')).instanceId).toBe(cloneId);
+      expect(machine.out('immich-firstboot', 'motd')).toContain(`This VM is a copy of instance ${before.instance}`);
+      expect(readFileSync(machine.host('/root/immich-credentials.txt'), 'utf8')).toContain(onDisk().replace(/^.*Fingerprint=/, ''));
+      expect(machine.out('journalctl', '--no-pager', '-o', 'verbose')).not.toContain(before.secret);
+    }, 180_000);
+
+    it('renews the certificate for a new address at the next boot, and nginx serves it', () => {
+      // A new address at boot, as a resized or moved VM gets one: a test-only unit adds a veth with it
+      // before the per-boot check (the machine has only lo under --private-network; no dummy module here).
+      writeFileSync(machine.host('/etc/systemd/system/ifb-test-address.service'), [
+        '[Unit]', 'Before=immich-firstboot-perboot.service', '[Service]', 'Type=oneshot', 'RemainAfterExit=yes',
+        "ExecStart=/bin/sh -ec 'ip link add eth1 type veth peer name eth1p; ip addr add 192.0.2.50/24 dev eth1; ip link set eth1p up; ip link set eth1 up'",
+        '[Install]', 'WantedBy=multi-user.target', '',
+      ].join('\n'));
+      machine.script('poweroff');
+      mkdirSync(machine.host('/etc/systemd/system/multi-user.target.wants'), { recursive: true });
+      symlinkSync('/etc/systemd/system/ifb-test-address.service', machine.host('/etc/systemd/system/multi-user.target.wants/ifb-test-address.service'));
+      const before = { secret: secret(), fingerprint: onDisk() };
+      machine.script('boot');
+      mark('moved boot up');
+
+      expect(unitState(PERBOOT)).toEqual({ ActiveState: 'active', SubState: 'exited', Result: 'success', ConditionResult: 'yes' });
+      expect(thisBoot(PERBOOT)).toMatch(/"msg":"new ECDSA certificate \(it does not name 192\.0\.2\.50\)/);
+      expect(spawnSync('openssl', ['x509', '-in', machine.host(CERT), '-noout', '-ext', 'subjectAltName'], { encoding: 'utf8' }).stdout).toContain('IP Address:192.0.2.50');
+      expect(onDisk()).not.toBe(before.fingerprint);
+      expect(served()).toBe(onDisk());
+      expect(secret()).toBe(before.secret);
+      expect(JSON.parse(machine.out('immich-firstboot', 'status', '--json'))).toMatchObject({ addressChange: { to: ['192.0.2.50'], certificate: 'renewed' } });
+      expect(readFileSync(machine.host('/root/immich-credentials.txt'), 'utf8')).toContain('https://192.0.2.50/');
+    }, 180_000);
   });
-
-  it('writes its files root-owned with the specified modes', () => {
-    const stat = (p: string): string => machine.out('stat', '-L', '-c', '%a %U:%G', p).trim();
-    expect(stat('/opt/immich/.env')).toBe('640 root:root');
-    expect(stat('/opt/immich/docker-compose.yml')).toBe('644 root:root');
-    expect(stat('/etc/immich-firstboot/tls/current/key.pem')).toBe('600 root:root');
-    expect(stat('/etc/immich-firstboot/tls/current/cert.pem')).toBe('644 root:root');
-    expect(stat('/root/immich-credentials.txt')).toBe('600 root:root');
-    expect(stat('/var/lib/immich-firstboot/state.json')).toBe('600 root:root');
-    expect(stat('/var/lib/immich-firstboot/done')).toMatch(/^6[04]4 root:root$/);
-    expect(stat('/etc/nginx/sites-available/immich')).toBe('644 root:root');
-    expect(machine.out('readlink', '/etc/nginx/sites-enabled/immich').trim()).toBe('/etc/nginx/sites-available/immich');
-    expect(machine.exec('test', '-e', '/etc/nginx/sites-enabled/default').code).not.toBe(0);
-    expect(readFileSync(machine.host('/root/immich-credentials.txt'), 'utf8')).toContain(secret());
-  });
-
-  it('answers pong through nginx on https://127.0.0.1 while 2283 listens on loopback only', () => {
-    expect(machine.out('curl', '-sSk', '--max-time', '10', 'https://127.0.0.1/api/server/ping').trim()).toBe('{"res":"pong"}');
-    const listeners = machine.out('ss', '-ltnH').split('\n').filter(Boolean).map((l) => l.trim().split(/\s+/)[3]!);
-    const immich = listeners.filter((a) => a.endsWith(':2283'));
-    expect(immich.length).toBeGreaterThan(0);
-    expect(immich.every((a) => a === '127.0.0.1:2283')).toBe(true);
-    expect(listeners).toEqual(expect.arrayContaining(['0.0.0.0:443', '0.0.0.0:80']));
-  });
-
-  it('reports done in `immich-firstboot status --json`', () => {
-    const run = machine.exec('immich-firstboot', 'status', '--json');
-    expect(run.code).toBe(0);
-    const report = JSON.parse(run.stdout) as { status: string; pending: unknown[]; errors: unknown[] };
-    expect(report).toMatchObject({ status: 'done', pending: [], errors: [] });
-  });
-
-  it("works with Debian's stock nginx.conf, untouched, and nginx -t accepts it", () => {
-    expect(readFileSync(machine.host('/etc/nginx/nginx.conf'), 'utf8')).toBe(stockConf);
-    expect(stockConf).toMatch(/^\s*ssl_prefer_server_ciphers on;/m);
-    const check = machine.exec('nginx', '-t', '-q');
-    expect(check.stderr).toBe('');
-    expect(check.code).toBe(0);
-  });
-
-  it('does nothing at the second boot: the unit is skipped by its condition, the secret is unchanged, Immich is back', () => {
-    const before = { secret: secret(), done: readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8') };
-    machine.script('poweroff');
-    machine.script('boot');
-    mark('second boot up');
-    expect(machine.out('systemctl', 'show', UNIT, '-p', 'ConditionResult', '--value').trim()).toBe('no');
-    expect(machine.out('systemctl', 'show', UNIT, '-p', 'ActiveState', '--value').trim()).toBe('inactive');
-    const firstBootUnit = thisBoot(UNIT);
-    expect(firstBootUnit).toMatch(/skipped because of an unmet condition check \(ConditionPathExists=!\/var\/lib\/immich-firstboot\/done\)/);
-    expect(firstBootUnit).not.toContain('{"level"');
-    // Across both boots, still exactly one run.
-    expect(machine.out('journalctl', '-u', UNIT, '--no-pager', '-o', 'cat').match(/"msg":"first boot starting"/g)).toHaveLength(1);
-    expect(secret()).toBe(before.secret);
-    expect(readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8')).toBe(before.done);
-    expect(JSON.parse(machine.out('immich-firstboot', 'status', '--json')).status).toBe('done');
-    // The per-boot check ran, found the same instance and addresses, and did nothing.
-    expect(unitState(PERBOOT)).toEqual({ ActiveState: 'active', SubState: 'exited', Result: 'success', ConditionResult: 'yes' });
-    expect(thisBoot(PERBOOT)).toContain('"msg":"per-boot check: same instance, same addresses; nothing to do"');
-    // Docker brings the containers back by itself (restart: always); nginx still answers for them.
-    expect(pong()).toBe('{"res":"pong"}');
-  }, 180_000);
-
-  it('takes the clone path at a boot with a new machine-id: new certificate served, secret kept (Postgres holds data), status and MOTD say so', () => {
-    const before = { secret: secret(), fingerprint: onDisk(), instance: JSON.parse(readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8')).instanceId as string };
-    // What the stand-in Postgres was initialised with: the clone must keep exactly this.
-    expect(readFileSync(machine.host('/opt/immich/postgres/standin-postgres-password'), 'utf8').trim()).toBe(before.secret);
-    machine.script('poweroff');
-    const cloneId = 'c10e0000000000000000000000000001';
-    expect(before.instance).not.toBe(cloneId);
-    writeFileSync(machine.host('/etc/machine-id'), `${cloneId}\n`);
-    machine.script('boot');
-    mark('clone boot up');
-
-    expect(unitState(UNIT).ConditionResult).toBe('no');
-    expect(unitState(PERBOOT)).toEqual({ ActiveState: 'active', SubState: 'exited', Result: 'success', ConditionResult: 'yes' });
-    const journal = thisBoot(PERBOOT);
-    expect(journal).toContain(`"msg":"this VM is a clone: first boot ran on instance ${before.instance}, this is ${cloneId}; making a new certificate and credentials, keeping the Postgres secret (Postgres holds data)"`);
-    expect(secret()).toBe(before.secret);
-    expect(before.fingerprint).toMatch(/^sha256 Fingerprint=[0-9A-F:]{95}$/i);
-    expect(onDisk()).not.toBe(before.fingerprint);
-    // nginx was reloaded: it serves the new certificate, and Immich still answers through it with the kept secret.
-    expect(served()).toBe(onDisk());
-    expect(pong()).toBe('{"res":"pong"}');
-    const report = JSON.parse(machine.out('immich-firstboot', 'status', '--json')) as Record<string, unknown>;
-    expect(report).toMatchObject({ status: 'done', instanceId: cloneId, clone: { fromInstanceId: before.instance, toInstanceId: cloneId, secret: 'kept (Postgres holds data)' } });
-    expect(JSON.parse(readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8')).instanceId).toBe(cloneId);
-    expect(machine.out('immich-firstboot', 'motd')).toContain(`This VM is a copy of instance ${before.instance}`);
-    expect(readFileSync(machine.host('/root/immich-credentials.txt'), 'utf8')).toContain(onDisk().replace(/^.*Fingerprint=/, ''));
-    expect(machine.out('journalctl', '--no-pager', '-o', 'verbose')).not.toContain(before.secret);
-  }, 180_000);
-
-  it('renews the certificate for a new address at the next boot, and nginx serves it', () => {
-    // A new address at boot, as a resized or moved VM gets one: a test-only unit adds a veth with it
-    // before the per-boot check (the machine has only lo under --private-network; no dummy module here).
-    writeFileSync(machine.host('/etc/systemd/system/ifb-test-address.service'), [
-      '[Unit]', 'Before=immich-firstboot-perboot.service', '[Service]', 'Type=oneshot', 'RemainAfterExit=yes',
-      "ExecStart=/bin/sh -ec 'ip link add eth1 type veth peer name eth1p; ip addr add 192.0.2.50/24 dev eth1; ip link set eth1p up; ip link set eth1 up'",
-      '[Install]', 'WantedBy=multi-user.target', '',
-    ].join('\n'));
-    machine.script('poweroff');
-    mkdirSync(machine.host('/etc/systemd/system/multi-user.target.wants'), { recursive: true });
-    symlinkSync('/etc/systemd/system/ifb-test-address.service', machine.host('/etc/systemd/system/multi-user.target.wants/ifb-test-address.service'));
-    const before = { secret: secret(), fingerprint: onDisk() };
-    machine.script('boot');
-    mark('moved boot up');
-
-    expect(unitState(PERBOOT)).toEqual({ ActiveState: 'active', SubState: 'exited', Result: 'success', ConditionResult: 'yes' });
-    expect(thisBoot(PERBOOT)).toMatch(/"msg":"new ECDSA certificate \(it does not name 192\.0\.2\.50\)/);
-    expect(spawnSync('openssl', ['x509', '-in', machine.host(CERT), '-noout', '-ext', 'subjectAltName'], { encoding: 'utf8' }).stdout).toContain('IP Address:192.0.2.50');
-    expect(onDisk()).not.toBe(before.fingerprint);
-    expect(served()).toBe(onDisk());
-    expect(secret()).toBe(before.secret);
-    expect(JSON.parse(machine.out('immich-firstboot', 'status', '--json'))).toMatchObject({ addressChange: { to: ['192.0.2.50'], certificate: 'renewed' } });
-    expect(readFileSync(machine.host('/root/immich-credentials.txt'), 'utf8')).toContain('https://192.0.2.50/');
-  }, 180_000);
-});
+}

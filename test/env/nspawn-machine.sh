@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Builds (once, cached) a Debian 12 tree with systemd+Docker+nginx+node and prepares/chroots/boots/enters/stops systemd-nspawn machines made from it.
+# Builds (once, cached) a Debian tree per release (systemd, Docker, nginx, node, cloud-init) and
+# prepares/chroots/boots/enters/stops systemd-nspawn machines made from it.
 set -euo pipefail
 
 cache=${IFB_CACHE:-/var/cache/immich-firstboot-ci}
-tree=$cache/bookworm-machine
+release=${IFB_RELEASE:-bookworm}
 mirror=http://deb.debian.org/debian
-# tzdata: without /etc/localtime, compose's `/etc/localtime:/etc/localtime:ro` bind would create a directory.
-pkgs=(systemd systemd-sysv dbus docker.io docker-compose nginx-light openssl nodejs iproute2 curl ca-certificates procps tzdata)
-stamp="v3 bookworm $mirror ${pkgs[*]}"
+# What the image has before our package, per release: systemd, cloud-init, the Docker engine, nginx and
+# Node. What our Depends must bring is only downloaded (into the tree's apt cache), not installed, so that
+# `apt-get install --no-install-recommends ./immich-firstboot.deb` proves the Depends offline: on Debian 13
+# the engine (docker.io) comes without its CLI, which is the package docker-cli.
+# locales: cloud-init's locale module runs update-locale for en_US.UTF-8 (generated, as on cloud images). tzdata: without /etc/localtime, compose's `/etc/localtime:/etc/localtime:ro` bind would create a directory.
+common=(systemd systemd-sysv dbus openssl nodejs iproute2 curl ca-certificates procps tzdata locales cloud-init docker.io)
+case $release in
+bookworm) pkgs=("${common[@]}" nginx-light) fetch=(docker-compose) ;;
+trixie) pkgs=("${common[@]}" nginx) fetch=(docker-cli docker-compose) ;;
+*) echo "nspawn-machine.sh: IFB_RELEASE must be bookworm or trixie, not '$release'" >&2; exit 2 ;;
+esac
+tree=$cache/$release-machine
+stamp="v5 $release $mirror ${pkgs[*]} / ${fetch[*]}"
 PATH_IN=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 usage() {
@@ -20,7 +31,7 @@ usage: nspawn-machine.sh build                  build the cached tree (other com
        nspawn-machine.sh load-images DIR TAR    `docker load` a `docker save` tarball (or - for stdin) inside
        nspawn-machine.sh poweroff DIR           clean shutdown, then kill if it hangs
        nspawn-machine.sh cleanup DIR            poweroff if needed, then remove DIR and its log/pidfile
-env: IFB_CACHE (default /var/cache/immich-firstboot-ci), IFB_BOOT_TIMEOUT / IFB_POWEROFF_TIMEOUT (s, 90 / 60),
+env: IFB_RELEASE for build/prepare: bookworm (default) or trixie; IFB_CACHE (default /var/cache/immich-firstboot-ci), IFB_BOOT_TIMEOUT / IFB_POWEROFF_TIMEOUT (s, 90 / 60),
      IFB_MACHINE_ID for prepare: "" (default, like cloud images; not a ConditionFirstBoot), "uninitialized"
      (ConditionFirstBoot=yes on the first boot), or a fixed 32-hex id.
 Files beside DIR: DIR.console.log (console output), DIR.pid (nspawn pid).
@@ -49,21 +60,28 @@ build() {
   local t0 new=$tree.new; t0=$(now)
   rm -rf "$new" "$tree" "$tree.stamp"
   local blog=$tree.build.log
-  echo "nspawn-machine.sh: building $tree (debootstrap + apt, ~1 min, once; log $blog)" >&2
+  echo "nspawn-machine.sh: building $tree (debootstrap + apt, a few minutes, once; log $blog)" >&2
   # Output goes to a log (debootstrap is very chatty); shown on failure.
   trap 'echo "nspawn-machine.sh: build failed; tail of $tree.build.log:" >&7; tail -n 30 "$tree.build.log" >&7' ERR
   exec 7>&2 2>"$blog"
-  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$new" "$mirror" >&2
-  printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb http://deb.debian.org/debian-security bookworm-security main\n' \
-    "$mirror" "$mirror" >"$new/etc/apt/sources.list"
+  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus "$release" "$new" "$mirror" >&2
+  printf 'deb %s %s main\ndeb %s %s-updates main\ndeb http://deb.debian.org/debian-security %s-security main\n' \
+    "$mirror" "$release" "$mirror" "$release" "$release" >"$new/etc/apt/sources.list"
   # Keep maintainer scripts from starting daemons (nginx, docker) while we install without systemd running.
   printf '#!/bin/sh\nexit 101\n' >"$new/usr/sbin/policy-rc.d"; chmod 755 "$new/usr/sbin/policy-rc.d"
+  # Downloaded packages stay in the apt cache (docker-clean would delete them after every install).
+  rm -f "$new/etc/apt/apt.conf.d/docker-clean"
   nspawn -D "$new" --as-pid2 -E DEBIAN_FRONTEND=noninteractive -- sh -euc \
-    "apt-get -q update && apt-get -q install -y --no-install-recommends ${pkgs[*]} && apt-get clean" >&2
+    "apt-get -q update && apt-get -q install -y --no-install-recommends ${pkgs[*]} && apt-get clean &&
+     sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' /etc/locale.gen && locale-gen &&
+     apt-get -q install -y --no-install-recommends --download-only ${fetch[*]}" >&2
   rm -f "$new/usr/sbin/policy-rc.d"
   # Apt lists are kept so `apt-get install ./x.deb` resolves offline against the installed packages.
   # Like cloud images: no machine-id baked in; dbus' copy follows /etc/machine-id instead of a fixed one.
   : >"$new/etc/machine-id"; ln -sf /etc/machine-id "$new/var/lib/dbus/machine-id"
+  # cloud-init as on a cloud image, but told where its data is (a NoCloud seed, written per machine by
+  # `prepare`), so ds-identify need not guess; networking is the container's, not cloud-init's to render.
+  printf 'datasource_list: [ NoCloud, None ]\nnetwork: {config: disabled}\n' >"$new/etc/cloud/cloud.cfg.d/90-ifb-nocloud.cfg"
   mv "$new" "$tree"
   echo "$stamp" >"$tree.stamp"
   exec 2>&7 7>&-; trap - ERR
