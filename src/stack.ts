@@ -18,7 +18,10 @@ export async function composeCommand(ctx: Pick<StepContext, 'sys' | 'config'>): 
     tried.push(`\`${candidate.join(' ')}\` (${result.notFound ? 'not installed' : `exit ${result.exitCode}`})`);
   }
   throw new FirstbootError('compose-missing', `no working docker compose: tried ${tried.join(', ')}`, {
-    hint: 'install Docker and its compose plugin (apt install docker.io docker-compose-v2), or set compose.command in config.yaml',
+    // Debian 13 split the CLI out of docker.io, and its docker.io only Recommends it.
+    hint:
+      'install a docker CLI and a compose (Ubuntu: apt install docker.io docker-compose-v2; Debian 13: apt install docker-cli docker-compose; ' +
+      'Debian 12: apt install docker.io docker-compose), or set compose.command in config.yaml',
   });
 }
 

@@ -164,7 +164,7 @@ describe('missing or failing programs', () => {
   it('fails with a hint when there is no docker at all', async () => {
     const run = await runCli(['--root', makeRoot()], { PATH: dirWith('openssl') });
     expect(run.code).toBe(1);
-    expect(errorLine(run)).toMatchObject({ step: 'stack-start', code: 'compose-missing', hint: expect.stringContaining('apt install docker.io docker-compose-v2') });
+    expect(errorLine(run)).toMatchObject({ step: 'stack-start', code: 'compose-missing', hint: expect.stringContaining('Debian 13: apt install docker-cli docker-compose') });
   });
 
   it('fails after bounded retries when compose exits non-zero, keeping .env', async () => {

@@ -34,7 +34,7 @@ describe('the stack-start step', () => {
     await expect(stackStart.apply(ctx)).rejects.toMatchObject({
       code: 'compose-missing',
       message: 'no working docker compose: tried `docker compose` (not installed), `docker-compose` (not installed)',
-      hint: expect.stringContaining('apt install docker.io docker-compose-v2'),
+      hint: expect.stringContaining('Debian 13: apt install docker-cli docker-compose'),
     });
   });
 
