@@ -36,12 +36,24 @@ export interface System {
   crashPoint: CrashPoint;
 }
 
+/**
+ * The unit we run under: our units name themselves (Environment=IMMICH_FIRSTBOOT_UNIT=%n); systemd sets
+ * INVOCATION_ID for every service it starts, so a stray variable in an operator's shell does not count.
+ */
+function serviceUnit(env: NodeJS.ProcessEnv): string | undefined {
+  return env.INVOCATION_ID && env.IMMICH_FIRSTBOOT_UNIT ? env.IMMICH_FIRSTBOOT_UNIT : undefined;
+}
+
 export function createSystem(root: string, env: NodeJS.ProcessEnv = process.env): System {
   const crashPoint = crashPoints(env);
   return {
     crashPoint,
     // Point names are stable across runs: the random parts of temp and pair names are masked.
-    fs: new RootedFs(root, (phase, target) => crashPoint(`write:${target.replace(/\.[0-9a-f]{8}\.tmp/g, '.X.tmp').replace(/pair-[0-9T]+-[0-9a-f]+/g, 'pair-X')}:${phase}`)),
+    fs: new RootedFs(
+      root,
+      (phase, target) => crashPoint(`write:${target.replace(/\.[0-9a-f]{8}\.tmp/g, '.X.tmp').replace(/pair-[0-9T]+-[0-9a-f]+/g, 'pair-X')}:${phase}`),
+      serviceUnit(env),
+    ),
     exec: execReal,
     httpGet: httpGetReal,
     randomBytes: (size) => randomBytes(size),

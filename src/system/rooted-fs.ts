@@ -28,10 +28,17 @@ export type WriteProbe = (phase: 'temp-written' | 'renamed', target: string) => 
 export class RootedFs {
   readonly root: string;
   private readonly probe: WriteProbe | undefined;
+  /** The systemd unit this process runs under, if any: its sandbox may refuse what the disk allows. */
+  private readonly unit: string | undefined;
 
-  constructor(root: string, probe?: WriteProbe) {
+  constructor(root: string, probe?: WriteProbe, unit?: string) {
     this.root = path.resolve(root);
     this.probe = probe;
+    this.unit = unit;
+  }
+
+  private ioError(verb: string, inside: string, cause: unknown): FirstbootError {
+    return ioError(verb, inside, cause, this.unit);
   }
 
   /** The host path of a path inside the root. */
@@ -45,7 +52,7 @@ export class RootedFs {
       return await fsp.readFile(this.path(inside), 'utf8');
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return undefined;
-      throw ioError('read', inside, error);
+      throw this.ioError('read', inside, error);
     }
   }
 
@@ -63,7 +70,7 @@ export class RootedFs {
       };
     } catch (error) {
       if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
-      throw ioError('inspect', inside, error);
+      throw this.ioError('inspect', inside, error);
     }
   }
 
@@ -77,7 +84,7 @@ export class RootedFs {
       return (await fsp.readdir(this.path(inside))).sort();
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return [];
-      throw ioError('list', inside, error);
+      throw this.ioError('list', inside, error);
     }
   }
 
@@ -100,7 +107,7 @@ export class RootedFs {
         }
       }
     } catch (error) {
-      throw ioError('create directory', inside, error);
+      throw this.ioError('create directory', inside, error);
     }
     await this.assertInsideRoot(inside);
   }
@@ -109,7 +116,7 @@ export class RootedFs {
     try {
       await fsp.chmod(this.path(inside), mode);
     } catch (error) {
-      throw ioError('change the mode of', inside, error);
+      throw this.ioError('change the mode of', inside, error);
     }
   }
 
@@ -117,7 +124,7 @@ export class RootedFs {
     try {
       await fsp.rm(this.path(inside), { recursive: true, force: true });
     } catch (error) {
-      throw ioError('remove', inside, error);
+      throw this.ioError('remove', inside, error);
     }
   }
 
@@ -126,7 +133,7 @@ export class RootedFs {
       return await fsp.readlink(this.path(inside));
     } catch (error) {
       if (['ENOENT', 'EINVAL'].includes(errnoCode(error) ?? '')) return undefined;
-      throw ioError('read the link', inside, error);
+      throw this.ioError('read the link', inside, error);
     }
   }
 
@@ -143,7 +150,7 @@ export class RootedFs {
       await syncDir(this.path(dir));
     } catch (error) {
       await fsp.rm(this.path(temp), { force: true });
-      throw ioError('link', inside, error);
+      throw this.ioError('link', inside, error);
     }
   }
 
@@ -154,7 +161,7 @@ export class RootedFs {
       return true;
     } catch (error) {
       if (errnoCode(error) === 'EEXIST') return false;
-      throw ioError('link', to, error);
+      throw this.ioError('link', to, error);
     }
   }
 
@@ -164,7 +171,7 @@ export class RootedFs {
       this.probe?.('renamed', to);
       await syncDir(this.path(path.posix.dirname(to)));
     } catch (error) {
-      throw ioError('rename', from, error);
+      throw this.ioError('rename', from, error);
     }
   }
 
@@ -199,7 +206,7 @@ export class RootedFs {
       await syncDir(this.path(dir));
     } catch (error) {
       await fsp.rm(tempHost, { force: true });
-      throw ioError('write', inside, error);
+      throw this.ioError('write', inside, error);
     }
   }
 
@@ -211,7 +218,7 @@ export class RootedFs {
     try {
       await fsp.mkdir(this.path(made), { mode: 0o700 });
     } catch (error) {
-      throw ioError('create directory', made, error);
+      throw this.ioError('create directory', made, error);
     }
     return made;
   }
@@ -256,9 +263,21 @@ async function syncDir(hostDir: string): Promise<void> {
   }
 }
 
-function ioError(verb: string, inside: string, cause: unknown): FirstbootError {
+function ioError(verb: string, inside: string, cause: unknown, unit: string | undefined): FirstbootError {
   if (cause instanceof FirstbootError) return cause;
   const code = errnoCode(cause) ?? 'EIO';
+  if (unit && (code === 'EROFS' || code === 'EACCES')) {
+    // Inside the unit, a path its sandbox does not list in ReadWritePaths= is read-only although the disk
+    // is not: that, not the disk, is the likely cause.
+    const dir = path.dirname(inside);
+    return new FirstbootError(`io-${code.toLowerCase()}`, `could not ${verb} ${inside}: ${code} (inside the sandbox of ${unit})`, {
+      cause,
+      hint:
+        `${unit}'s sandbox (ProtectSystem=strict) lets it write only the paths in its ReadWritePaths=; ` +
+        `if \`findmnt -no OPTIONS -T ${dir}\` shows rw on the host, add the path with \`systemctl edit ${unit}\` ` +
+        `([Service] ReadWritePaths=${dir}), then \`systemctl restart ${unit}\``,
+    });
+  }
   const hints: Record<string, string> = {
     ENOSPC: 'free disk space (df -h), then run `immich-firstboot` again: it resumes where it stopped',
     EROFS: 'the filesystem is read-only: remount it read-write, then run `immich-firstboot` again',

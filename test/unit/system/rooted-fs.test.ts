@@ -1,6 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { lstatSync, readdirSync, symlinkSync, mkdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RootedFs } from '../../../src/system/rooted-fs.js';
+import { createSystem } from '../../../src/system/index.js';
+import type { FirstbootError } from '../../../src/errors.js';
 import { makeRoot, modeOf, readFile } from '../../support/root.js';
 
 const saved = process.umask();
@@ -52,5 +55,48 @@ describe('the rooted filesystem', () => {
     expect(await fs.removeStaleTemps('/d')).toEqual(['/d/.env.0123abcd.tmp']);
     expect(readdirSync(`${root}/d`)).toEqual(['.operator-notes.tmp']);
     expect(lstatSync(`${root}/d`).isDirectory()).toBe(true);
+  });
+});
+
+describe('a write refused by a read-only mount', () => {
+  // A real read-only mount (tmpfs, ro) gives a real EROFS: the same errno systemd 257's sandbox gave
+  // our unit for /root (test/e2e proves the units' sandbox grants /root on systemd 252 and 257).
+  const mounts: string[] = [];
+  afterEach(() => {
+    for (const dir of mounts.splice(0)) execFileSync('umount', [dir]);
+  });
+  const readOnlyRoot = (): string => {
+    const root = makeRoot('');
+    mkdirSync(`${root}/root`);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'ifb-test', `${root}/root`]);
+    mounts.push(`${root}/root`);
+    return root;
+  };
+  const refusal = async (env: Record<string, string>): Promise<FirstbootError> => {
+    const sys = createSystem(readOnlyRoot(), env);
+    return sys.fs.write('/root/immich-credentials.txt', 'x', { mode: 0o600 }).then(
+      () => expect.fail('the write succeeded'),
+      (error: unknown) => error as FirstbootError,
+    );
+  };
+
+  it('blames the unit\'s sandbox, with the ReadWritePaths= drop-in, when it runs under our unit', async () => {
+    const error = await refusal({ INVOCATION_ID: '0123456789abcdef', IMMICH_FIRSTBOOT_UNIT: 'immich-firstboot.service' });
+    expect(error.code).toBe('io-erofs');
+    expect(error.message).toBe('could not write /root/immich-credentials.txt: EROFS (inside the sandbox of immich-firstboot.service)');
+    expect(error.hint).toContain('systemctl edit immich-firstboot.service');
+    expect(error.hint).toContain('ReadWritePaths=/root');
+    expect(error.hint).toContain('findmnt -no OPTIONS -T /root');
+    expect(error.hint).not.toContain('remount');
+  });
+
+  it('tells an operator in a shell to remount (no unit: INVOCATION_ID alone, or the unit name alone, is not enough)', async () => {
+    const envs: Array<Record<string, string>> = [{}, { INVOCATION_ID: '0123456789abcdef' }, { IMMICH_FIRSTBOOT_UNIT: 'immich-firstboot.service' }];
+    for (const env of envs) {
+      const error = await refusal(env);
+      expect(error.code).toBe('io-erofs');
+      expect(error.message).toBe('could not write /root/immich-credentials.txt: EROFS');
+      expect(error.hint).toContain('remount it read-write');
+    }
   });
 });
