@@ -10,7 +10,8 @@
 
 import net from 'node:net';
 import type { Config } from '../config.js';
-import { isLoopback, listeningSockets, loopbackView, projectContainers, type ContainerView } from '../docker.js';
+import { listeningSockets, loopbackView, projectContainers, type ContainerView } from '../docker.js';
+import { sameFingerprint, tlsDoor } from '../door.js';
 import { asFirstbootError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { servedCertificates, siteListens, testNginxConfig } from '../nginx.js';
@@ -184,15 +185,26 @@ async function nginxOnly(ctx: { sys: System }, site: string | undefined): Promis
   return pass(id, `only nginx listens on ${ports.join(', ')} (${listeners.map((l) => `${l.address}:${l.port}`).join(', ')})`);
 }
 
-function containersHealthy(containers: ContainerView[] | Error): Check {
+/**
+ * Every container of the project running and healthy. A health check still `starting` (the first
+ * minutes after a boot) is a warning that names it; unhealthy, exited or restarting is a failure.
+ */
+export function containersHealthy(containers: ContainerView[] | Error): Check {
   const id = 'containers-healthy';
   if (containers instanceof Error) return bad(id, 'fail', containers.message, 'systemctl start docker && systemctl status docker');
   if (!containers.some((c) => c.service === 'immich-server')) return bad(id, 'fail', `project ${PROJECT} has no immich-server container`, `${COMPOSE} up -d`);
-  const sick = containers.filter((c) => c.state !== 'running' || (c.health !== undefined && c.health !== 'healthy'));
+  const starting = containers.filter((c) => c.state === 'running' && c.health === 'starting');
+  const sick = containers.filter((c) => c.state !== 'running' || (c.health !== undefined && c.health !== 'healthy' && c.health !== 'starting'));
   const states = (list: ContainerView[]): string => list.map((c) => `${c.name} ${c.state}${c.health ? ` (${c.health})` : ''}`).join(', ');
-  if (sick.length === 0) return pass(id, states(containers));
-  const services = [...new Set(sick.map((c) => c.service))].join(' ');
-  return bad(id, 'fail', `not healthy: ${states(sick)}`, `${COMPOSE} logs --tail 50 ${services}; then ${COMPOSE} up -d`);
+  const services = (list: ContainerView[]): string => [...new Set(list.map((c) => c.service))].join(' ');
+  const stillStarting = `health check still starting: ${starting.map((c) => c.name).join(', ')}`;
+  if (sick.length > 0) {
+    return bad(id, 'fail', `not healthy: ${states(sick)}${starting.length ? `; ${stillStarting}` : ''}`, `${COMPOSE} logs --tail 50 ${services(sick)}; then ${COMPOSE} up -d`);
+  }
+  if (starting.length > 0) {
+    return bad(id, 'warn', `${stillStarting}; re-run \`immich-firstboot doctor\` in a minute`, `wait a minute, then: immich-firstboot doctor; if it stays starting: ${COMPOSE} logs --tail 50 ${services(starting)}`);
+  }
+  return pass(id, states(containers));
 }
 
 /**
@@ -203,21 +215,19 @@ function containersHealthy(containers: ContainerView[] | Error): Check {
 async function pingThroughNginx(ctx: { sys: System; config: Config }, site: string | undefined): Promise<{ check: Check; url: string | undefined }> {
   const id = 'ping-through-nginx';
   if (site === undefined) return { check: skip(id, `${PATHS.nginxSite} does not exist (first boot not done?)`), url: undefined };
-  const tls = siteListens(site).filter((l) => l.ssl);
-  if (tls.length === 0) return { check: bad(id, 'fail', `${PATHS.nginxSite} has no \`listen ... ssl\``, `compare with ${PATHS.nginxSite}.firstboot-new, or: immich-firstboot regenerate-cert`), url: undefined };
-  const listen = tls.find((l) => net.isIPv4(l.address)) ?? tls.find((l) => isLoopback(l.address)) ?? tls[0]!;
-  const address = listen.address === '*' || listen.address === '::' || listen.address === '0.0.0.0' ? '127.0.0.1' : listen.address;
   const journal = await readJournal(ctx.sys);
-  const host = ctx.config.domain ?? journal?.facts.host?.publicIp ?? journal?.facts.host?.addresses[0] ?? 'localhost';
-  const hostPort = `${net.isIPv6(host) ? `[${host}]` : host}${listen.port === '443' ? '' : `:${listen.port}`}`;
+  const door = tlsDoor(site, ctx.config.domain, journal?.facts.host);
+  if (!door) return { check: bad(id, 'fail', `${PATHS.nginxSite} has no \`listen ... ssl\``, `compare with ${PATHS.nginxSite}.firstboot-new, or: immich-firstboot regenerate-cert`), url: undefined };
+  const { address, host } = door;
+  const hostPort = `${net.isIPv6(host) ? `[${host}]` : host}${door.port === '443' ? '' : `:${door.port}`}`;
   const url = `https://${hostPort}/`;
-  const target = `https://${net.isIPv6(address) ? `[${address}]` : address}:${listen.port}/api/server/ping`;
+  const target = `https://${net.isIPv6(address) ? `[${address}]` : address}:${door.port}/api/server/ping`;
   const direct = async (): Promise<string> => (await ping(ctx))
     ? `Immich answers on ${ctx.config.stack.serverUrl}, so nginx does not pass requests to it: nginx -t && systemctl reload nginx; journalctl -u nginx -n 20`
     : `Immich does not answer on ${ctx.config.stack.serverUrl} either: ${COMPOSE} ps; ${COMPOSE} logs --tail 50 immich-server`;
   let res;
   try {
-    res = await ctx.sys.httpGet({ url: target, headers: { Host: hostPort }, timeoutMs: 5000, untrustedTls: true, ...(net.isIP(host) ? {} : { servername: host }) });
+    res = await ctx.sys.httpGet({ url: target, headers: { Host: hostPort }, timeoutMs: 5000, untrustedTls: true, ...(door.servername ? { servername: door.servername } : {}) });
   } catch (error) {
     const why = (error as { code?: string }).code ?? (error as Error).message;
     return { check: bad(id, 'fail', `${target} (Host: ${hostPort}) failed: ${why}`, `systemctl restart nginx && journalctl -u nginx -n 20`), url };
@@ -230,7 +240,7 @@ async function pingThroughNginx(ctx: { sys: System; config: Config }, site: stri
   const served = servedCertificates(site)[0];
   // A missing or unreadable file is cert-expiry's finding; here it only means there is nothing to compare with.
   const onDisk = served ? (await inspectCert(ctx.sys, served).catch(() => undefined))?.fingerprint : undefined;
-  if (onDisk && res.peerFingerprint?.toUpperCase() !== onDisk.toUpperCase()) {
+  if (onDisk && !sameFingerprint(res.peerFingerprint, onDisk)) {
     return { check: bad(id, 'warn', `pong, but nginx presents ${res.peerFingerprint ?? 'no certificate'}, not ${served} (${onDisk})`, 'nginx -t && systemctl reload nginx'), url };
   }
   const presented = onDisk ? `with ${served}` : `(the certificate was not compared: ${served ?? 'the site names none'} is missing or unreadable)`;

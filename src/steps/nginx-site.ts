@@ -3,7 +3,8 @@
 
 import { PATHS } from '../paths.js';
 import { writeManaged } from '../managed.js';
-import { reloadNginx, servedCertificates, testNginxConfig } from '../nginx.js';
+import { reloadServing, tlsDoor } from '../door.js';
+import { servedCertificates, testNginxConfig } from '../nginx.js';
 import { render } from '../render.js';
 import type { Step, StepContext } from './step.js';
 
@@ -76,7 +77,7 @@ export const nginxSite: Step = {
         throw error;
       }
     }
-    if (changes.length > 0) await reload(ctx);
+    if (changes.length > 0) await reload(ctx, foreign.length === 0 ? live : undefined);
     if (foreign.length === 0) facts.nginxCertFingerprint = facts.certFingerprint;
     const kept = outcome === 'kept-edited' ? `; kept the edited ${PATHS.nginxSite}, ours is beside it` : '';
     return { changed: changes.length > 0, summary: `${changes.length ? changes.join(', ') : 'nothing changed'}${kept}` };
@@ -93,10 +94,19 @@ function notOurCertificate(ctx: StepContext, foreign: string[]): void {
   );
 }
 
-async function reload(ctx: StepContext): Promise<void> {
-  const outcome = await reloadNginx(ctx.sys);
-  if (typeof outcome === 'object') ctx.warn(`could not reload nginx: ${outcome.failed}`, 'run `systemctl reload nginx` and check `journalctl -u nginx`');
-  else ctx.log.info(`nginx: ${outcome === 'reloaded' ? 'reloaded' : `not reloaded (${outcome})`}`);
+/**
+ * Reloads nginx if it runs here. `site`: the live site, when it serves our certificate; then the reload
+ * returns only once nginx serves the one we just made, whose fingerprint the credentials file will name.
+ */
+async function reload(ctx: StepContext, site: string | undefined): Promise<void> {
+  const { facts } = ctx.journal;
+  const door = site === undefined ? undefined : tlsDoor(site, ctx.config.domain, facts.host);
+  const fingerprint = facts.certFingerprint;
+  const expected = door && fingerprint ? { door, fingerprint } : undefined;
+  const outcome = await reloadServing(ctx.sys, expected);
+  if (typeof outcome === 'object') ctx.warn(outcome.warning, outcome.hint);
+  else if (outcome !== 'reloaded') ctx.log.info(`nginx: not reloaded (${outcome})`);
+  else ctx.log.info(`nginx: reloaded${expected ? `; it serves our certificate (SHA-256 ${expected.fingerprint})` : ''}`);
 }
 
 async function nginxVersion(ctx: StepContext): Promise<[number, number, number] | undefined> {

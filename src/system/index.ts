@@ -7,9 +7,11 @@ import { RootedFs } from './rooted-fs.js';
 import { crashPoints, type CrashPoint } from './crash.js';
 import { execReal, type Exec } from './exec.js';
 import { httpGetReal, type HttpGet } from './http.js';
+import { peerFingerprintReal, type PeerFingerprint } from './tls-peer.js';
 
 export type { Exec, ExecResult, ExecOptions } from './exec.js';
 export type { HttpGet, HttpResponse } from './http.js';
+export type { PeerFingerprint, PeerRequest } from './tls-peer.js';
 export { RootedFs } from './rooted-fs.js';
 
 export interface NetworkAddress {
@@ -23,6 +25,8 @@ export interface System {
   fs: RootedFs;
   exec: Exec;
   httpGet: HttpGet;
+  /** The fingerprint of the certificate a TLS server presents (which certificate nginx serves now). */
+  peerFingerprint: PeerFingerprint;
   randomBytes(size: number): Buffer;
   now(): Date;
   sleep(ms: number): Promise<void>;
@@ -56,6 +60,7 @@ export function createSystem(root: string, env: NodeJS.ProcessEnv = process.env)
     ),
     exec: execReal,
     httpGet: httpGetReal,
+    peerFingerprint: peerFingerprintReal,
     randomBytes: (size) => randomBytes(size),
     now: () => new Date(),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

@@ -1,7 +1,7 @@
 // doctor --live against a host the test controls: a first boot through the stand-in docker (its Immich
 // stand-in on a free loopback port), the rendered site served by a real nginx on free loopback ports,
 // a stand-in systemctl, and the real ss (with an optional extra line). Each test breaks one claim.
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,6 +47,33 @@ async function host(atBoot: Record<string, string> = {}) {
     return { code: result.code, checks, stderr: result.stderr };
   };
   return { root, env, ports, standin, nginx, doctor, config };
+}
+
+/**
+ * A `docker` in front of the stand-in whose `inspect` shows the containers in the states of
+ * STANDIN_STATES ("immich-server=running/starting,redis=exited"): status, then the health check's state.
+ */
+function dockerReporting(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ifb-docker-states-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(path.join(dir, 'docker'), `#!${process.execPath}
+const { spawnSync } = require('node:child_process');
+const args = process.argv.slice(2);
+const real = spawnSync(process.execPath, [${JSON.stringify(path.join(FIXTURE_BIN, 'docker'))}, ...args], { encoding: 'utf8' });
+let out = real.stdout;
+if (args[0] === 'inspect' && real.status === 0) {
+  const want = Object.fromEntries((process.env.STANDIN_STATES || '').split(',').filter(Boolean).map((e) => e.split('=')));
+  out = JSON.stringify(JSON.parse(out).map((c) => {
+    const [status, health] = (want[c.Config.Labels['com.docker.compose.service']] || '').split('/');
+    return status ? { ...c, State: { Status: status, ...(health ? { Health: { Status: health } } : {}) } } : c;
+  }));
+}
+process.stdout.write(out);
+process.stderr.write(real.stderr);
+process.exit(real.status ?? 1);
+`);
+  chmodSync(path.join(dir, 'docker'), 0o755);
+  return dir;
 }
 
 async function listen(port: number, address: string): Promise<void> {
@@ -106,6 +133,25 @@ describe('immich-firstboot doctor --live', () => {
     const { code, checks } = await doctor({ STANDIN_NEVER_READY: '1' });
     expect(code).toBe(1);
     expect(checks['containers-healthy']).toMatchObject({ result: 'fail', detail: expect.stringMatching(/^not healthy: immich_server running \(unhealthy\)$/), fix: expect.stringContaining('logs --tail 50 immich-server') });
+  });
+
+  it('warns containers-healthy, naming the container, while a health check is still starting, and exits 0', async () => {
+    const { doctor } = await host({ STANDIN_ADMIN_REGISTERED: '1' });
+    const states = { PATH: pathWith(dockerReporting(), HOST_BIN, FIXTURE_BIN), STANDIN_STATES: 'immich-server=running/starting' };
+    const { code, checks } = await doctor(states);
+    expect(checks['containers-healthy']).toMatchObject({ result: 'warn', detail: 'health check still starting: immich_server; re-run `immich-firstboot doctor` in a minute' });
+    expect(code).toBe(0);
+  });
+
+  it('fails containers-healthy when a container is restarting or has exited', async () => {
+    const { doctor } = await host({ STANDIN_ADMIN_REGISTERED: '1' });
+    const PATH = pathWith(dockerReporting(), HOST_BIN, FIXTURE_BIN);
+    const restarting = await doctor({ PATH, STANDIN_STATES: 'immich-server=restarting/starting' });
+    expect(restarting.checks['containers-healthy']).toMatchObject({ result: 'fail', detail: 'not healthy: immich_server restarting (starting)' });
+    expect(restarting.code).toBe(1);
+    const exited = await doctor({ PATH, STANDIN_STATES: 'immich-server=running/starting,immich-machine-learning=exited' });
+    expect(exited.checks['containers-healthy']).toMatchObject({ result: 'fail', detail: 'not healthy: immich_machine_learning exited; health check still starting: immich_server' });
+    expect(exited.code).toBe(1);
   });
 
   it('fails ping-through-nginx when Immich is down (nginx answers 502), and says Immich is the cause', async () => {

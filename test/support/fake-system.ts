@@ -1,7 +1,7 @@
 // A System for unit tests: the real rooted filesystem on a temp root, and strict fakes for the rest
 // (an unexpected program or HTTP call fails the test, as Immich's strict repository mocks do).
 
-import { createSystem, type Exec, type HttpGet, type System, type NetworkAddress } from '../../src/system/index.js';
+import { createSystem, type Exec, type HttpGet, type PeerFingerprint, type System, type NetworkAddress } from '../../src/system/index.js';
 import { DEFAULT_CONFIG, type Config } from '../../src/config.js';
 import { createLogger, SecretRegistry } from '../../src/log.js';
 import { newJournal } from '../../src/state.js';
@@ -10,6 +10,7 @@ import type { RunOptions, StepContext } from '../../src/steps/step.js';
 export interface FakeOptions {
   exec?: Exec;
   httpGet?: HttpGet;
+  peerFingerprint?: PeerFingerprint;
   interfaces?: NetworkAddress[];
   random?: (size: number) => Buffer;
   hostname?: string;
@@ -23,6 +24,7 @@ export function fakeSystem(root: string, options: FakeOptions = {}): System & { 
     clock,
     exec: options.exec ?? (async (file, args) => { throw new Error(`unexpected exec: ${file} ${args.join(' ')}`); }),
     httpGet: options.httpGet ?? (async ({ url }) => { throw Object.assign(new Error(`unexpected GET ${url}`), { code: 'ECONNREFUSED' }); }),
+    peerFingerprint: options.peerFingerprint ?? (async ({ host, port }) => { throw Object.assign(new Error(`unexpected TLS handshake with ${host}:${port}`), { code: 'ECONNREFUSED' }); }),
     interfaces: () => options.interfaces ?? [
       { iface: 'lo', address: '127.0.0.1', family: 'IPv4', internal: true },
       { iface: 'eth0', address: '10.0.0.4', family: 'IPv4', internal: false },

@@ -1,0 +1,32 @@
+// The certificate a TLS server presents, from a bare handshake: no request, so no answer to wait for
+// from whatever is behind it. Which certificate nginx serves right now is a question of the handshake
+// alone. node:tls is imported at the first handshake, as http.ts does for node:https.
+
+export interface PeerRequest {
+  host: string;
+  port: number;
+  /** The TLS server name (SNI) to ask for; never an IP address (RFC 6066). */
+  servername?: string;
+  timeoutMs: number;
+}
+
+/**
+ * The SHA-256 fingerprint ("AB:CD:...") of the certificate the server presents. Any certificate is
+ * accepted: the caller compares the fingerprint with the one it expects instead of trusting a CA.
+ * Rejects with an Error whose `code` is the errno (ECONNREFUSED, ...) or ETIMEDOUT.
+ */
+export type PeerFingerprint = (request: PeerRequest) => Promise<string>;
+
+export const peerFingerprintReal: PeerFingerprint = async ({ host, port, servername, timeoutMs }) => {
+  const { connect } = await import('node:tls');
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port, servername, rejectUnauthorized: false, timeout: timeoutMs }, () => {
+      const fingerprint = socket.getPeerCertificate().fingerprint256;
+      socket.destroy();
+      if (fingerprint) resolve(fingerprint);
+      else reject(Object.assign(new Error('the server presented no certificate'), { code: 'ENOCERT' }));
+    });
+    socket.on('timeout', () => socket.destroy(Object.assign(new Error(`no handshake within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    socket.on('error', reject);
+  });
+};
