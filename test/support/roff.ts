@@ -1,5 +1,5 @@
-// Just enough of roff (man(7)) to read our man page back: its sections, the tags of its .TP lists,
-// and plain text with the font macros and escapes taken out.
+// Just enough of roff (man(7)) to read our man page back (its sections, the tags of its .TP lists,
+// plain text with the font macros and escapes taken out) and to write plain text into it.
 
 /** The lines of each `.SH` section, by title ("OPTIONS", "ERROR CODES"). */
 export function sections(page: string): Map<string, string[]> {
@@ -34,8 +34,29 @@ function unquote(text: string): string {
 function unescape(text: string): string {
   return text
     .replace(/\\f[BIRP]/g, '')
-    .replace(/\\&/g, '')
+    .replace(/\\[&%]/g, '')
     .replace(/\\\(em/g, '—')
     .replace(/\\-/g, '-')
     .replace(/\\e/g, '\\');
+}
+
+/** Plain text as a roff text line: hyphens and backslashes escaped, `code` in bold, no leading control character. */
+export function roffText(text: string): string {
+  const escaped = text
+    .split('`')
+    .map((part, i) => {
+      const safe = part.replace(/\\/g, '\\e').replace(/-/g, '\\-');
+      return i % 2 === 1 ? `\\fB${safe}\\fR` : safe;
+    })
+    .join('');
+  // \% before a word keeps groff from hyphenating it: a command broken as "im-/mich-firstboot" misleads.
+  let bold = false;
+  const words = escaped.split(' ').map((word) => {
+    const code = bold || word.includes('\\fB');
+    const fonts = word.match(/\\f[BR]/g);
+    if (fonts) bold = fonts[fonts.length - 1] === '\\fB';
+    return code ? `\\%${word}` : word;
+  });
+  const line = words.join(' ');
+  return /^[.']/.test(line) ? `\\&${line}` : line;
 }
