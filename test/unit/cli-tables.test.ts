@@ -83,6 +83,17 @@ describe('the man page', () => {
     expect(tags(section('OPTIONS'))).toEqual(expected);
   });
 
+  it('says under OPTIONS which commands take each option that not all do', () => {
+    const lines = section('OPTIONS');
+    const items = lines.join('\n').split('\n.TP\n').slice(1);
+    for (const [name, o] of options) {
+      if (o.commands === 'all') continue;
+      const item = items.find((text) => plain(text.split('\n')[0]!).split(' ')[0] === `--${name}`) ?? '';
+      const body = item.split('\n').slice(1).map(plain).join(' ');
+      for (const command of o.commands) expect(body, `--${name}`).toMatch(new RegExp(`(^|[^\\w-])${command}([^\\w-]|$)`));
+    }
+  });
+
   it('gives each command a SYNOPSIS line naming every option it alone takes, and no option it refuses', () => {
     const lines = section('SYNOPSIS');
     const end = lines.indexOf('.PP');
