@@ -39,26 +39,14 @@ type Token =
   | { kind: 'option-terminator'; index: number };
 
 export function parseArgs(argv: readonly string[]): Args {
-  const tokensOf = (strict: boolean): Token[] =>
-    parseArgv({ args: [...argv], options: PARSER_OPTIONS, strict, allowPositionals: true, tokens: true }).tokens ?? [];
-  let tokens: Token[];
-  let refused: Error | undefined;
-  try {
-    tokens = tokensOf(true);
-  } catch (error) {
-    if (!String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS_')) throw error;
-    // Node words a refusal for a script's author ("Unknown option '--x'. To specify a positional argument
-    // ..."); the same tokens read without strictness let the walk below say it as this tool always has.
-    refused = error as Error;
-    tokens = tokensOf(false);
-  }
-
+  const { tokens, refused } = tokenize(argv);
   let chosen: Command | undefined;
   const choose = (command: Command): void => {
     if (chosen && chosen !== command) throw usage(`choose one command, not both "${chosen}" and "${command}"`);
     chosen = command;
   };
   const given: { -readonly [N in OptionName]?: (typeof OPTIONS)[N]['type'] extends 'string' ? string : true } = {};
+  const set = given as Record<string, string | true>;
   const typed: OptionName[] = [];
   for (const token of tokens) {
     if (token.kind === 'option-terminator') throw usage('unknown option "--"');
@@ -74,12 +62,12 @@ export function parseArgs(argv: readonly string[]): Args {
     if (flagged || spec?.type === 'boolean') {
       if (token.value !== undefined) throw usage(`${token.rawName} takes no value`);
       if (flagged) choose(flagged);
-      else (given as Record<string, string | true>)[token.name] = true;
+      else set[token.name] = true;
     } else {
       // Empty, missing, or (strictly) an option's spelling: `--root --json` is a forgotten DIR, not a
       // directory named "--json" (one that starts with a dash is given as --root=-DIR).
       if (!token.value || (token.inlineValue === false && /^-./.test(token.value))) throw usage(`--${token.name} needs a value`);
-      (given as Record<string, string | true>)[token.name] = token.value;
+      set[token.name] = token.value;
     }
     if (spec) typed.push(token.name as OptionName);
   }
@@ -104,6 +92,20 @@ export function parseArgs(argv: readonly string[]): Args {
     hostDocker: given['host-docker'] === true,
     live: given.live === true,
   };
+}
+
+/** argv's tokens, read strictly; when Node refuses them, read again without strictness for the walk to word. */
+function tokenize(argv: readonly string[]): { tokens: Token[]; refused?: Error } {
+  const tokensOf = (strict: boolean): Token[] =>
+    parseArgv({ args: [...argv], options: PARSER_OPTIONS, strict, allowPositionals: true, tokens: true }).tokens ?? [];
+  try {
+    return { tokens: tokensOf(true) };
+  } catch (error) {
+    if (!String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS_')) throw error;
+    // Node words a refusal for a script's author ("Unknown option '--x'. To specify a positional argument
+    // ..."); the walk in parseArgs says it as this tool always has, and in the order it was typed.
+    return { tokens: tokensOf(false), refused: error as Error };
+  }
 }
 
 function usage(message: string): FirstbootError {
