@@ -1,5 +1,7 @@
 // The one error type: what happened, what the operator should do about it, and why (the cause).
 
+import type { ErrorCode } from './error-codes.js';
+
 /** Exit codes, documented in the README and the man page. */
 export const EXIT = {
   ok: 0,
@@ -25,12 +27,13 @@ export interface FirstbootErrorOptions {
 }
 
 export class FirstbootError extends Error {
-  readonly code: string;
+  /** One of the catalog in error-codes.ts: what it means and the usual fix. */
+  readonly code: ErrorCode;
   readonly hint: string | undefined;
   readonly exitCode: ExitCode;
   readonly detail: Record<string, unknown> | undefined;
 
-  constructor(code: string, message: string, options: FirstbootErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: FirstbootErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'FirstbootError';
     this.code = code;
@@ -41,7 +44,7 @@ export class FirstbootError extends Error {
 }
 
 /** Wraps anything thrown into a FirstbootError, keeping one that already is. */
-export function asFirstbootError(error: unknown, code = 'internal', hint?: string): FirstbootError {
+export function asFirstbootError(error: unknown, code: ErrorCode = 'internal', hint?: string): FirstbootError {
   if (error instanceof FirstbootError) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new FirstbootError(code, message, { cause: error, hint });

@@ -4,6 +4,7 @@
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from './random.js';
+import { ioErrorCode } from '../error-codes.js';
 import { FirstbootError, errnoCode } from '../errors.js';
 
 export interface FileInfo {
@@ -270,7 +271,7 @@ function ioError(verb: string, inside: string, cause: unknown, unit: string | un
     // Inside the unit, a path its sandbox does not list in ReadWritePaths= is read-only although the disk
     // is not: that, not the disk, is the likely cause.
     const dir = path.dirname(inside);
-    return new FirstbootError(`io-${code.toLowerCase()}`, `could not ${verb} ${inside}: ${code} (inside the sandbox of ${unit})`, {
+    return new FirstbootError(ioErrorCode(code), `could not ${verb} ${inside}: ${code} (inside the sandbox of ${unit})`, {
       cause,
       hint:
         `${unit}'s sandbox (ProtectSystem=strict) lets it write only the paths in its ReadWritePaths=; ` +
@@ -284,7 +285,7 @@ function ioError(verb: string, inside: string, cause: unknown, unit: string | un
     EACCES: 'run immich-firstboot as root',
     EPERM: 'run immich-firstboot as root, and check the file is not immutable (lsattr)',
   };
-  return new FirstbootError(`io-${code.toLowerCase()}`, `could not ${verb} ${inside}: ${code}`, {
+  return new FirstbootError(ioErrorCode(code), `could not ${verb} ${inside}: ${code}`, {
     cause,
     hint: hints[code] ?? 'check the path and its parent directories, then run `immich-firstboot` again',
   });

@@ -1,0 +1,227 @@
+// Every error code the program can report, with what it means and the usual fix: FirstbootError takes
+// only these (a code missing here fails tsc), and a test holds the man page's ERROR CODES section to
+// this table. `command` in backquotes is set in bold there.
+
+import { PATHS } from './paths.js';
+
+export interface ErrorCodeEntry {
+  /** What happened, in general; the message of each error says what exactly. */
+  meaning: string;
+  /** What usually fixes it; the hint of each error is more precise. */
+  fix: string;
+}
+
+/** The errnos the filesystem layer names in its `io-*` codes; any other is `io-other` (its message names it). */
+export const IO_ERRNOS = [
+  'EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'EIO', 'ENOENT', 'ENOTDIR', 'EISDIR', 'EEXIST', 'ENOTEMPTY',
+  'ELOOP', 'ENAMETOOLONG', 'EBUSY', 'EXDEV', 'EMFILE', 'ENFILE',
+] as const;
+
+export type IoErrorCode = `io-${Lowercase<(typeof IO_ERRNOS)[number]>}` | 'io-other';
+
+const AGAIN = 'then run `immich-firstboot` again';
+
+/** In the order a first boot may meet them; commands' own codes after. */
+const CATALOG = {
+  usage: {
+    meaning: 'The command line is not valid: an unknown command or option, an option the command does not take, or an option without its value (exit 2).',
+    fix: 'Correct the command line: `immich-firstboot --help` lists the commands and the options each takes.',
+  },
+  'config-invalid': {
+    meaning: `${PATHS.config} (or the --config file) is not valid YAML, or a key is unknown or of the wrong type; or IMMICH_FIRSTBOOT_IMDS_URL is not a base URL. The message names the file, line and key. Nothing was written (exit 3).`,
+    fix: `Fix what the message names (every key is documented, commented out, in the shipped config.yaml), or unset IMMICH_FIRSTBOOT_IMDS_URL; ${AGAIN}.`,
+  },
+  'config-unreadable': {
+    meaning: 'The file given with --config cannot be read (missing, or not readable). Nothing was written (exit 3).',
+    fix: `Give the path of an existing config.yaml, or leave --config out to use ${PATHS.config} under the root.`,
+  },
+  locked: {
+    meaning: 'Another immich-firstboot (first boot, per-boot, regenerate-cert or prepare-image) holds the lock; this one did nothing (exit 4).',
+    fix: 'Wait for it to finish (`immich-firstboot status` shows its progress), then run again if needed.',
+  },
+  'state-corrupt': {
+    meaning: `A file of our own state (${PATHS.journal} or the done-stamp ${PATHS.doneStamp}) is not valid JSON: a hand edit or a disk fault.`,
+    fix: 'Move the file aside and run again: the steps are idempotent, so a fresh journal redoes only what is needed.',
+  },
+  interrupted: {
+    meaning: '`status` only: the last run was killed (power cut, SIGKILL) during the step the message names, and nothing runs now.',
+    fix: 'Nothing: it resumes at that step at the next boot; to resume now, `systemctl start immich-firstboot.service` (or `immich-firstboot run`).',
+  },
+  'path-escapes-root': {
+    meaning: 'Under --root, a symlink leads out of the tree (an absolute link resolves on the host, not in the tree): writing through it would change the host.',
+    fix: 'Replace the symlink at or above the path the message names with a directory inside the tree.',
+  },
+  'io-eacces': {
+    meaning: 'Permission denied reading or writing a file (EACCES).',
+    fix: 'Run immich-firstboot as root. Under its systemd unit the path is outside the sandbox: add it with `systemctl edit UNIT` ([Service] ReadWritePaths=DIR), then `systemctl restart UNIT`.',
+  },
+  'io-eperm': {
+    meaning: 'The operation is not permitted (EPERM): not root, or the file is immutable.',
+    fix: `Run immich-firstboot as root, and check the file is not immutable (\`lsattr\`; \`chattr -i\` clears it); ${AGAIN}.`,
+  },
+  'io-erofs': {
+    meaning: 'The filesystem is read-only (EROFS); under our systemd unit, more likely the path is outside its sandbox (ProtectSystem=strict, ReadWritePaths=).',
+    fix: `If \`findmnt -no OPTIONS -T DIR\` shows ro, remount it read-write; if rw, add the path with \`systemctl edit UNIT\` ([Service] ReadWritePaths=DIR); ${AGAIN}.`,
+  },
+  'io-enospc': {
+    meaning: 'The disk is full (ENOSPC).',
+    fix: `Free disk space (\`df -h\`), ${AGAIN}: it resumes where it stopped.`,
+  },
+  'io-edquot': {
+    meaning: 'The disk quota is exhausted (EDQUOT).',
+    fix: `Raise the quota or free space, ${AGAIN}.`,
+  },
+  'io-eio': {
+    meaning: 'The disk reported an I/O error (EIO); also reported for a failure that names no errno.',
+    fix: `Check the kernel log (\`journalctl -k\`) and the disk, ${AGAIN}.`,
+  },
+  'io-enoent': {
+    meaning: 'A file or directory the operation needs does not exist (ENOENT): it went away meanwhile, or a parent directory is missing.',
+    fix: `Check the path and its parent directories, ${AGAIN}.`,
+  },
+  'io-enotdir': {
+    meaning: 'A part of the path is a file where a directory must be (ENOTDIR).',
+    fix: `Move that file aside, ${AGAIN}.`,
+  },
+  'io-eisdir': {
+    meaning: 'A directory stands where a file must be written (EISDIR).',
+    fix: `Move that directory aside, ${AGAIN}.`,
+  },
+  'io-eexist': {
+    meaning: 'Something already stands where a file, directory or link must be created (EEXIST).',
+    fix: `Move it aside, ${AGAIN}.`,
+  },
+  'io-enotempty': {
+    meaning: 'A directory to be replaced or removed is not empty (ENOTEMPTY).',
+    fix: `Move that directory aside, ${AGAIN}.`,
+  },
+  'io-eloop': {
+    meaning: 'The path goes through too many symbolic links: a symlink loop (ELOOP).',
+    fix: `Fix or remove the looping link (\`namei -l PATH\` shows each step), ${AGAIN}.`,
+  },
+  'io-enametoolong': {
+    meaning: 'The path is too long (ENAMETOOLONG), usually because --root is deep.',
+    fix: 'Use a shorter --root.',
+  },
+  'io-ebusy': {
+    meaning: 'The file or directory is busy (EBUSY): something is mounted on it.',
+    fix: `Unmount what is mounted there (\`findmnt PATH\` shows it), ${AGAIN}.`,
+  },
+  'io-exdev': {
+    meaning: 'A rename crossed filesystems (EXDEV): the file is a mount of its own, such as a single file bind-mounted into place.',
+    fix: `Mount its directory instead of the file, ${AGAIN}.`,
+  },
+  'io-emfile': {
+    meaning: 'This process has too many open files (EMFILE).',
+    fix: `Raise its limit (LimitNOFILE= in the unit, \`ulimit -n\` in a shell), ${AGAIN}.`,
+  },
+  'io-enfile': {
+    meaning: 'The system has too many open files (ENFILE).',
+    fix: `Find what holds them (\`lsof\`) or raise fs.file-max, ${AGAIN}.`,
+  },
+  'io-other': {
+    meaning: 'Reading or writing a file failed with another errno; the message names it.',
+    fix: `Look the errno up (\`man 3 errno\`), fix the cause, ${AGAIN}.`,
+  },
+  'env-malformed': {
+    meaning: `${PATHS.envFile} has a line that is not KEY=VALUE (docker compose would reject it too); it was left untouched.`,
+    fix: `Fix or remove the line the message names, ${AGAIN}.`,
+  },
+  'env-bad-password': {
+    meaning: `DB_PASSWORD in ${PATHS.envFile} has characters other than A-Za-z0-9, which break Immich's compose file.`,
+    fix: "If Postgres has not started yet, delete the DB_PASSWORD line and run again for a new one; otherwise set a new A-Za-z0-9 password both in .env and in Postgres (`ALTER USER postgres WITH PASSWORD '...'`).",
+  },
+  'env-secret-lost': {
+    meaning: `${PATHS.postgresDir} already holds a Postgres database, but ${PATHS.envFile} has no DB_PASSWORD: a new secret would lock Immich out.`,
+    fix: `Restore .env from a backup (or add DB_PASSWORD=<the password Postgres was initialised with> to it), ${AGAIN}.`,
+  },
+  'env-missing': {
+    meaning: `The credentials step found no DB_PASSWORD in ${PATHS.envFile} (removed after the env step wrote it).`,
+    fix: `Run \`immich-firstboot\` again: the env step restores it.`,
+  },
+  'daemon-json-invalid': {
+    meaning: `${PATHS.dockerDaemonJson} is not valid JSON, not a JSON object, or its "log-opts" is not an object; it was left untouched.`,
+    fix: `Fix it (\`python3 -m json.tool ${PATHS.dockerDaemonJson}\` shows where), or delete it; ${AGAIN}.`,
+  },
+  'daemon-json-rejected': {
+    meaning: `\`dockerd --validate\` rejects ${PATHS.dockerDaemonJson} with log rotation merged in: a setting already there that this Docker does not accept; it was left untouched.`,
+    fix: `Fix the file (\`dockerd --validate --config-file ${PATHS.dockerDaemonJson}\` checks it), ${AGAIN}.`,
+  },
+  'docker-restart-failed': {
+    meaning: 'Restarting Docker to apply log rotation failed (`systemctl restart docker.service`, or dockerLogs.restartCommand, exited non-zero).',
+    fix: `Read \`journalctl -u docker.service\`: ${PATHS.dockerDaemonJson} may hold a setting this Docker rejects; fix it, ${AGAIN}.`,
+  },
+  'docker-down': {
+    meaning: 'Docker did not answer within 60 s of its restart.',
+    fix: `Check \`systemctl status docker.service\` and \`journalctl -u docker.service\`, ${AGAIN}.`,
+  },
+  'docker-failed': {
+    meaning: 'A docker command (inspect, ps, ...) failed: Docker is not running or not answering.',
+    fix: `Check that Docker runs (\`systemctl status docker.service\`), ${AGAIN}.`,
+  },
+  'compose-missing': {
+    meaning: 'No working docker compose: neither `docker compose` nor `docker-compose` (nor compose.command in config.yaml) runs.',
+    fix: 'Install a docker CLI and a compose (Ubuntu: apt install docker.io docker-compose-v2; Debian 13: apt install docker-cli docker-compose; Debian 12: apt install docker.io docker-compose), or set compose.command in config.yaml.',
+  },
+  'compose-up-failed': {
+    meaning: '`docker compose up -d` failed three times in a row.',
+    fix: `See the full output with \`cd ${PATHS.immichDir} && docker compose -p immich up -d\`, fix the cause (disk, images, Docker), ${AGAIN}.`,
+  },
+  'ss-failed': {
+    meaning: '`ss` could not list the listening sockets (iproute2 missing?), so the loopback guarantee cannot be checked.',
+    fix: `Install iproute2 (apt install iproute2), ${AGAIN}.`,
+  },
+  'port-exposed': {
+    meaning: 'Docker publishes, or a program listens on, an Immich port on an address other than loopback; the exposed services were stopped, so nobody can sign up as the first admin over plain HTTP.',
+    fix: `In ${PATHS.composeFile} publish on loopback only (the server's line must read '127.0.0.1:2283:2283'), stop whatever else listens on those ports, ${AGAIN}: nginx is the only public door.`,
+  },
+  'stack-not-ready': {
+    meaning: 'Immich did not answer /api/server/ping within stack.readyTimeoutSeconds; the message names the services that are not healthy, and the log holds the tail of their logs.',
+    fix: `Look at \`docker compose -p immich ps\` and \`docker compose -p immich logs\` (in ${PATHS.immichDir}); once Immich answers, run \`immich-firstboot\` again to finish.`,
+  },
+  'openssl-missing': {
+    meaning: 'openssl is not installed, so no certificate can be made.',
+    fix: `Install it (apt install openssl), ${AGAIN}.`,
+  },
+  'openssl-failed': {
+    meaning: 'openssl failed to make the key or the certificate; the message holds the first line of its error.',
+    fix: `Run the same openssl command by hand to see why, ${AGAIN}.`,
+  },
+  'cert-unreadable': {
+    meaning: 'A certificate file is missing or is not a PEM certificate.',
+    fix: 'Make a new one with `immich-firstboot regenerate-cert`, or put back the one that was there.',
+  },
+  'nginx-test-failed': {
+    meaning: '`nginx -t` rejected the configuration with our site (the message is nginx\'s own); the previous site was put back.',
+    fix: `Fix what nginx names (in the site, or in the rest of the nginx configuration), ${AGAIN}.`,
+  },
+  'image-has-data': {
+    meaning: `prepare-image: ${PATHS.uploadDir} or ${PATHS.postgresDir} holds data, which an image must not ship; nothing was removed.`,
+    fix: 'Move the data away, or build the image from a fresh VM; `immich-firstboot prepare-image --force` removes our files anyway and leaves the data.',
+  },
+  'docker-unavailable': {
+    meaning: 'prepare-image needs Docker (for --pull, or to remove a test boot\'s containers, whose configuration carries the secret), but it is not installed or not answering; nothing was removed.',
+    fix: 'Start Docker (`systemctl start docker.service`) or install it (apt install docker.io docker-compose-v2), then run `immich-firstboot prepare-image` again.',
+  },
+  'pull-failed': {
+    meaning: 'prepare-image --pull could not pull an image (network, registry, or a tag that does not exist); nothing was removed.',
+    fix: 'Check that this machine reaches the registry and that immichVersion in config.yaml names a release, then run `immich-firstboot prepare-image --pull` again.',
+  },
+  'compose-down-failed': {
+    meaning: 'prepare-image: `docker compose -p immich down -v` failed, or containers of project immich remain after it; no file was removed.',
+    fix: 'Remove them (`docker rm -f -v NAME`), then run `immich-firstboot prepare-image` again.',
+  },
+  internal: {
+    meaning: 'A fault of immich-firstboot itself (something it does not expect); the log holds the stack trace.',
+    fix: 'Run again (the steps are idempotent); if it persists, report it with the output of `journalctl -u immich-firstboot`.',
+  },
+} satisfies Record<string, ErrorCodeEntry> & Record<IoErrorCode, ErrorCodeEntry>;
+
+export type ErrorCode = keyof typeof CATALOG;
+
+export const ERROR_CODES: { readonly [C in ErrorCode]: ErrorCodeEntry } = CATALOG;
+
+/** The code of a failed file operation: `io-enospc`, or `io-other` for an errno not in IO_ERRNOS. */
+export function ioErrorCode(errno: string): IoErrorCode {
+  return (IO_ERRNOS as readonly string[]).includes(errno) ? (`io-${errno.toLowerCase()}` as IoErrorCode) : 'io-other';
+}
