@@ -4,7 +4,7 @@
 // execa or pino. Node runs it with --enable-source-maps (debian/immich-firstboot.wrapper), so a stack
 // trace names the real file and line, in src/ or in a dependency.
 import { build } from 'esbuild';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -14,6 +14,7 @@ const shipped = (name) => /\.mjs(\.map)?$/.test(name);
 
 // Built in a private directory, then renamed into dist/ file by file, the entry last: a test running
 // the bundle meanwhile never reads half a file, and never an entry whose chunks are not there yet.
+mkdirSync(dist, { recursive: true });
 const out = mkdtempSync(path.join(dist, '.build-'));
 try {
   await build({
