@@ -11,7 +11,8 @@ trap 'rm -rf "$work"' EXIT
 tree="$work/immich-firstboot"
 mkdir -p "$tree/dist"
 git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$tree"
-cp dist/immich-firstboot.mjs "$tree/dist/"
+# The entry, its chunks and their source maps, as this build left them (it removes what it no longer has).
+cp dist/*.mjs dist/*.mjs.map "$tree/dist/"
 (cd "$tree" && dpkg-buildpackage -b -us -uc -rfakeroot >"$work/build.log" 2>&1) || { cat "$work/build.log" >&2; exit 1; }
 mkdir -p dist
 cp "$work"/*.deb dist/

@@ -1,7 +1,7 @@
 // The .deb as a Debian maintainer checks it: built from this tree with Debian's tools, lintian-clean,
 // and a unit that systemd itself accepts and scores as well hardened.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../support/cli.js';
@@ -22,20 +22,29 @@ describe('the .deb', () => {
     expect(run.status).toBe(0);
   }, 180_000);
 
-  it('ships the bundle, the data files read-only, the unit, the man page, completion and the conffile', () => {
+  it('ships the entry, its chunks and source maps, the data files read-only, the unit, the man page, completion and the conffile', () => {
     const list = execFileSync('dpkg-deb', ['--contents', DEB], { encoding: 'utf8' });
     for (const entry of [
       '-rw-r--r-- root/root .* ./usr/lib/immich-firstboot/templates/env.hbs',
       '-rw-r--r-- root/root .* ./usr/lib/immich-firstboot/nginx/immich.conf.hbs',
       '-rw-r--r-- root/root .* ./usr/lib/immich-firstboot/compose/docker-compose.yml',
       './usr/lib/immich-firstboot/immich-firstboot.mjs',
+      './usr/lib/immich-firstboot/immich-firstboot.mjs.map',
+      './usr/lib/immich-firstboot/chunk-[A-Z0-9]+\\.mjs$',
+      './usr/lib/immich-firstboot/chunk-[A-Z0-9]+\\.mjs\\.map$',
       './usr/bin/immich-firstboot -> ',
       './lib/systemd/system/immich-firstboot.service',
       './lib/systemd/system/immich-firstboot-perboot.service',
       './usr/share/man/man8/immich-firstboot.8.gz',
       './usr/share/bash-completion/completions/immich-firstboot',
       '-rwxr-xr-x root/root .* ./etc/update-motd.d/60-immich',
-    ]) expect(list).toMatch(new RegExp(entry));
+    ]) expect(list).toMatch(new RegExp(entry, 'm'));
+    // Every chunk the build made, and nothing an older build left.
+    const chunks = (names: string[]): string[] => names.filter((n) => /^chunk-.*\.mjs$/.test(n)).sort();
+    const packaged = list.split('\n').map((l) => /\.\/usr\/lib\/immich-firstboot\/([^/]+)$/.exec(l)?.[1]).filter((n): n is string => !!n);
+    expect(chunks(packaged)).toEqual(chunks(readdirSync(path.join(REPO, 'dist'))));
+    const wrapper = execFileSync('sh', ['-c', `dpkg-deb --fsys-tarfile ${DEB} | tar -xOf - ./usr/lib/immich-firstboot/immich-firstboot.wrapper`], { encoding: 'utf8' });
+    expect(wrapper).toMatch(/^exec \/usr\/bin\/node --enable-source-maps \/usr\/lib\/immich-firstboot\/immich-firstboot\.mjs "\$@"$/m);
     expect(execFileSync('dpkg-deb', ['--ctrl-tarfile', DEB]).length).toBeGreaterThan(0);
     const conffiles = execFileSync('sh', ['-c', `dpkg-deb --ctrl-tarfile ${DEB} | tar -xOf - ./conffiles`], { encoding: 'utf8' });
     // Everything under /etc is a conffile (debhelper): the config and the MOTD script, which an admin may edit or empty.
