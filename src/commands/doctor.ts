@@ -10,7 +10,7 @@
 
 import net from 'node:net';
 import type { Config } from '../config.js';
-import { listeningSockets, loopbackView, projectContainers, type ContainerView } from '../docker.js';
+import { listeningSockets, loopbackView, projectContainers, unrotated, type ContainerView } from '../docker.js';
 import { sameFingerprint, tlsDoor } from '../door.js';
 import { asFirstbootError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -95,9 +95,9 @@ async function logRotation(sys: System, containers: ContainerView[] | Error | un
   if (!ok) return bad(id, 'fail', `${PATHS.dockerDaemonJson} sets no max-size/max-file`, fix);
   const detail = `max-size ${opts['max-size']}, max-file ${opts['max-file']}`;
   // Rotation applies only to containers created after Docker loaded it.
-  const unrotated = Array.isArray(containers) ? containers.filter((c) => c.logConfig.type === 'json-file' && !c.logConfig.config['max-size']).map((c) => c.name) : [];
-  return unrotated.length
-    ? bad(id, 'warn', `${detail}, but ${unrotated.join(', ')} ${unrotated.length === 1 ? 'was' : 'were'} created without it`, `systemctl restart docker && ${COMPOSE} up -d --force-recreate`)
+  const names = Array.isArray(containers) ? unrotated(containers) : [];
+  return names.length
+    ? bad(id, 'warn', `${detail}, but ${names.join(', ')} ${names.length === 1 ? 'was' : 'were'} created without it`, `systemctl restart docker && ${COMPOSE} up -d --force-recreate`)
     : pass(id, detail);
 }
 

@@ -1,7 +1,7 @@
 // Immich's compose file, installed to /opt/immich beside .env, and the directories it mounts.
 
 import { PATHS } from '../paths.js';
-import { writeManaged } from '../managed.js';
+import { writeManaged } from './lib-managed.js';
 import { dataFile } from '../render.js';
 import type { Step } from './step.js';
 

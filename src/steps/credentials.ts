@@ -4,7 +4,7 @@ import { parse as parseDotenv } from 'dotenv';
 import net from 'node:net';
 import { PATHS } from '../paths.js';
 import { FirstbootError } from '../errors.js';
-import { writeManaged } from '../managed.js';
+import { writeManaged } from './lib-managed.js';
 import { render } from '../render.js';
 import type { Step, StepContext } from './step.js';
 

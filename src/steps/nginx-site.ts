@@ -2,7 +2,7 @@
 // loads it (what was there comes back if it fails), reloaded only when something changed.
 
 import { PATHS } from '../paths.js';
-import { writeManaged } from '../managed.js';
+import { writeManaged } from './lib-managed.js';
 import { reloadServing, tlsDoor } from '../door.js';
 import { servedCertificates, testNginxConfig } from '../nginx.js';
 import { render } from '../render.js';
