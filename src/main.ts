@@ -97,10 +97,9 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
       return await perBoot(env);
     }
     const { runAdHoc, runFirstBoot } = await import('./runner.js');
-    const { FIRST_BOOT, REGENERATE_CERT } = await import('./steps/index.js');
+    const { FIRST_BOOT, regenerateCertSteps } = await import('./steps/index.js');
     if (args.command === 'regenerate-cert') {
-      const steps = (await sys.fs.exists(PATHS.envFile)) ? REGENERATE_CERT : REGENERATE_CERT.filter((s) => s.id !== 'credentials');
-      return await runAdHoc(env, 'regenerate-cert', steps, { skipStack: true, newCert: true });
+      return await runAdHoc(env, 'regenerate-cert', await regenerateCertSteps(sys), { skipStack: true, newCert: true });
     }
     return await runFirstBoot(env, FIRST_BOOT, { skipStack: args.skipStack, newCert: false });
   } catch (thrown) {

@@ -13,12 +13,12 @@ import type { Config } from '../config.js';
 import { listeningSockets, loopbackView, projectContainers, unrotated, type ContainerView } from '../docker.js';
 import { sameFingerprint, tlsDoor } from '../door.js';
 import { asFirstbootError } from '../errors.js';
+import { gatherHostFacts } from '../host-facts.js';
 import type { Logger } from '../log.js';
 import { servedCertificates, siteListens, testNginxConfig } from '../nginx.js';
 import { PATHS } from '../paths.js';
 import { adminRegistered, ping, PROJECT } from '../stack.js';
 import { readJournal } from '../state.js';
-import { gatherHostFacts } from '../steps/host-facts.js';
 import { inspectCert } from '../tls.js';
 import type { System } from '../system/index.js';
 

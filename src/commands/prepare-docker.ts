@@ -7,10 +7,10 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config.js';
 import { FirstbootError } from '../errors.js';
+import { wantedValues } from '../immich-env.js';
 import { PATHS } from '../paths.js';
 import { dataDir } from '../render.js';
 import { composeCommand, PROJECT, tail } from '../stack.js';
-import { wantedValues } from '../steps/env-file.js';
 import type { System } from '../system/index.js';
 
 export interface DockerReport {

@@ -1,7 +1,7 @@
 // Every template rendered once with a known context and compared with its snapshot.
 import { describe, expect, it } from 'vitest';
 import { render } from '../../src/render.js';
-import type { EnvContext } from '../../src/steps/env-file.js';
+import type { EnvContext } from '../../src/immich-env.js';
 
 describe('templates', () => {
   it('env.hbs renders values verbatim (no HTML escaping) and fails on a missing one', () => {
