@@ -59,7 +59,7 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
         configCheck = { id: 'config', result: 'fail', detail: `${e.message}; the checks below use the defaults`, fix: e.hint ?? `fix ${PATHS.config}` };
       }
       const log = createLogger({ level: 'warn', format: 'json', sink: io.stderr, secrets: new SecretRegistry() });
-      const live = args.live || path.resolve(args.root) === '/';
+      const live = args.live || sys.onHost;
       const checks = [configCheck, ...(await doctor(sys, { live, config, log }))];
       io.stdout.write(args.json ? `${JSON.stringify(checks, null, 2)}\n` : formatDoctor(checks));
       return checks.some((c) => c.result === 'fail') ? EXIT.failed : EXIT.ok;

@@ -16,7 +16,7 @@ export async function restartDockerIfPending(ctx: StepContext): Promise<boolean>
   if (configured !== 'auto') command = configured;
   // ignore-dependencies: our unit has Requires=docker.service, and a plain restart of Docker would
   // propagate to it, so systemd would SIGTERM the very first boot that asked for the restart.
-  else if (ctx.sys.hostHasSystemd() && ctx.sys.fs.root === '/') command = ['systemctl', 'restart', '--job-mode=ignore-dependencies', 'docker.service'];
+  else if (ctx.sys.hostHasSystemd() && ctx.sys.onHost) command = ['systemctl', 'restart', '--job-mode=ignore-dependencies', 'docker.service'];
   else {
     ctx.warn(
       `${PATHS.dockerDaemonJson} changed, but Docker was not restarted (no systemd here, or --root is not /)`,

@@ -23,6 +23,8 @@ export interface NetworkAddress {
 
 export interface System {
   fs: RootedFs;
+  /** True when the root is this host's own / (no --root, or --root /): the running host is the root's. */
+  onHost: boolean;
   exec: Exec;
   httpGet: HttpGet;
   /** The fingerprint of the certificate a TLS server presents (which certificate nginx serves now). */
@@ -50,14 +52,16 @@ function serviceUnit(env: NodeJS.ProcessEnv): string | undefined {
 
 export function createSystem(root: string, env: NodeJS.ProcessEnv = process.env): System {
   const crashPoint = crashPoints(env);
+  // Point names are stable across runs: the random parts of temp and pair names are masked.
+  const fs = new RootedFs(
+    root,
+    (phase, target) => crashPoint(`write:${target.replace(/\.[0-9a-f]{8}\.tmp/g, '.X.tmp').replace(/pair-[0-9T]+-[0-9a-f]+/g, 'pair-X')}:${phase}`),
+    serviceUnit(env),
+  );
   return {
     crashPoint,
-    // Point names are stable across runs: the random parts of temp and pair names are masked.
-    fs: new RootedFs(
-      root,
-      (phase, target) => crashPoint(`write:${target.replace(/\.[0-9a-f]{8}\.tmp/g, '.X.tmp').replace(/pair-[0-9T]+-[0-9a-f]+/g, 'pair-X')}:${phase}`),
-      serviceUnit(env),
-    ),
+    fs,
+    onHost: fs.onHost,
     exec: execReal,
     httpGet: httpGetReal,
     peerFingerprint: peerFingerprintReal,

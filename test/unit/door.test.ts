@@ -27,7 +27,8 @@ function runningHost(handshake: PeerFingerprint) {
   const fake = fakeSystem(makeRoot());
   const sys: System = {
     ...fake,
-    fs: { root: '/' } as RootedFs, // reloadNginx with systemd reads no file
+    fs: { root: '/', onHost: true } as RootedFs, // reloadNginx with systemd reads no file
+    onHost: true,
     hostHasSystemd: () => true,
     exec,
     peerFingerprint: async (request) => {
