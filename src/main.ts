@@ -9,7 +9,7 @@ import type { Config } from './config.js';
 import { asFirstbootError, EXIT, FirstbootError, type ExitCode } from './errors.js';
 import type { LogSink } from './log.js';
 import { PATHS } from './paths.js';
-import { createSystem, type System } from './system/index.js';
+import { createSystem } from './system/index.js';
 import { VERSION } from './version.js';
 
 export interface Io {
@@ -53,7 +53,7 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
       let config: Config = DEFAULT_CONFIG;
       let configCheck: Check = { id: 'config', result: 'pass', detail: `${args.config ?? PATHS.config} is valid (or absent: defaults)` };
       try {
-        config = await loadConfig(sys, args.config, io.env);
+        config = await (await import('./config-file.js')).loadConfig(sys, args.config, io.env);
       } catch (error) {
         const e = asFirstbootError(error);
         configCheck = { id: 'config', result: 'fail', detail: `${e.message}; the checks below use the defaults`, fix: e.hint ?? `fix ${PATHS.config}` };
@@ -69,7 +69,7 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
   }
   let config: Config;
   try {
-    config = await loadConfig(sys, args.config, io.env);
+    config = await (await import('./config-file.js')).loadConfig(sys, args.config, io.env);
   } catch (error) {
     return report(io, asFirstbootError(error, 'config-invalid'));
   }
@@ -107,24 +107,6 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
     log.error({ code: error.code, hint: error.hint, ...(error.code === 'internal' ? { err: thrown } : {}) }, error.message);
     return error.exitCode;
   }
-}
-
-async function loadConfig(sys: System, explicit: string | undefined, env: NodeJS.ProcessEnv): Promise<Config> {
-  const { parseConfig } = await import('./config.js');
-  if (explicit === undefined) {
-    return parseConfig(await sys.fs.read(PATHS.config), { displayPath: sys.fs.path(PATHS.config), env });
-  }
-  const { readFile } = await import('node:fs/promises');
-  let text: string;
-  try {
-    text = await readFile(explicit, 'utf8');
-  } catch (cause) {
-    throw new FirstbootError('config-unreadable', `cannot read --config ${explicit}: ${(cause as Error).message}`, {
-      exitCode: EXIT.config,
-      hint: 'give the path of an existing config.yaml, or leave --config out to use the default',
-    });
-  }
-  return parseConfig(text, { displayPath: explicit, env });
 }
 
 function report(io: Io, error: FirstbootError): ExitCode {

@@ -21,7 +21,7 @@ export const envFile: Step = {
       await refuseIfPostgresInitialised(ctx);
       const dbPassword = generateSecret(ctx.sys.randomBytes);
       ctx.secrets.add(dbPassword);
-      await fs.write(PATHS.envFile, render<EnvContext>('templates/env.hbs', { ...wanted, dbPassword }), { mode: ENV_MODE });
+      await fs.write(PATHS.envFile, render<EnvContext>(ctx.sys, 'templates/env.hbs', { ...wanted, dbPassword }), { mode: ENV_MODE });
       return { changed: true, summary: `${PATHS.envFile} written with a new Postgres secret (mode 0640)` };
     }
 
