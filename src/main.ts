@@ -4,11 +4,9 @@
 
 import path from 'node:path';
 import { parseArgs, USAGE } from './cli.js';
-import type { Check } from './commands/doctor.js';
 import type { Config } from './config.js';
 import { asFirstbootError, EXIT, FirstbootError, type ExitCode } from './errors.js';
 import type { LogSink } from './log.js';
-import { PATHS } from './paths.js';
 import { createSystem } from './system/index.js';
 import { VERSION } from './version.js';
 
@@ -46,23 +44,10 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
 
   if (args.command === 'doctor') {
     try {
-      const { doctor, formatDoctor } = await import('./commands/doctor.js');
-      const { DEFAULT_CONFIG } = await import('./config.js');
-      const { createLogger, SecretRegistry } = await import('./log.js');
-      // A broken config.yaml is itself a finding; the audit goes on with the defaults.
-      let config: Config = DEFAULT_CONFIG;
-      let configCheck: Check = { id: 'config', result: 'pass', detail: `${args.config ?? PATHS.config} is valid (or absent: defaults)` };
-      try {
-        config = await (await import('./config-file.js')).loadConfig(sys, args.config, io.env);
-      } catch (error) {
-        const e = asFirstbootError(error);
-        configCheck = { id: 'config', result: 'fail', detail: `${e.message}; the checks below use the defaults`, fix: e.hint ?? `fix ${PATHS.config}` };
-      }
-      const log = createLogger({ level: 'warn', format: 'json', sink: io.stderr, secrets: new SecretRegistry() });
-      const live = args.live || sys.onHost;
-      const checks = [configCheck, ...(await doctor(sys, { live, config, log }))];
-      io.stdout.write(args.json ? `${JSON.stringify(checks, null, 2)}\n` : formatDoctor(checks));
-      return checks.some((c) => c.result === 'fail') ? EXIT.failed : EXIT.ok;
+      const { doctor, doctorExitCode, formatDoctor } = await import('./commands/doctor.js');
+      const findings = await doctor(sys, { configPath: args.config, env: io.env, live: args.live, logSink: io.stderr });
+      io.stdout.write(args.json ? `${JSON.stringify(findings, null, 2)}\n` : formatDoctor(findings));
+      return doctorExitCode(findings);
     } catch (error) {
       return report(io, asFirstbootError(error));
     }
