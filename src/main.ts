@@ -3,11 +3,12 @@
 // Handlebars and execa to load.
 
 import path from 'node:path';
-import { parseArgs, USAGE } from './cli.js';
+import { parseArgs, USAGE, type Args } from './cli.js';
 import type { Config } from './config.js';
-import { asFirstbootError, EXIT, FirstbootError, type ExitCode } from './errors.js';
+import { asFirstbootError, EXIT, type ExitCode, type FirstbootError } from './errors.js';
 import type { LogSink } from './log.js';
-import { createSystem } from './system/index.js';
+import type { RunnerEnv } from './runner.js';
+import { createSystem, type System } from './system/index.js';
 import { VERSION } from './version.js';
 
 export interface Io {
@@ -16,58 +17,87 @@ export interface Io {
   env: NodeJS.ProcessEnv;
 }
 
+/** One invocation: the parsed arguments, the System on --root, and where output goes. */
+interface Call {
+  args: Args;
+  sys: System;
+  io: Io;
+}
+
+type CommandRun = (call: Call) => Promise<ExitCode>;
+
+/** The commands that change this machine: they report through their log (journald), like every step. */
+type LoggedRun = (env: RunnerEnv, args: Args) => Promise<ExitCode>;
+
+const COMMANDS: Record<Args['command'], CommandRun> = {
+  help: async ({ io }) => print(io, USAGE),
+  version: async ({ io }) => print(io, `immich-firstboot ${VERSION}\n`),
+  status: statusCommand,
+  motd: motdCommand,
+  doctor: doctorCommand,
+  'prepare-image': prepareImageCommand,
+  run: (call) => logged(call, runCommand),
+  'regenerate-cert': (call) => logged(call, regenerateCertCommand),
+  'per-boot': (call) => logged(call, perBootCommand),
+};
+
 export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
-  let args;
   try {
-    args = parseArgs(argv);
+    const args = parseArgs(argv);
+    const sys = createSystem(path.resolve(args.root), io.env);
+    return await COMMANDS[args.command]({ args, sys, io });
   } catch (error) {
     return report(io, asFirstbootError(error));
   }
-  if (args.command === 'help') return void io.stdout.write(USAGE), EXIT.ok;
-  if (args.command === 'version') return void io.stdout.write(`immich-firstboot ${VERSION}\n`), EXIT.ok;
+}
 
-  const sys = createSystem(path.resolve(args.root), io.env);
-  if (args.command === 'status' || args.command === 'motd') {
-    try {
-      const { formatStatus, statusExitCode, statusReport } = await import('./commands/status.js');
-      const statusOf = await statusReport(sys);
-      if (args.command === 'motd') {
-        const { formatMotd } = await import('./commands/motd.js');
-        return void io.stdout.write(formatMotd(statusOf)), EXIT.ok;
-      }
-      io.stdout.write(args.json ? `${JSON.stringify(statusOf, null, 2)}\n` : formatStatus(statusOf));
-      return statusExitCode(statusOf);
-    } catch (error) {
-      return report(io, asFirstbootError(error));
-    }
-  }
+function print(io: Io, text: string): ExitCode {
+  io.stdout.write(text);
+  return EXIT.ok;
+}
 
-  if (args.command === 'doctor') {
-    try {
-      const { doctor, doctorExitCode, formatDoctor } = await import('./commands/doctor.js');
-      const findings = await doctor(sys, { configPath: args.config, env: io.env, live: args.live, logSink: io.stderr });
-      io.stdout.write(args.json ? `${JSON.stringify(findings, null, 2)}\n` : formatDoctor(findings));
-      return doctorExitCode(findings);
-    } catch (error) {
-      return report(io, asFirstbootError(error));
-    }
-  }
-  let config: Config;
+async function statusCommand({ args, sys, io }: Call): Promise<ExitCode> {
+  const { formatStatus, statusExitCode, statusReport } = await import('./commands/status.js');
+  const report = await statusReport(sys);
+  io.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+  return statusExitCode(report);
+}
+
+async function motdCommand({ sys, io }: Call): Promise<ExitCode> {
+  const { statusReport } = await import('./commands/status.js');
+  const { formatMotd } = await import('./commands/motd.js');
+  return print(io, formatMotd(await statusReport(sys)));
+}
+
+async function doctorCommand({ args, sys, io }: Call): Promise<ExitCode> {
+  const { doctor, doctorExitCode, formatDoctor } = await import('./commands/doctor.js');
+  const findings = await doctor(sys, { configPath: args.config, env: io.env, live: args.live, logSink: io.stderr });
+  io.stdout.write(args.json ? `${JSON.stringify(findings, null, 2)}\n` : formatDoctor(findings));
+  return doctorExitCode(findings);
+}
+
+async function prepareImageCommand({ args, sys, io }: Call): Promise<ExitCode> {
+  const config = await configOf({ args, sys, io });
+  const { formatPrepare, prepareImage } = await import('./commands/prepare-image.js');
+  const prepared = await prepareImage(sys, config, { force: args.force, pull: args.pull, hostDocker: args.hostDocker });
+  io.stdout.write(args.json ? `${JSON.stringify(prepared, null, 2)}\n` : formatPrepare(prepared));
+  return prepared.leftovers.length ? EXIT.failed : EXIT.ok;
+}
+
+/** config.yaml, or --config FILE: whatever keeps it from loading is a config error. */
+async function configOf({ args, sys, io }: Call): Promise<Config> {
   try {
-    config = await (await import('./config-file.js')).loadConfig(sys, args.config, io.env);
+    const { loadConfig } = await import('./config-file.js');
+    return await loadConfig(sys, args.config, io.env);
   } catch (error) {
-    return report(io, asFirstbootError(error, 'config-invalid'));
+    throw asFirstbootError(error, 'config-invalid');
   }
-  if (args.command === 'prepare-image') {
-    try {
-      const { formatPrepare, prepareImage } = await import('./commands/prepare-image.js');
-      const prepared = await prepareImage(sys, config, { force: args.force, pull: args.pull, hostDocker: args.hostDocker });
-      io.stdout.write(args.json ? `${JSON.stringify(prepared, null, 2)}\n` : formatPrepare(prepared));
-      return prepared.leftovers.length ? EXIT.failed : EXIT.ok;
-    } catch (error) {
-      return report(io, asFirstbootError(error));
-    }
-  }
+}
+
+/** Wires the logger and sd_notify for `run`, `regenerate-cert` and `per-boot`; their failures go to the log. */
+async function logged(call: Call, command: LoggedRun): Promise<ExitCode> {
+  const { args, sys, io } = call;
+  const config = await configOf(call);
   // Files are created with their exact modes anyway; this makes what child programs create (openssl's
   // key before we chmod it) private too. The unit sets UMask=0077 as well.
   process.umask(0o077);
@@ -75,23 +105,30 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
   const { createNotifier } = await import('./notify.js');
   const secrets = new SecretRegistry();
   const log = createLogger({ level: config.logLevel, format: pickFormat(io.env, io.stdout.isTTY === true), sink: io.stdout, secrets });
-  const env = { sys, config, log, notify: createNotifier(sys), secrets };
   try {
-    if (args.command === 'per-boot') {
-      const { perBoot } = await import('./commands/per-boot.js');
-      return await perBoot(env);
-    }
-    const { runAdHoc, runFirstBoot } = await import('./runner.js');
-    const { FIRST_BOOT, regenerateCertSteps } = await import('./steps/index.js');
-    if (args.command === 'regenerate-cert') {
-      return await runAdHoc(env, 'regenerate-cert', await regenerateCertSteps(sys), { skipStack: true, newCert: true });
-    }
-    return await runFirstBoot(env, FIRST_BOOT, { skipStack: args.skipStack, newCert: false });
+    return await command({ sys, config, log, notify: createNotifier(sys), secrets }, args);
   } catch (thrown) {
     const error = asFirstbootError(thrown);
     log.error({ code: error.code, hint: error.hint, ...(error.code === 'internal' ? { err: thrown } : {}) }, error.message);
     return error.exitCode;
   }
+}
+
+async function runCommand(env: RunnerEnv, args: Args): Promise<ExitCode> {
+  const { runFirstBoot } = await import('./runner.js');
+  const { FIRST_BOOT } = await import('./steps/index.js');
+  return runFirstBoot(env, FIRST_BOOT, { skipStack: args.skipStack, newCert: false });
+}
+
+async function regenerateCertCommand(env: RunnerEnv): Promise<ExitCode> {
+  const { runAdHoc } = await import('./runner.js');
+  const { regenerateCertSteps } = await import('./steps/index.js');
+  return runAdHoc(env, 'regenerate-cert', await regenerateCertSteps(env.sys), { skipStack: true, newCert: true });
+}
+
+async function perBootCommand(env: RunnerEnv): Promise<ExitCode> {
+  const { perBoot } = await import('./commands/per-boot.js');
+  return perBoot(env);
 }
 
 function report(io: Io, error: FirstbootError): ExitCode {
