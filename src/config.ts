@@ -47,7 +47,17 @@ export function isHostname(value: string): boolean {
 
 // A field checker returns the problem, phrased to follow "<key> must ...", or undefined when fine.
 type Check = (value: unknown) => string | undefined;
-type Schema = { [key: string]: Check | Schema };
+
+/**
+ * Config's shape, a checker at each leaf: a key of Config without an entry here, or an entry for a
+ * key Config does not have, is a type error. Lists and 'auto' | list values are leaves.
+ */
+type Schema<T> = {
+  readonly [K in keyof T]-?: NonNullable<T[K]> extends readonly unknown[] ? Check : NonNullable<T[K]> extends object ? Schema<T[K]> : Check;
+};
+
+/** The same schema as the walk sees it: YAML keys are strings until the schema vouches for them. */
+type SchemaNode = { readonly [key: string]: Check | SchemaNode };
 
 const str = (test: (v: string) => boolean, want: string): Check => (v) =>
   typeof v === 'string' && test(v) ? undefined : `must be ${want}`;
@@ -59,7 +69,7 @@ const oneOf = (...allowed: (string | number)[]): Check => (v) =>
   allowed.includes(v as string) ? undefined : `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`;
 const bool: Check = (v) => (typeof v === 'boolean' ? undefined : 'must be true or false');
 
-const SCHEMA: Schema = {
+const SCHEMA: Schema<Config> = {
   domain: (v) =>
     v === null || (typeof v === 'string' && isHostname(v) && v.includes('.'))
       ? undefined
@@ -127,12 +137,11 @@ export function parseConfig(text: string | undefined, { displayPath, env = {} }:
       fail(lineCounter.linePos(first.pos[0]).line, `not valid YAML: ${first.message.split('\n')[0]}`);
     }
     if (doc.contents !== null && !isMap(doc.contents)) fail(lineOf(doc.contents), 'must be a mapping of keys (key: value), not a list or a scalar');
-    walk(doc.contents, SCHEMA, [], config as unknown as Record<string, unknown>, fail, lineOf);
+    walk(doc.contents, SCHEMA, [], config, fail, lineOf);
   }
   const imdsUrl = env.IMMICH_FIRSTBOOT_IMDS_URL;
   if (imdsUrl !== undefined && imdsUrl !== '') {
-    const problem = (SCHEMA.imds as Schema).url as Check;
-    const why = problem(imdsUrl);
+    const why = SCHEMA.imds.url(imdsUrl);
     if (why) {
       throw new FirstbootError('config-invalid', `environment variable IMMICH_FIRSTBOOT_IMDS_URL ${why}, not ${JSON.stringify(imdsUrl)}`, {
         exitCode: EXIT.config,
@@ -144,15 +153,18 @@ export function parseConfig(text: string | undefined, { displayPath, env = {} }:
   return config;
 }
 
+/** Checks each key of a YAML mapping against the schema and sets its value in `target` (Config or a part). */
 function walk(
   node: unknown,
-  schema: Schema,
+  schema: SchemaNode,
   prefix: string[],
-  target: Record<string, unknown>,
+  target: object,
   fail: (line: number | undefined, message: string) => never,
   lineOf: (node: YamlNode | null | undefined) => number | undefined,
 ): void {
   if (!isMap(node)) return;
+  // Only keys the schema knows reach the assignments below, and only values its checker accepted.
+  const fields = target as Record<string, unknown>;
   for (const pair of node.items) {
     const keyNode = pair.key as YamlNode;
     const key = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
@@ -167,12 +179,12 @@ function walk(
       const value = valueNode === null ? null : toJs(valueNode);
       const problem = spec(value);
       if (problem) fail(lineOf(valueNode) ?? lineOf(keyNode), `${keyPath} ${problem}, not ${describe(value)}`);
-      target[key] = value;
+      fields[key] = value;
     } else {
       if (valueNode !== null && !isMap(valueNode)) {
         fail(lineOf(valueNode) ?? lineOf(keyNode), `${keyPath} must be a mapping with keys ${Object.keys(spec!).join(', ')}`);
       }
-      walk(valueNode, spec!, [...prefix, key], target[key] as Record<string, unknown>, fail, lineOf);
+      walk(valueNode, spec!, [...prefix, key], fields[key] as object, fail, lineOf);
     }
   }
 }

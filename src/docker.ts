@@ -1,11 +1,10 @@
-// Docker's own view of the Immich project (docker ps/inspect), the host's listening sockets (ss),
-// the loopback-only check built on both, and restarting Docker so daemon.json takes effect.
+// Docker's own view of the Immich project (docker ps/inspect), the host's listening sockets (ss), and
+// what the loopback-only guarantee sees in both. Acting on it is the stack steps' business.
 
 import net from 'node:net';
-import { PATHS } from './paths.js';
 import { FirstbootError } from './errors.js';
-import { composeArgs, composeCommand, PROJECT } from './stack.js';
-import type { StepContext } from './steps/step.js';
+import { PROJECT } from './stack.js';
+import type { Ground } from './context.js';
 
 export interface Binding {
   hostIp: string;
@@ -37,7 +36,7 @@ interface InspectJson {
 type PortMap = Record<string, Array<{ HostIp?: string; HostPort?: string }> | null>;
 
 /** The project's containers as Docker sees them (running or not). */
-export async function projectContainers(ctx: Pick<StepContext, 'sys'>): Promise<ContainerView[]> {
+export async function projectContainers(ctx: Pick<Ground, 'sys'>): Promise<ContainerView[]> {
   // Plain docker, not compose: `compose ps` differs between 1.29 and v2 (which lists only running ones).
   const ids = (await docker(ctx, ['ps', '-a', '-q', '--no-trunc', '--filter', `label=com.docker.compose.project=${PROJECT}`])).split('\n').filter(Boolean);
   if (ids.length === 0) return [];
@@ -70,7 +69,7 @@ export interface Listener {
 }
 
 /** Every listening TCP socket of this host, with its programs, from `ss -Hltnp` (iproute2). */
-export async function listeningSockets(ctx: Pick<StepContext, 'sys'>): Promise<Listener[]> {
+export async function listeningSockets(ctx: Pick<Ground, 'sys'>): Promise<Listener[]> {
   const result = await ctx.sys.exec('ss', ['-H', '-l', '-t', '-n', '-p'], { timeoutMs: 30_000 });
   if (result.exitCode !== 0) {
     throw new FirstbootError('ss-failed', `could not list the listening sockets: \`ss -Hltnp\` ${result.notFound ? 'is not installed' : `failed: ${result.stderr.trim()}`}`, {
@@ -108,7 +107,7 @@ export interface LoopbackView {
  * project, and every socket listening on those ports or on Immich's own port, must be on 127.0.0.0/8
  * or ::1. Shared by the stack steps (which stop what is exposed) and `doctor` (which only reports).
  */
-export async function loopbackView(ctx: Pick<StepContext, 'sys' | 'config' | 'log'>, pending: ContainerView[] | Promise<ContainerView[]>): Promise<LoopbackView> {
+export async function loopbackView(ctx: Ground, pending: ContainerView[] | Promise<ContainerView[]>): Promise<LoopbackView> {
   // ss runs while Docker is still answering ps/inspect; it cannot depend on them.
   const [containers, sockets] = await bothOrFirstError(pending, listeningSockets(ctx));
   const problems: string[] = [];
@@ -130,27 +129,6 @@ export async function loopbackView(ctx: Pick<StepContext, 'sys' | 'config' | 'lo
   return { problems, exposedServices, listeners, summary: `ports ${[...ports].join(', ')} on loopback only (${seen})` };
 }
 
-/**
- * The loopback guarantee, enforced: anything beyond loopback (0.0.0.0, ::, an external address) stops
- * the exposed containers and fails. Immich's sign-up must never be reachable without nginx and TLS.
- */
-export async function verifyLoopbackOnly(ctx: StepContext, containers: ContainerView[] | Promise<ContainerView[]>): Promise<string> {
-  const { problems, exposedServices, listeners, summary } = await loopbackView(ctx, containers);
-  if (problems.length === 0) return summary;
-
-  ctx.log.error({ problems, listeners: listeners.map((l) => l.line) }, 'Immich is reachable beyond this machine');
-  let stopped = '';
-  if (exposedServices.size > 0) {
-    const [file, ...base] = await composeCommand(ctx);
-    const result = await ctx.sys.exec(file!, [...base, ...composeArgs(ctx, 'stop', ...exposedServices)], { cwd: ctx.sys.fs.path(PATHS.immichDir), timeoutMs: 120_000 });
-    stopped = result.exitCode === 0 ? `; stopped ${[...exposedServices].join(', ')} so nobody can sign up as admin over plain HTTP` : '';
-  }
-  throw new FirstbootError('port-exposed', `Immich must listen on 127.0.0.1 only, but ${problems.join('; ')}${stopped}`, {
-    hint: `in ${PATHS.composeFile} publish ports on loopback only (the server's line must read - '127.0.0.1:2283:2283'; compare with the shipped file, or ${PATHS.composeFile}.firstboot-new if it exists), stop whatever else listens on those ports, then run \`immich-firstboot\` again; nginx is the only public door`,
-    detail: { problems },
-  });
-}
-
 /** Both results; when both fail, the first one's error, as if they had run one after the other. */
 async function bothOrFirstError<A, B>(a: A | Promise<A>, b: Promise<B>): Promise<[A, B]> {
   const [first, second] = await Promise.allSettled([a, b]);
@@ -159,68 +137,12 @@ async function bothOrFirstError<A, B>(a: A | Promise<A>, b: Promise<B>): Promise
   return [first.value, second.value];
 }
 
-/** Containers created before Docker loaded the log rotation keep unrotated logs: say so. */
-export function warnUnrotated(ctx: StepContext, containers: ContainerView[]): void {
-  const unrotated = containers.filter((c) => c.logConfig.type === 'json-file' && !c.logConfig.config['max-size']).map((c) => c.name);
-  if (unrotated.length === 0) return;
-  ctx.warn(
-    `${unrotated.join(', ')} ${unrotated.length === 1 ? 'was' : 'were'} created without log rotation (Docker had not loaded ${PATHS.dockerDaemonJson} yet)`,
-    `restart Docker, then recreate the containers: cd ${PATHS.immichDir} && docker compose -p ${PROJECT} up -d --force-recreate`,
-  );
+/** The containers created before Docker loaded the log rotation: their logs grow without bound. */
+export function unrotated(containers: ContainerView[]): string[] {
+  return containers.filter((c) => c.logConfig.type === 'json-file' && !c.logConfig.config['max-size']).map((c) => c.name);
 }
 
-// --- restarting Docker -----------------------------------------------------------------------
-
-/**
- * Restarts Docker if daemon.json changed since Docker last loaded it (the marker says so), so that
- * the stack's containers, created next, get the rotation. The marker survives a crash between the
- * write and the restart, and a `--skip-stack` run whose restart is left to the next plain run.
- */
-export async function restartDockerIfPending(ctx: StepContext): Promise<boolean> {
-  if (!(await ctx.sys.fs.exists(PATHS.dockerRestartPending))) return false;
-  const configured = ctx.config.dockerLogs.restartCommand;
-  let command: string[];
-  if (configured !== 'auto') command = configured;
-  // ignore-dependencies: our unit has Requires=docker.service, and a plain restart of Docker would
-  // propagate to it, so systemd would SIGTERM the very first boot that asked for the restart.
-  else if (ctx.sys.hostHasSystemd() && ctx.sys.fs.root === '/') command = ['systemctl', 'restart', '--job-mode=ignore-dependencies', 'docker.service'];
-  else {
-    ctx.warn(
-      `${PATHS.dockerDaemonJson} changed, but Docker was not restarted (no systemd here, or --root is not /)`,
-      'restart Docker before the containers are created (or set dockerLogs.restartCommand), or they keep unrotated logs',
-    );
-    await ctx.sys.fs.remove(PATHS.dockerRestartPending);
-    return false;
-  }
-  await ctx.notify.status('Restarting Docker to apply log rotation');
-  const [file, ...args] = command as [string, ...string[]];
-  const result = await ctx.sys.exec(file, args, { timeoutMs: 180_000 });
-  if (result.exitCode !== 0) {
-    throw new FirstbootError('docker-restart-failed', `\`${command.join(' ')}\` failed: ${result.stderr.trim() || result.stdout.trim() || `exit ${result.exitCode}`}`, {
-      hint: `check \`journalctl -u docker.service\`; ${PATHS.dockerDaemonJson} may hold a setting this Docker rejects`,
-    });
-  }
-  await waitForDocker(ctx, 60);
-  await ctx.sys.fs.remove(PATHS.dockerRestartPending);
-  ctx.log.info({ command: command.join(' ') }, 'Docker restarted to apply log rotation');
-  return true;
-}
-
-async function waitForDocker(ctx: StepContext, seconds: number): Promise<void> {
-  const deadline = ctx.sys.now().getTime() + seconds * 1000;
-  for (;;) {
-    const info = await ctx.sys.exec('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 30_000 });
-    if (info.exitCode === 0) return;
-    if (ctx.sys.now().getTime() >= deadline) {
-      throw new FirstbootError('docker-down', `Docker did not answer within ${seconds}s after the restart: ${info.stderr.trim()}`, {
-        hint: `check \`systemctl status docker.service\` and \`journalctl -u docker.service\`, then run \`immich-firstboot\` again`,
-      });
-    }
-    await ctx.sys.sleep(500);
-  }
-}
-
-async function docker(ctx: Pick<StepContext, 'sys'>, args: string[]): Promise<string> {
+async function docker(ctx: Pick<Ground, 'sys'>, args: string[]): Promise<string> {
   const result = await ctx.sys.exec('docker', args, { timeoutMs: 60_000 });
   if (result.exitCode !== 0) {
     throw new FirstbootError('docker-failed', `\`docker ${args.slice(0, 2).join(' ')} ...\` failed: ${result.stderr.trim() || `exit ${result.exitCode}`}`, {

@@ -3,12 +3,11 @@
 // Handlebars and execa to load.
 
 import path from 'node:path';
-import { parseArgs, USAGE } from './cli.js';
-import type { Check } from './commands/doctor.js';
+import { parseArgs, USAGE, type Args } from './cli.js';
 import type { Config } from './config.js';
-import { asFirstbootError, EXIT, FirstbootError, type ExitCode } from './errors.js';
+import { asFirstbootError, EXIT, type ExitCode, type FirstbootError } from './errors.js';
 import type { LogSink } from './log.js';
-import { PATHS } from './paths.js';
+import type { RunnerEnv } from './runner.js';
 import { createSystem, type System } from './system/index.js';
 import { VERSION } from './version.js';
 
@@ -18,71 +17,87 @@ export interface Io {
   env: NodeJS.ProcessEnv;
 }
 
+/** One invocation: the parsed arguments, the System on --root, and where output goes. */
+interface Call {
+  args: Args;
+  sys: System;
+  io: Io;
+}
+
+type CommandRun = (call: Call) => Promise<ExitCode>;
+
+/** The commands that change this machine: they report through their log (journald), like every step. */
+type LoggedRun = (env: RunnerEnv, args: Args) => Promise<ExitCode>;
+
+const COMMANDS: Record<Args['command'], CommandRun> = {
+  help: async ({ io }) => print(io, USAGE),
+  version: async ({ io }) => print(io, `immich-firstboot ${VERSION}\n`),
+  status: statusCommand,
+  motd: motdCommand,
+  doctor: doctorCommand,
+  'prepare-image': prepareImageCommand,
+  run: (call) => logged(call, runCommand),
+  'regenerate-cert': (call) => logged(call, regenerateCertCommand),
+  'per-boot': (call) => logged(call, perBootCommand),
+};
+
 export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
-  let args;
   try {
-    args = parseArgs(argv);
+    const args = parseArgs(argv);
+    const sys = createSystem(path.resolve(args.root), io.env);
+    return await COMMANDS[args.command]({ args, sys, io });
   } catch (error) {
     return report(io, asFirstbootError(error));
   }
-  if (args.command === 'help') return void io.stdout.write(USAGE), EXIT.ok;
-  if (args.command === 'version') return void io.stdout.write(`immich-firstboot ${VERSION}\n`), EXIT.ok;
+}
 
-  const sys = createSystem(path.resolve(args.root), io.env);
-  if (args.command === 'status' || args.command === 'motd') {
-    try {
-      const { formatStatus, statusExitCode, statusReport } = await import('./commands/status.js');
-      const statusOf = await statusReport(sys);
-      if (args.command === 'motd') {
-        const { formatMotd } = await import('./commands/motd.js');
-        return void io.stdout.write(formatMotd(statusOf)), EXIT.ok;
-      }
-      io.stdout.write(args.json ? `${JSON.stringify(statusOf, null, 2)}\n` : formatStatus(statusOf));
-      return statusExitCode(statusOf);
-    } catch (error) {
-      return report(io, asFirstbootError(error));
-    }
-  }
+function print(io: Io, text: string): ExitCode {
+  io.stdout.write(text);
+  return EXIT.ok;
+}
 
-  if (args.command === 'doctor') {
-    try {
-      const { doctor, formatDoctor } = await import('./commands/doctor.js');
-      const { DEFAULT_CONFIG } = await import('./config.js');
-      const { createLogger, SecretRegistry } = await import('./log.js');
-      // A broken config.yaml is itself a finding; the audit goes on with the defaults.
-      let config: Config = DEFAULT_CONFIG;
-      let configCheck: Check = { id: 'config', result: 'pass', detail: `${args.config ?? PATHS.config} is valid (or absent: defaults)` };
-      try {
-        config = await loadConfig(sys, args.config, io.env);
-      } catch (error) {
-        const e = asFirstbootError(error);
-        configCheck = { id: 'config', result: 'fail', detail: `${e.message}; the checks below use the defaults`, fix: e.hint ?? `fix ${PATHS.config}` };
-      }
-      const log = createLogger({ level: 'warn', format: 'json', sink: io.stderr, secrets: new SecretRegistry() });
-      const live = args.live || path.resolve(args.root) === '/';
-      const checks = [configCheck, ...(await doctor(sys, { live, config, log }))];
-      io.stdout.write(args.json ? `${JSON.stringify(checks, null, 2)}\n` : formatDoctor(checks));
-      return checks.some((c) => c.result === 'fail') ? EXIT.failed : EXIT.ok;
-    } catch (error) {
-      return report(io, asFirstbootError(error));
-    }
-  }
-  let config: Config;
+async function statusCommand({ args, sys, io }: Call): Promise<ExitCode> {
+  const { formatStatus, statusExitCode, statusReport } = await import('./commands/status.js');
+  const report = await statusReport(sys);
+  io.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+  return statusExitCode(report);
+}
+
+async function motdCommand({ sys, io }: Call): Promise<ExitCode> {
+  const { statusReport } = await import('./commands/status.js');
+  const { formatMotd } = await import('./commands/motd.js');
+  return print(io, formatMotd(await statusReport(sys)));
+}
+
+async function doctorCommand({ args, sys, io }: Call): Promise<ExitCode> {
+  const { doctor, doctorExitCode, formatDoctor } = await import('./commands/doctor.js');
+  const findings = await doctor(sys, { configPath: args.config, env: io.env, live: args.live, logSink: io.stderr });
+  io.stdout.write(args.json ? `${JSON.stringify(findings, null, 2)}\n` : formatDoctor(findings));
+  return doctorExitCode(findings);
+}
+
+async function prepareImageCommand({ args, sys, io }: Call): Promise<ExitCode> {
+  const config = await configOf({ args, sys, io });
+  const { formatPrepare, prepareImage } = await import('./commands/prepare-image.js');
+  const prepared = await prepareImage(sys, config, { force: args.force, pull: args.pull, hostDocker: args.hostDocker });
+  io.stdout.write(args.json ? `${JSON.stringify(prepared, null, 2)}\n` : formatPrepare(prepared));
+  return prepared.leftovers.length ? EXIT.failed : EXIT.ok;
+}
+
+/** config.yaml, or --config FILE: whatever keeps it from loading is a config error. */
+async function configOf({ args, sys, io }: Call): Promise<Config> {
   try {
-    config = await loadConfig(sys, args.config, io.env);
+    const { loadConfig } = await import('./config-file.js');
+    return await loadConfig(sys, args.config, io.env);
   } catch (error) {
-    return report(io, asFirstbootError(error, 'config-invalid'));
+    throw asFirstbootError(error, 'config-invalid');
   }
-  if (args.command === 'prepare-image') {
-    try {
-      const { formatPrepare, prepareImage } = await import('./commands/prepare-image.js');
-      const prepared = await prepareImage(sys, config, { force: args.force, pull: args.pull, hostDocker: args.hostDocker });
-      io.stdout.write(args.json ? `${JSON.stringify(prepared, null, 2)}\n` : formatPrepare(prepared));
-      return prepared.leftovers.length ? EXIT.failed : EXIT.ok;
-    } catch (error) {
-      return report(io, asFirstbootError(error));
-    }
-  }
+}
+
+/** Wires the logger and sd_notify for `run`, `regenerate-cert` and `per-boot`; their failures go to the log. */
+async function logged(call: Call, command: LoggedRun): Promise<ExitCode> {
+  const { args, sys, io } = call;
+  const config = await configOf(call);
   // Files are created with their exact modes anyway; this makes what child programs create (openssl's
   // key before we chmod it) private too. The unit sets UMask=0077 as well.
   process.umask(0o077);
@@ -90,19 +105,8 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
   const { createNotifier } = await import('./notify.js');
   const secrets = new SecretRegistry();
   const log = createLogger({ level: config.logLevel, format: pickFormat(io.env, io.stdout.isTTY === true), sink: io.stdout, secrets });
-  const env = { sys, config, log, notify: createNotifier(sys), secrets };
   try {
-    if (args.command === 'per-boot') {
-      const { perBoot } = await import('./commands/per-boot.js');
-      return await perBoot(env);
-    }
-    const { runAdHoc, runFirstBoot } = await import('./runner.js');
-    const { FIRST_BOOT, REGENERATE_CERT } = await import('./steps/index.js');
-    if (args.command === 'regenerate-cert') {
-      const steps = (await sys.fs.exists(PATHS.envFile)) ? REGENERATE_CERT : REGENERATE_CERT.filter((s) => s.id !== 'credentials');
-      return await runAdHoc(env, 'regenerate-cert', steps, { skipStack: true, newCert: true });
-    }
-    return await runFirstBoot(env, FIRST_BOOT, { skipStack: args.skipStack, newCert: false });
+    return await command({ sys, config, log, notify: createNotifier(sys), secrets }, args);
   } catch (thrown) {
     const error = asFirstbootError(thrown);
     log.error({ code: error.code, hint: error.hint, ...(error.code === 'internal' ? { err: thrown } : {}) }, error.message);
@@ -110,22 +114,21 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
   }
 }
 
-async function loadConfig(sys: System, explicit: string | undefined, env: NodeJS.ProcessEnv): Promise<Config> {
-  const { parseConfig } = await import('./config.js');
-  if (explicit === undefined) {
-    return parseConfig(await sys.fs.read(PATHS.config), { displayPath: sys.fs.path(PATHS.config), env });
-  }
-  const { readFile } = await import('node:fs/promises');
-  let text: string;
-  try {
-    text = await readFile(explicit, 'utf8');
-  } catch (cause) {
-    throw new FirstbootError('config-unreadable', `cannot read --config ${explicit}: ${(cause as Error).message}`, {
-      exitCode: EXIT.config,
-      hint: 'give the path of an existing config.yaml, or leave --config out to use the default',
-    });
-  }
-  return parseConfig(text, { displayPath: explicit, env });
+async function runCommand(env: RunnerEnv, args: Args): Promise<ExitCode> {
+  const { runFirstBoot } = await import('./runner.js');
+  const { FIRST_BOOT } = await import('./steps/index.js');
+  return runFirstBoot(env, FIRST_BOOT, { skipStack: args.skipStack, newCert: false });
+}
+
+async function regenerateCertCommand(env: RunnerEnv): Promise<ExitCode> {
+  const { runAdHoc } = await import('./runner.js');
+  const { regenerateCertSteps } = await import('./steps/index.js');
+  return runAdHoc(env, 'regenerate-cert', await regenerateCertSteps(env.sys), { skipStack: true, newCert: true });
+}
+
+async function perBootCommand(env: RunnerEnv): Promise<ExitCode> {
+  const { perBoot } = await import('./commands/per-boot.js');
+  return perBoot(env);
 }
 
 function report(io: Io, error: FirstbootError): ExitCode {

@@ -2,7 +2,7 @@
 // last time; an edited file is kept and our new render is written beside it.
 
 import { createHash } from 'node:crypto';
-import type { StepContext } from './steps/step.js';
+import type { System } from './system/index.js';
 
 export type ManagedOutcome = 'written' | 'unchanged' | 'kept-edited';
 
@@ -11,12 +11,23 @@ export const sha256 = (text: string): string => createHash('sha256').update(text
 /** The name our render gets when the file on disk was edited by someone else. */
 export const besideName = (inside: string): string => `${inside}.firstboot-new`;
 
-export async function writeManaged(ctx: StepContext, inside: string, content: string, mode: number, dirMode = 0o755): Promise<ManagedOutcome> {
-  const { fs } = ctx.sys;
+/**
+ * Writes `content` to `inside` unless the file there is not what we wrote last. `hashes` holds the
+ * sha256 of what we last wrote to each managed file (the journal's `managed`); it is updated as we write.
+ */
+export async function writeManagedFile(
+  sys: System,
+  hashes: Record<string, string>,
+  inside: string,
+  content: string,
+  mode: number,
+  dirMode: number,
+): Promise<ManagedOutcome> {
+  const { fs } = sys;
   const current = await fs.read(inside);
-  const recorded = ctx.journal.managed[inside];
+  const recorded = hashes[inside];
   if (current === content) {
-    ctx.journal.managed[inside] = sha256(content);
+    hashes[inside] = sha256(content);
     await fs.remove(besideName(inside));
     const info = await fs.info(inside);
     if (info && info.mode !== mode) {
@@ -27,14 +38,10 @@ export async function writeManaged(ctx: StepContext, inside: string, content: st
   }
   if (current !== undefined && sha256(current) !== recorded) {
     await fs.write(besideName(inside), content, { mode, dirMode });
-    ctx.warn(
-      `${inside} was changed by someone else; kept it, and wrote ours beside it as ${besideName(inside)}`,
-      `compare the two (diff ${inside} ${besideName(inside)}) and merge what you need; delete ${besideName(inside)} when done`,
-    );
     return 'kept-edited';
   }
   await fs.write(inside, content, { mode, dirMode });
-  ctx.journal.managed[inside] = sha256(content);
+  hashes[inside] = sha256(content);
   await fs.remove(besideName(inside));
   return 'written';
 }

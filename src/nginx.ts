@@ -49,7 +49,7 @@ const SKELETON = `events {}\nhttp {\n    include ${PATHS.nginxDir}/sites-enabled
  */
 export async function testNginxConfig(sys: System, log: Logger): Promise<boolean> {
   const { fs } = sys;
-  if (fs.root === '/') {
+  if (sys.onHost) {
     if (!(await fs.exists(PATHS.nginxConf))) return false;
     return check(sys, ['-t', '-q'], (m) => m);
   }
@@ -128,7 +128,7 @@ function globRegExp(glob: string): RegExp {
  * (containers), nginx runs if its pid file names a live process.
  */
 export async function reloadNginx(sys: System): Promise<'reloaded' | 'not running' | 'other root' | { failed: string }> {
-  if (sys.fs.root !== '/') return 'other root';
+  if (!sys.onHost) return 'other root';
   if (sys.hostHasSystemd()) {
     const active = await sys.exec('systemctl', ['is-active', '--quiet', 'nginx.service'], { timeoutMs: 30_000 });
     if (active.exitCode !== 0) return 'not running';

@@ -3,19 +3,15 @@
 
 import { parse as parseDotenv } from 'dotenv';
 import { asFirstbootError, EXIT, type ExitCode } from './errors.js';
-import type { Config } from './config.js';
-import type { Logger, SecretRegistry } from './log.js';
+import type { Ground } from './context.js';
+import type { SecretRegistry } from './log.js';
 import type { Notifier } from './notify.js';
 import { PATHS, WRITTEN_DIRS } from './paths.js';
 import { acquireLock, newJournal, readDoneStamp, readJournal, writeDoneStamp, writeJournal, type Journal, type StepError } from './state.js';
 import type { RunOptions, Step, StepContext } from './steps/step.js';
-import type { System } from './system/index.js';
 import { VERSION } from './version.js';
 
-export interface RunnerEnv {
-  sys: System;
-  config: Config;
-  log: Logger;
+export interface RunnerEnv extends Ground {
   notify: Notifier;
   secrets: SecretRegistry;
 }

@@ -2,12 +2,12 @@
 
 import { PATHS } from './paths.js';
 import { FirstbootError } from './errors.js';
-import type { StepContext } from './steps/step.js';
+import type { Ground } from './context.js';
 
 export const PROJECT = 'immich';
 
 /** `docker compose` (the v2 plugin) if it answers, else `docker-compose`, unless config names one. */
-export async function composeCommand(ctx: Pick<StepContext, 'sys' | 'config'>): Promise<string[]> {
+export async function composeCommand(ctx: Pick<Ground, 'sys' | 'config'>): Promise<string[]> {
   const configured = ctx.config.compose.command;
   const candidates = configured === 'auto' ? [['docker', 'compose'], ['docker-compose']] : [configured];
   const tried: string[] = [];
@@ -25,13 +25,13 @@ export async function composeCommand(ctx: Pick<StepContext, 'sys' | 'config'>): 
   });
 }
 
-export function composeArgs(ctx: StepContext, ...args: string[]): string[] {
+export function composeArgs(ctx: Pick<Ground, 'sys'>, ...args: string[]): string[] {
   // -p instead of a top-level `name:` so the same file works with docker-compose 1.29.
   return ['-p', PROJECT, '-f', ctx.sys.fs.path(PATHS.composeFile), ...args];
 }
 
 /** `up -d` with bounded retries; returns the compose command that did it. */
-export async function composeUp(ctx: StepContext, attempts = 3): Promise<string[]> {
+export async function composeUp(ctx: Ground, attempts = 3): Promise<string[]> {
   const [file, ...base] = await composeCommand(ctx);
   const cwd = ctx.sys.fs.path(PATHS.immichDir);
   let last = '';
@@ -48,7 +48,7 @@ export async function composeUp(ctx: StepContext, attempts = 3): Promise<string[
   });
 }
 
-export async function ping(ctx: Pick<StepContext, 'sys' | 'config'>): Promise<boolean> {
+export async function ping(ctx: Pick<Ground, 'sys' | 'config'>): Promise<boolean> {
   try {
     const res = await ctx.sys.httpGet({ url: `${ctx.config.stack.serverUrl}/api/server/ping`, timeoutMs: 2000 });
     return res.status === 200 && (JSON.parse(res.body) as { res?: unknown }).res === 'pong';
@@ -58,7 +58,7 @@ export async function ping(ctx: Pick<StepContext, 'sys' | 'config'>): Promise<bo
 }
 
 /** Whether the first admin exists (GET /api/server/config → isInitialized); null when unknown. */
-export async function adminRegistered(ctx: Pick<StepContext, 'sys' | 'config'>): Promise<boolean | null> {
+export async function adminRegistered(ctx: Pick<Ground, 'sys' | 'config'>): Promise<boolean | null> {
   try {
     const res = await ctx.sys.httpGet({ url: `${ctx.config.stack.serverUrl}/api/server/config`, timeoutMs: 3000 });
     const value = (JSON.parse(res.body) as { isInitialized?: unknown }).isInitialized;

@@ -1,7 +1,6 @@
 // The state journal (what completed, what failed, what we found and rendered), the done-stamp, and
 // the lock that keeps two runs from interleaving. All under /var/lib/immich-firstboot/.
 
-import { readFileSync } from 'node:fs';
 import { PATHS } from './paths.js';
 import { FirstbootError, EXIT } from './errors.js';
 import type { System } from './system/index.js';
@@ -132,18 +131,8 @@ export interface LockHolder {
   command: string;
 }
 
-function procStart(pid: number): string | undefined {
-  try {
-    // The command name (field 2) may hold spaces and parentheses; fields after the last ')' are fixed.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-export function isAlive(holder: LockHolder): boolean {
-  return procStart(holder.pid) === holder.start;
+export function isAlive(sys: System, holder: LockHolder): boolean {
+  return sys.processStart(holder.pid) === holder.start;
 }
 
 export async function readLockHolder(sys: System): Promise<LockHolder | undefined> {
@@ -165,7 +154,7 @@ export interface Lock {
  * died (power cut, SIGKILL) is taken over: that is how a crashed first boot resumes.
  */
 export async function acquireLock(sys: System, command: string): Promise<Lock> {
-  const me: LockHolder = { pid: process.pid, start: procStart(process.pid) ?? '0', command };
+  const me: LockHolder = { pid: process.pid, start: sys.processStart(process.pid) ?? '0', command };
   const body = JSON.stringify(me);
   await sys.fs.mkdir(PATHS.stateDir, 0o700);
   await sys.fs.mkdir(PATHS.lockScratch, 0o700);
@@ -183,7 +172,7 @@ export async function acquireLock(sys: System, command: string): Promise<Lock> {
     }
 
     const holder = await readLockHolder(sys);
-    if (holder && isAlive(holder)) {
+    if (holder && isAlive(sys, holder)) {
       throw new FirstbootError('locked', `another immich-firstboot (${holder.command}, pid ${holder.pid}) is running`, {
         exitCode: EXIT.locked,
         hint: 'wait for it to finish (`immich-firstboot status` shows its progress), then run again if needed',
@@ -216,7 +205,7 @@ const SCRATCH_PID = /^\.?(?:lock|stale)\.([0-9a-f]{8})\./;
 async function removeDeadScratch(sys: System): Promise<void> {
   for (const name of await sys.fs.list(PATHS.lockScratch)) {
     const pid = SCRATCH_PID.exec(name)?.[1];
-    if (pid !== undefined && procStart(parseInt(pid, 16)) === undefined) await sys.fs.remove(`${PATHS.lockScratch}/${name}`);
+    if (pid !== undefined && sys.processStart(parseInt(pid, 16)) === undefined) await sys.fs.remove(`${PATHS.lockScratch}/${name}`);
   }
 }
 

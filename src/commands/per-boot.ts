@@ -5,14 +5,14 @@
 
 import { parse as parseDotenv } from 'dotenv';
 import { EXIT, type ExitCode } from '../errors.js';
+import { gatherHostFacts } from '../host-facts.js';
+import { ENV_MODE } from '../immich-env.js';
 import { servedCertificates } from '../nginx.js';
 import { PATHS } from '../paths.js';
 import { runOutOfSequence, type RunnerEnv } from '../runner.js';
 import { generateSecret } from '../secret.js';
 import { acquireLock, newJournal, readDoneStamp, readJournal, writeDoneStamp, writeJournal, type CloneFacts, type DoneStamp, type HostFacts, type Journal, type StepError } from '../state.js';
-import { ENV_MODE } from '../steps/env-file.js';
-import { gatherHostFacts } from '../steps/host-facts.js';
-import { REGENERATE_CERT } from '../steps/index.js';
+import { regenerateCertSteps } from '../steps/index.js';
 import { certNames } from '../tls.js';
 
 /** What this boot finds, compared with what the done-stamp and the journal recorded. */
@@ -78,7 +78,7 @@ async function adoptClone(env: RunnerEnv, seen: Look): Promise<ExitCode> {
   log.warn({ fromInstanceId: seen.stamp.instanceId, toInstanceId: seen.host.instanceId }, `this VM is a clone: first boot ran on instance ${seen.stamp.instanceId}, this is ${seen.host.instanceId}; making a new certificate and credentials${postgresHasData ? ', keeping the Postgres secret (Postgres holds data)' : ' and a new Postgres secret'}`);
   const secret: CloneFacts['secret'] = postgresHasData ? 'kept (Postgres holds data)' : 'new';
   if (!postgresHasData) await replaceSecret(env);
-  const errors = await runOutOfSequence(env, 'per-boot', await regenerateSteps(env), { skipStack: true, newCert: true });
+  const errors = await runOutOfSequence(env, 'per-boot', await regenerateCertSteps(sys), { skipStack: true, newCert: true });
   const journal = (await readJournal(sys))!;
   if (errors.length > 0) return failed(env, journal, 'making this clone its own', errors);
   clearFailure(journal);
@@ -106,7 +106,7 @@ async function followAddresses(env: RunnerEnv, seen: Look): Promise<ExitCode> {
   }
   log.info(`${seen.moved}; checking the certificate, the site and ${PATHS.credentials}`);
   const before = seen.journal?.facts.certFingerprint;
-  const errors = await runOutOfSequence(env, 'per-boot', await regenerateSteps(env), { skipStack: true, newCert: false });
+  const errors = await runOutOfSequence(env, 'per-boot', await regenerateCertSteps(sys), { skipStack: true, newCert: false });
   const journal = (await readJournal(sys))!;
   if (errors.length > 0) return failed(env, journal, 'following the new addresses', errors);
   const certificate = journal.facts.certFingerprint !== before ? 'renewed' : 'kept (it already names every address)';
@@ -115,10 +115,6 @@ async function followAddresses(env: RunnerEnv, seen: Look): Promise<ExitCode> {
   await writeJournal(sys, journal);
   log.info({ certFingerprint: journal.facts.certFingerprint }, `per-boot check done: certificate ${certificate}`);
   return EXIT.ok;
-}
-
-async function regenerateSteps(env: RunnerEnv): Promise<typeof REGENERATE_CERT> {
-  return (await env.sys.fs.exists(PATHS.envFile)) ? REGENERATE_CERT : REGENERATE_CERT.filter((s) => s.id !== 'credentials');
 }
 
 /** DB_PASSWORD gets a new value; every other line of .env stays as it is. */

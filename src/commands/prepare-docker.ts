@@ -1,16 +1,12 @@
 // Docker's part of prepare-image: pull the stack's images (`--pull`), then remove what a test boot
 // created in Docker (the `immich` compose project's containers, networks and volumes; no other project).
 
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config.js';
 import { FirstbootError } from '../errors.js';
+import { wantedValues } from '../immich-env.js';
 import { PATHS } from '../paths.js';
-import { dataDir } from '../render.js';
 import { composeCommand, PROJECT, tail } from '../stack.js';
-import { wantedValues } from '../steps/env-file.js';
 import type { System } from '../system/index.js';
 
 export interface DockerReport {
@@ -95,10 +91,10 @@ interface ComposeProject {
 async function composeProject(sys: System, config: Config): Promise<ComposeProject> {
   // The tree's compose file is the one the next first boot keeps; a tree without one gets the shipped one.
   const inTree = await sys.fs.read(PATHS.composeFile);
-  const composeFile = inTree === undefined ? path.join(dataDir(sys.env), 'compose/docker-compose.yml') : sys.fs.path(PATHS.composeFile);
-  const composeText = inTree ?? (await readFile(composeFile, 'utf8'));
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'immich-firstboot-compose-'));
-  await writeFile(path.join(dir, '.env'), '', { mode: 0o600 });
+  const composeFile = inTree === undefined ? sys.dataPath('compose/docker-compose.yml') : sys.fs.path(PATHS.composeFile);
+  const composeText = inTree ?? sys.dataFile('compose/docker-compose.yml');
+  const scratch = await sys.hostScratch('immich-firstboot-compose-');
+  await scratch.write('.env', '', 0o600);
   const v = wantedValues(config);
   const env = {
     IMMICH_VERSION: v.immichVersion,
@@ -110,11 +106,11 @@ async function composeProject(sys: System, config: Config): Promise<ComposeProje
     DB_PASSWORD: '',
   };
   return {
-    args: ['-p', PROJECT, '--project-directory', dir, '-f', composeFile],
-    dir,
+    args: ['-p', PROJECT, '--project-directory', scratch.dir, '-f', composeFile],
+    dir: scratch.dir,
     env,
     composeText,
-    cleanup: () => rm(dir, { recursive: true, force: true }),
+    cleanup: () => scratch.remove(),
   };
 }
 

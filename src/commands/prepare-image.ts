@@ -38,7 +38,7 @@ export async function prepareImage(sys: System, config: Config, opts: PrepareOpt
     await refuseData(sys, opts.force);
     const needles = await secretsOf(sys);
     // Docker first: a failed pull or down leaves every file as it was, so the builder can just rerun.
-    const docker = await prepareDocker(sys, config, { pull: opts.pull, useDocker: sys.fs.root === '/' || opts.hostDocker });
+    const docker = await prepareDocker(sys, config, { pull: opts.pull, useDocker: sys.onHost || opts.hostDocker });
     const removed: string[] = [];
     for (const name of (await sys.fs.list(PATHS.stateDir)).sort()) {
       const inside = `${PATHS.stateDir}/${name}`;

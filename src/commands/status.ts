@@ -32,7 +32,7 @@ export interface StatusReport {
 
 export async function statusReport(sys: System): Promise<StatusReport> {
   const [journal, stamp, holder] = await Promise.all([readJournal(sys), readDoneStamp(sys), readLockHolder(sys)]);
-  const running = holder !== undefined && holder.command === 'run' && isAlive(holder);
+  const running = holder !== undefined && holder.command === 'run' && isAlive(sys, holder);
   const completed = FIRST_BOOT_IDS.filter((id) => journal?.completed[id]);
   const pending = FIRST_BOOT_IDS.filter((id) => !journal?.completed[id]);
   const base = fromJournal(journal, completed, pending);

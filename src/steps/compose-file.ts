@@ -1,8 +1,7 @@
 // Immich's compose file, installed to /opt/immich beside .env, and the directories it mounts.
 
 import { PATHS } from '../paths.js';
-import { writeManaged } from '../managed.js';
-import { dataFile } from '../render.js';
+import { writeManaged } from './lib-managed.js';
 import type { Step } from './step.js';
 
 export const composeFile: Step = {
@@ -18,7 +17,7 @@ export const composeFile: Step = {
         madeDirs.push(dir);
       }
     }
-    const outcome = await writeManaged(ctx, PATHS.composeFile, dataFile('compose/docker-compose.yml'), 0o644);
+    const outcome = await writeManaged(ctx, PATHS.composeFile, ctx.sys.dataFile('compose/docker-compose.yml'), 0o644);
     return {
       changed: outcome !== 'unchanged' || madeDirs.length > 0,
       summary: `${PATHS.composeFile} ${outcome}${madeDirs.length ? `; created ${madeDirs.join(', ')}` : ''}`,

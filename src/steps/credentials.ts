@@ -4,7 +4,7 @@ import { parse as parseDotenv } from 'dotenv';
 import net from 'node:net';
 import { PATHS } from '../paths.js';
 import { FirstbootError } from '../errors.js';
-import { writeManaged } from '../managed.js';
+import { writeManaged } from './lib-managed.js';
 import { render } from '../render.js';
 import type { Step, StepContext } from './step.js';
 
@@ -28,7 +28,7 @@ export const credentials: Step = {
     if (!dbPassword) {
       throw new FirstbootError('env-missing', `${PATHS.envFile} has no DB_PASSWORD`, { hint: 'run `immich-firstboot` again: the env step restores it' });
     }
-    const text = render<CredentialsContext>('templates/credentials.txt.hbs', credentialsContext(ctx, dbPassword));
+    const text = render<CredentialsContext>(ctx.sys, 'templates/credentials.txt.hbs', credentialsContext(ctx, dbPassword));
     const outcome = await writeManaged(ctx, PATHS.credentials, text, 0o600, 0o700); // /root is root's alone
     return { changed: outcome !== 'unchanged', summary: `${PATHS.credentials} ${outcome} (mode 0600)` };
   },

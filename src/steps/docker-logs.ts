@@ -4,7 +4,7 @@
 
 import { PATHS } from '../paths.js';
 import { FirstbootError } from '../errors.js';
-import { restartDockerIfPending } from '../docker.js';
+import { restartDockerIfPending } from './lib-docker-restart.js';
 import type { Step, StepContext } from './step.js';
 
 export const dockerLogs: Step = {

@@ -2,24 +2,12 @@
 // keeps it; never regenerated once .env holds one or Postgres has initialised its data directory.
 
 import { parse as parseDotenv } from 'dotenv';
-import type { Config } from '../config.js';
 import { PATHS } from '../paths.js';
 import { FirstbootError } from '../errors.js';
+import { ENV_MODE, wantedValues, type EnvContext } from '../immich-env.js';
 import { render } from '../render.js';
 import { generateSecret, SECRET_CHARSET } from '../secret.js';
 import type { Step, StepContext } from './step.js';
-
-export const ENV_MODE = 0o640;
-
-export interface EnvContext {
-  uploadLocation: string;
-  dbDataLocation: string;
-  timezone: string;
-  immichVersion: string;
-  dbPassword: string;
-  dbUsername: string;
-  dbDatabaseName: string;
-}
 
 export const envFile: Step = {
   id: 'env',
@@ -33,7 +21,7 @@ export const envFile: Step = {
       await refuseIfPostgresInitialised(ctx);
       const dbPassword = generateSecret(ctx.sys.randomBytes);
       ctx.secrets.add(dbPassword);
-      await fs.write(PATHS.envFile, render<EnvContext>('templates/env.hbs', { ...wanted, dbPassword }), { mode: ENV_MODE });
+      await fs.write(PATHS.envFile, render<EnvContext>(ctx.sys, 'templates/env.hbs', { ...wanted, dbPassword }), { mode: ENV_MODE });
       return { changed: true, summary: `${PATHS.envFile} written with a new Postgres secret (mode 0640)` };
     }
 
@@ -83,18 +71,6 @@ export const envFile: Step = {
     return { changed: true, summary: `${PATHS.envFile} kept; added the missing ${names} (mode 0640)` };
   },
 };
-
-/** Everything .env holds but the secret (prepare-image hands these to compose without a .env). */
-export function wantedValues(config: Config): Omit<EnvContext, 'dbPassword'> {
-  return {
-    uploadLocation: PATHS.uploadDir,
-    dbDataLocation: PATHS.postgresDir,
-    timezone: config.timezone,
-    immichVersion: config.immichVersion,
-    dbUsername: 'postgres',
-    dbDatabaseName: 'immich',
-  };
-}
 
 /** docker compose rejects a .env line that is not KEY=VALUE: say which line before anything starts. */
 function refuseMalformed(text: string): void {

@@ -1,6 +1,8 @@
 // The first boot, in order. The stack starts as soon as .env and the compose file exist, so the
 // certificate and nginx work overlaps the containers' own start; the wait for Immich comes last.
 
+import { PATHS } from '../paths.js';
+import type { System } from '../system/index.js';
 import { composeFile } from './compose-file.js';
 import { credentials } from './credentials.js';
 import { dockerLogs } from './docker-logs.js';
@@ -25,3 +27,8 @@ export const FIRST_BOOT: readonly Step[] = [
 
 /** `--regenerate-cert`: fresh addresses, a new pair, the site and the fingerprint in the credentials. */
 export const REGENERATE_CERT: readonly Step[] = [hostFacts, tlsCert, nginxSite, credentials];
+
+/** REGENERATE_CERT, less the credentials when there is no .env yet to take the password from. */
+export async function regenerateCertSteps(sys: System): Promise<readonly Step[]> {
+  return (await sys.fs.exists(PATHS.envFile)) ? REGENERATE_CERT : REGENERATE_CERT.filter((s) => s.id !== 'credentials');
+}

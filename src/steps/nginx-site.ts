@@ -2,7 +2,7 @@
 // loads it (what was there comes back if it fails), reloaded only when something changed.
 
 import { PATHS } from '../paths.js';
-import { writeManaged } from '../managed.js';
+import { writeManaged } from './lib-managed.js';
 import { reloadServing, tlsDoor } from '../door.js';
 import { servedCertificates, testNginxConfig } from '../nginx.js';
 import { render } from '../render.js';
@@ -25,7 +25,7 @@ export const nginxSite: Step = {
     const { fs } = ctx.sys;
     const { facts, managed } = ctx.journal;
     const names = [ctx.config.domain, facts.host?.hostname].filter((n): n is string => !!n && n !== 'localhost');
-    const site = render<SiteContext>('nginx/immich.conf.hbs', {
+    const site = render<SiteContext>(ctx.sys, 'nginx/immich.conf.hbs', {
       serverNames: names.length > 0 ? [...new Set(names)].join(' ') : '_',
       certPath: PATHS.tlsCert,
       keyPath: PATHS.tlsKey,

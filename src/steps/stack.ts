@@ -3,8 +3,9 @@
 
 import { PATHS } from '../paths.js';
 import { FirstbootError } from '../errors.js';
-import { projectContainers, restartDockerIfPending, verifyLoopbackOnly, warnUnrotated, type ContainerView } from '../docker.js';
+import { loopbackView, projectContainers, unrotated, type ContainerView } from '../docker.js';
 import { adminRegistered, composeArgs, composeCommand, composeUp, ping, PROJECT, tail } from '../stack.js';
+import { restartDockerIfPending } from './lib-docker-restart.js';
 import type { RunOptions, Step, StepContext } from './step.js';
 
 const skipReason = (options: RunOptions): string | undefined => (options.skipStack ? '--skip-stack' : undefined);
@@ -60,6 +61,37 @@ export const stackReady: Step = {
     return { changed: true, summary: `Immich answers ${url} (after ${seconds}s); ${ports}; first admin ${admin}` };
   },
 };
+
+/**
+ * The loopback guarantee, enforced: anything beyond loopback (0.0.0.0, ::, an external address) stops
+ * the exposed containers and fails. Immich's sign-up must never be reachable without nginx and TLS.
+ */
+async function verifyLoopbackOnly(ctx: StepContext, containers: ContainerView[] | Promise<ContainerView[]>): Promise<string> {
+  const { problems, exposedServices, listeners, summary } = await loopbackView(ctx, containers);
+  if (problems.length === 0) return summary;
+
+  ctx.log.error({ problems, listeners: listeners.map((l) => l.line) }, 'Immich is reachable beyond this machine');
+  let stopped = '';
+  if (exposedServices.size > 0) {
+    const [file, ...base] = await composeCommand(ctx);
+    const result = await ctx.sys.exec(file!, [...base, ...composeArgs(ctx, 'stop', ...exposedServices)], { cwd: ctx.sys.fs.path(PATHS.immichDir), timeoutMs: 120_000 });
+    stopped = result.exitCode === 0 ? `; stopped ${[...exposedServices].join(', ')} so nobody can sign up as admin over plain HTTP` : '';
+  }
+  throw new FirstbootError('port-exposed', `Immich must listen on 127.0.0.1 only, but ${problems.join('; ')}${stopped}`, {
+    hint: `in ${PATHS.composeFile} publish ports on loopback only (the server's line must read - '127.0.0.1:2283:2283'; compare with the shipped file, or ${PATHS.composeFile}.firstboot-new if it exists), stop whatever else listens on those ports, then run \`immich-firstboot\` again; nginx is the only public door`,
+    detail: { problems },
+  });
+}
+
+/** Containers created before Docker loaded the log rotation keep unrotated logs: say so. */
+function warnUnrotated(ctx: StepContext, containers: ContainerView[]): void {
+  const names = unrotated(containers);
+  if (names.length === 0) return;
+  ctx.warn(
+    `${names.join(', ')} ${names.length === 1 ? 'was' : 'were'} created without log rotation (Docker had not loaded ${PATHS.dockerDaemonJson} yet)`,
+    `restart Docker, then recreate the containers: cd ${PATHS.immichDir} && docker compose -p ${PROJECT} up -d --force-recreate`,
+  );
+}
 
 /** The timeout error: which services are not healthy, and the tail of their logs (secrets scrubbed). */
 async function notReady(ctx: StepContext, url: string, waited: number): Promise<FirstbootError> {

@@ -1,10 +1,9 @@
 // The contract every step keeps, and the context the runner hands it.
 
-import type { Config } from '../config.js';
-import type { Logger, SecretRegistry } from '../log.js';
+import type { Ground } from '../context.js';
+import type { SecretRegistry } from '../log.js';
 import type { Notifier } from '../notify.js';
 import type { Journal } from '../state.js';
-import type { System } from '../system/index.js';
 
 export interface RunOptions {
   /** Do everything except touching Docker (image builders rendering offline; tests). */
@@ -13,12 +12,10 @@ export interface RunOptions {
   newCert: boolean;
 }
 
-export interface StepContext {
-  sys: System;
-  config: Config;
+/** The ground floor's context (sys, config, log: the step's own child logger), and the step's own. */
+export interface StepContext extends Ground {
   /** Facts and managed-file hashes; the runner persists it after each step. */
   journal: Journal;
-  log: Logger;
   notify: Notifier;
   secrets: SecretRegistry;
   options: RunOptions;

@@ -5,11 +5,14 @@ import { existsSync } from 'node:fs';
 import { randomBytes } from './random.js';
 import { RootedFs } from './rooted-fs.js';
 import { crashPoints, type CrashPoint } from './crash.js';
+import { dataFile, dataPath } from './data.js';
 import { execReal, type Exec } from './exec.js';
+import { hostScratch, processStart, readHostFile, type HostScratch } from './host.js';
 import { httpGetReal, type HttpGet } from './http.js';
 import { peerFingerprintReal, type PeerFingerprint } from './tls-peer.js';
 
 export type { Exec, ExecResult, ExecOptions } from './exec.js';
+export type { HostScratch } from './host.js';
 export type { HttpGet, HttpResponse } from './http.js';
 export type { PeerFingerprint, PeerRequest } from './tls-peer.js';
 export { RootedFs } from './rooted-fs.js';
@@ -23,6 +26,8 @@ export interface NetworkAddress {
 
 export interface System {
   fs: RootedFs;
+  /** True when the root is this host's own / (no --root, or --root /): the running host is the root's. */
+  onHost: boolean;
   exec: Exec;
   httpGet: HttpGet;
   /** The fingerprint of the certificate a TLS server presents (which certificate nginx serves now). */
@@ -36,6 +41,16 @@ export interface System {
   env: Readonly<Record<string, string | undefined>>;
   /** True when this process runs on a host booted with systemd (not a property of the root). */
   hostHasSystemd(): boolean;
+  /** A file shipped with the program (templates/, nginx/, compose/): dataFile('compose/docker-compose.yml'). */
+  dataFile(relative: string): string;
+  /** The host path of a shipped file, for a program that reads it itself. */
+  dataPath(relative: string): string;
+  /** A file on the host, outside the root (`--config FILE`); rejects with Node's own error. */
+  readHostFile(hostPath: string): Promise<string>;
+  /** A private (0700) directory in the host's temp directory, for files a program we run reads. */
+  hostScratch(prefix: string): Promise<HostScratch>;
+  /** A process's start time on this host (its /proc, whatever the root); undefined when it does not run. */
+  processStart(pid: number): string | undefined;
   /** A named point where the crash-matrix tests may kill the process (a no-op in production). */
   crashPoint: CrashPoint;
 }
@@ -50,14 +65,16 @@ function serviceUnit(env: NodeJS.ProcessEnv): string | undefined {
 
 export function createSystem(root: string, env: NodeJS.ProcessEnv = process.env): System {
   const crashPoint = crashPoints(env);
+  // Point names are stable across runs: the random parts of temp and pair names are masked.
+  const fs = new RootedFs(
+    root,
+    (phase, target) => crashPoint(`write:${target.replace(/\.[0-9a-f]{8}\.tmp/g, '.X.tmp').replace(/pair-[0-9T]+-[0-9a-f]+/g, 'pair-X')}:${phase}`),
+    serviceUnit(env),
+  );
   return {
     crashPoint,
-    // Point names are stable across runs: the random parts of temp and pair names are masked.
-    fs: new RootedFs(
-      root,
-      (phase, target) => crashPoint(`write:${target.replace(/\.[0-9a-f]{8}\.tmp/g, '.X.tmp').replace(/pair-[0-9T]+-[0-9a-f]+/g, 'pair-X')}:${phase}`),
-      serviceUnit(env),
-    ),
+    fs,
+    onHost: fs.onHost,
     exec: execReal,
     httpGet: httpGetReal,
     peerFingerprint: peerFingerprintReal,
@@ -72,5 +89,11 @@ export function createSystem(root: string, env: NodeJS.ProcessEnv = process.env)
     env,
     // sd_booted(3): this directory exists only when systemd is PID 1 on the running host.
     hostHasSystemd: () => existsSync('/run/systemd/system'),
+    // IMMICH_FIRSTBOOT_DATA_DIR (a test's broken release) is read from the same environment.
+    dataFile: (relative) => dataFile(env, relative),
+    dataPath: (relative) => dataPath(env, relative),
+    readHostFile,
+    hostScratch,
+    processStart,
   };
 }

@@ -28,12 +28,15 @@ export type WriteProbe = (phase: 'temp-written' | 'renamed', target: string) => 
 
 export class RootedFs {
   readonly root: string;
+  /** The root is this host's own / (a directory that is its own parent), not an image tree. */
+  readonly onHost: boolean;
   private readonly probe: WriteProbe | undefined;
   /** The systemd unit this process runs under, if any: its sandbox may refuse what the disk allows. */
   private readonly unit: string | undefined;
 
   constructor(root: string, probe?: WriteProbe, unit?: string) {
     this.root = path.resolve(root);
+    this.onHost = path.dirname(this.root) === this.root;
     this.probe = probe;
     this.unit = unit;
   }
@@ -237,7 +240,7 @@ export class RootedFs {
 
   /** Refuses a directory that a symlink leads out of the root (only possible when root is not /). */
   private async assertInsideRoot(inside: string): Promise<void> {
-    if (this.root === '/') return;
+    if (this.onHost) return;
     // Links resolve on the host, not in the root: an absolute link in an image tree points out of it.
     const realRoot = await fsp.realpath(this.root);
     const real = await fsp.realpath(this.path(inside)).catch((error: unknown) => {

@@ -77,7 +77,7 @@ function host(reloadLate: () => void): { sys: System; calls: string[] } {
     throw new Error(`unexpected exec: ${command}`);
   };
   // reloadNginx acts only on the host (root /); with systemd it reads no file, so this fs has no methods.
-  const sys: System = { ...createSystem(root, {}), fs: { root: '/' } as RootedFs, hostHasSystemd: () => true, exec };
+  const sys: System = { ...createSystem(root, {}), fs: { root: '/', onHost: true } as RootedFs, onHost: true, hostHasSystemd: () => true, exec };
   return { sys, calls };
 }
 

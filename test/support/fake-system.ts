@@ -7,6 +7,9 @@ import { createLogger, SecretRegistry } from '../../src/log.js';
 import { newJournal } from '../../src/state.js';
 import type { RunOptions, StepContext } from '../../src/steps/step.js';
 
+/** The shipped data files (templates/, nginx/, compose/) as a real System reads them: for a render outside a step. */
+export const shipped: Pick<System, 'dataFile'> = createSystem(process.cwd(), {});
+
 export interface FakeOptions {
   exec?: Exec;
   httpGet?: HttpGet;
@@ -35,6 +38,10 @@ export function fakeSystem(root: string, options: FakeOptions = {}): System & { 
     sleep: async (ms) => { clock.ms += ms; },
     kernelHostname: () => options.hostname ?? 'testvm',
     hostHasSystemd: () => false,
+    // Real: the shipped data files (dataFile, dataPath) and this host's processes (the lock's liveness).
+    // Strict: the host beyond the temp root.
+    readHostFile: async (hostPath) => { throw new Error(`unexpected read of the host's ${hostPath}`); },
+    hostScratch: async (prefix) => { throw new Error(`unexpected host temp directory ${prefix}`); },
   };
 }
 

@@ -7,12 +7,12 @@ import { nginxSite } from '../../src/steps/nginx-site.js';
 import { tlsCert } from '../../src/steps/tls-cert.js';
 import { execReal } from '../../src/system/exec.js';
 import type { Exec, PeerFingerprint, RootedFs, System } from '../../src/system/index.js';
-import { fakeSystem, stepContext } from '../support/fake-system.js';
+import { fakeSystem, shipped, stepContext } from '../support/fake-system.js';
 import { makeRoot } from '../support/root.js';
 
 const OLD = 'AA:'.repeat(31) + 'AA';
 const NEW = 'BB:'.repeat(31) + 'BB';
-const SITE = render('nginx/immich.conf.hbs', { serverNames: '_', certPath: '/c', keyPath: '/k', acmeWebroot: '/w', upstream: '127.0.0.1:2283', legacyHttp2: false });
+const SITE = render(shipped, 'nginx/immich.conf.hbs', { serverNames: '_', certPath: '/c', keyPath: '/k', acmeWebroot: '/w', upstream: '127.0.0.1:2283', legacyHttp2: false });
 const DOOR: TlsDoor = { address: '127.0.0.1', port: '443', host: 'photos.example.com', servername: 'photos.example.com' };
 const result = (command: string, exitCode = 0) => ({ command, exitCode, stdout: '', stderr: '', notFound: false, timedOut: false });
 
@@ -27,7 +27,8 @@ function runningHost(handshake: PeerFingerprint) {
   const fake = fakeSystem(makeRoot());
   const sys: System = {
     ...fake,
-    fs: { root: '/' } as RootedFs, // reloadNginx with systemd reads no file
+    fs: { root: '/', onHost: true } as RootedFs, // reloadNginx with systemd reads no file
+    onHost: true,
     hostHasSystemd: () => true,
     exec,
     peerFingerprint: async (request) => {

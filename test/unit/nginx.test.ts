@@ -2,10 +2,11 @@
 import { describe, expect, it } from 'vitest';
 import { render } from '../../src/render.js';
 import { siteListens } from '../../src/nginx.js';
+import { shipped } from '../support/fake-system.js';
 
 describe('siteListens', () => {
   it('finds 80 and 443 (IPv4 and IPv6, TLS on 443) in the rendered site', () => {
-    const site = render('nginx/immich.conf.hbs', { serverNames: '_', certPath: '/c', keyPath: '/k', acmeWebroot: '/w', upstream: '127.0.0.1:2283', legacyHttp2: false });
+    const site = render(shipped, 'nginx/immich.conf.hbs', { serverNames: '_', certPath: '/c', keyPath: '/k', acmeWebroot: '/w', upstream: '127.0.0.1:2283', legacyHttp2: false });
     expect(siteListens(site)).toEqual([
       { address: '*', port: '80', ssl: false },
       { address: '::', port: '80', ssl: false },

@@ -1,14 +1,15 @@
 // Every template rendered once with a known context and compared with its snapshot.
 import { describe, expect, it } from 'vitest';
 import { render } from '../../src/render.js';
-import type { EnvContext } from '../../src/steps/env-file.js';
+import type { EnvContext } from '../../src/immich-env.js';
+import { shipped } from '../support/fake-system.js';
 
 describe('templates', () => {
   it('env.hbs renders values verbatim (no HTML escaping) and fails on a missing one', () => {
     const context: EnvContext = { uploadLocation: '/opt/immich/library', dbDataLocation: '/opt/immich/postgres', timezone: 'Europe/Berlin', immichVersion: 'v3.2.4', dbPassword: 'A'.repeat(32), dbUsername: 'postgres', dbDatabaseName: 'immich' };
-    expect(render('templates/env.hbs', context)).toMatchSnapshot();
-    expect(render('templates/env.hbs', { ...context, timezone: 'A&B<C>' })).toContain('TZ=A&B<C>');
+    expect(render(shipped, 'templates/env.hbs', context)).toMatchSnapshot();
+    expect(render(shipped, 'templates/env.hbs', { ...context, timezone: 'A&B<C>' })).toContain('TZ=A&B<C>');
     const { dbPassword: _omit, ...missing } = context;
-    expect(() => render('templates/env.hbs', missing)).toThrow(/"dbPassword" not defined/);
+    expect(() => render(shipped, 'templates/env.hbs', missing)).toThrow(/"dbPassword" not defined/);
   });
 });

@@ -1,6 +1,7 @@
 // doctor's verdicts on what Docker reports, as `doctor` prints them (pass / warn / fail, the detail, the fix).
 import { describe, expect, it } from 'vitest';
-import { containersHealthy, formatDoctor } from '../../../src/commands/doctor.js';
+import { formatDoctor } from '../../../src/commands/doctor.js';
+import { containersHealthy } from '../../../src/commands/doctor-host.js';
 import type { ContainerView } from '../../../src/docker.js';
 
 function container(service: string, state: string, health: string | undefined): ContainerView {

@@ -1,0 +1,62 @@
+// What this host is at this boot: hostname, addresses (Azure IMDS, else local interfaces), instance id.
+
+import net from 'node:net';
+import { isHostname } from './config.js';
+import type { Ground } from './context.js';
+import { queryImds, type ImdsFacts } from './imds.js';
+import { PATHS } from './paths.js';
+import type { HostFacts } from './state.js';
+import type { System } from './system/index.js';
+
+/** What this host is now; the host-facts step records it, `per-boot` and `doctor` compare it. */
+export async function gatherHostFacts(ctx: Ground): Promise<HostFacts> {
+  const { sys, config } = ctx;
+  let imds: ImdsFacts = { vmId: null, privateIp: null, publicIp: null };
+  if (config.imds.enabled) {
+    try {
+      imds = await queryImds(sys, config.imds);
+      ctx.log.info({ imds }, 'Azure IMDS answered');
+    } catch (error) {
+      ctx.log.info({ reason: (error as Error).message }, 'Azure IMDS not available; using local interfaces only');
+    }
+  }
+  const local = localAddresses(sys);
+  const addresses = unique([imds.publicIp, imds.privateIp, ...local].filter((a): a is string => a !== null));
+  const machineId = (await sys.fs.read(PATHS.machineId))?.trim() ?? '';
+  const instance: Pick<HostFacts, 'instanceId' | 'instanceIdSource'> = imds.vmId
+    ? { instanceId: imds.vmId, instanceIdSource: 'azure-imds' }
+    : /^[0-9a-f]{32}$/.test(machineId)
+      ? { instanceId: machineId, instanceIdSource: 'machine-id' }
+      : { instanceId: 'unknown', instanceIdSource: 'none' };
+  return {
+    hostname: await hostname(sys),
+    addresses,
+    publicIp: imds.publicIp,
+    privateIp: imds.privateIp ?? local.find((a) => net.isIPv4(a)) ?? null,
+    ...instance,
+  };
+}
+
+/** The root's /etc/hostname (what this machine will call itself), else the running kernel's. */
+async function hostname(sys: System): Promise<string> {
+  const fromFile = (await sys.fs.read(PATHS.hostname))?.split('\n')[0]?.trim() ?? '';
+  if (isHostname(fromFile)) return fromFile.toLowerCase();
+  const kernel = sys.kernelHostname();
+  return isHostname(kernel) ? kernel.toLowerCase() : 'localhost';
+}
+
+// Bridges and veths belong to containers, not to the host's identity on the network.
+const CONTAINER_IFACE = /^(docker\d*|br-[0-9a-f]+|veth.*|virbr\d*|cni\d*|flannel.*)$/;
+
+function localAddresses(sys: System): string[] {
+  return sys
+    .interfaces()
+    .filter((a) => !a.internal && !CONTAINER_IFACE.test(a.iface))
+    .map((a) => a.address.split('%')[0]!)
+    .filter((a) => !a.startsWith('169.254.') && !/^fe[89ab]/i.test(a))
+    .sort((a, b) => Number(net.isIPv6(a)) - Number(net.isIPv6(b)));
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values)];
+}
