@@ -3,7 +3,19 @@
 // Every run uses a fresh root with IMDS off.
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { BIN, FIXTURE_BIN, REPO, TMP, alternate, freePort, freshRoot, maxRssKiB, median, stats, timed } from './lib.mjs';
+import {
+  BIN,
+  FIXTURE_BIN,
+  REPO,
+  TMP,
+  alternate,
+  freePort,
+  freshRoot,
+  maxRssKiB,
+  median,
+  stats,
+  timed,
+} from './lib.mjs';
 
 const node = process.execPath;
 
@@ -44,15 +56,19 @@ export function renderOnly(runs) {
   for (let i = 0; i < runs; i++) {
     const a = freshRoot();
     const b = freshRoot();
-    const pair = [() => {
-      const t0 = Date.now();
-      const run = timed(node, [BIN, '--root', a, 'run', '--skip-stack']);
-      ours.push(run.ms);
-      phases.push(phasesOf(run.stdout, t0, t0 + run.ms));
-    }, () => shell.push(timed('bash', [baseline, b]).ms)];
+    const pair = [
+      () => {
+        const t0 = Date.now();
+        const run = timed(node, [BIN, '--root', a, 'run', '--skip-stack']);
+        ours.push(run.ms);
+        phases.push(phasesOf(run.stdout, t0, t0 + run.ms));
+      },
+      () => shell.push(timed('bash', [baseline, b]).ms),
+    ];
     if (i % 2) pair.reverse();
     pair.forEach((f) => f());
-    if (!existsSync(path.join(a, 'var/lib/immich-firstboot/done'))) throw new Error(`run --skip-stack did not finish in ${a}`);
+    if (!existsSync(path.join(a, 'var/lib/immich-firstboot/done')))
+      throw new Error(`run --skip-stack did not finish in ${a}`);
   }
   const keys = Object.keys(phases[0] ?? {});
   const phaseMs = Object.fromEntries(keys.map((k) => [k, median(phases.map((p) => p[k] ?? 0))]));
@@ -67,9 +83,16 @@ export function cliLatency(runs, rssRuns) {
   const [status, floor] = alternate(runs, () => timed(node, [BIN, '--root', done, 'status']).ms, nodeFloor);
   const rss = [];
   for (let i = 0; i < rssRuns; i++) {
-    rss.push(maxRssKiB(timed('/usr/bin/time', ['-v', node, BIN, '--root', freshRoot(), 'run', '--skip-stack']).stderr) / 1024);
+    rss.push(
+      maxRssKiB(timed('/usr/bin/time', ['-v', node, BIN, '--root', freshRoot(), 'run', '--skip-stack']).stderr) / 1024,
+    );
   }
-  return { statusMs: stats(status), nodeMs: stats(floor), ratio: median(status) / median(floor), peakRssSkipStackMiB: stats(rss) };
+  return {
+    statusMs: stats(status),
+    nodeMs: stats(floor),
+    ratio: median(status) / median(floor),
+    peakRssSkipStackMiB: stats(rss),
+  };
 }
 
 /** 5. `per-boot` on a done root where nothing changed (same instance, same addresses) vs `node -e 0`. */
@@ -78,7 +101,8 @@ export function perBootLatency(runs) {
   const perBoot = () => {
     const run = timed(node, [BIN, '--root', done, 'per-boot']);
     // Only the no-change path is measured here; a clone or an address change is real work.
-    if (!run.stdout.includes('nothing to do')) throw new Error(`per-boot did not take the no-change path: ${run.stdout.slice(-400)}`);
+    if (!run.stdout.includes('nothing to do'))
+      throw new Error(`per-boot did not take the no-change path: ${run.stdout.slice(-400)}`);
     return run.ms;
   };
   perBoot();
@@ -91,17 +115,42 @@ const killStandins = (dir) => {
   const file = path.join(dir, 'server.pids');
   if (!existsSync(file)) return;
   for (const pid of readFileSync(file, 'utf8').split('\n').filter(Boolean)) {
-    try { process.kill(Number(pid)); } catch { /* gone already */ }
+    try {
+      process.kill(Number(pid));
+    } catch {
+      /* gone already */
+    }
   }
 };
 
 /** 3. A whole first boot with the stand-in docker whose server answers pong N s after it starts. */
 export async function stackOverhead(delaysS, runsEach) {
-  const env = (dir, port, delayS) => ({ ...process.env, PATH: `${FIXTURE_BIN}:${process.env.PATH}`, STANDIN_DIR: dir, STANDIN_PING_PORT: String(port), STANDIN_PONG_DELAY_MS: String(delayS * 1000) });
+  const env = (dir, port, delayS) => ({
+    ...process.env,
+    PATH: `${FIXTURE_BIN}:${process.env.PATH}`,
+    STANDIN_DIR: dir,
+    STANDIN_PING_PORT: String(port),
+    STANDIN_PONG_DELAY_MS: String(delayS * 1000),
+  });
   // What one call of the stand-in docker (a Node script) costs: the real CLI is a Go binary.
   const probe = mkdtempSync(path.join(TMP, 'standin-'));
-  const callMs = median(Array.from({ length: 5 }, () => timed(path.join(FIXTURE_BIN, 'docker'), ['info'], { env: env(probe, 1, 0) }).ms));
-  const byDelay = Object.fromEntries(delaysS.map((n) => [n, { totalMs: [], overheadMs: [], beforeStackMs: [], readyLagMs: [], afterReadyMs: [], peakRssMiB: [], dockerCalls: 0 }]));
+  const callMs = median(
+    Array.from({ length: 5 }, () => timed(path.join(FIXTURE_BIN, 'docker'), ['info'], { env: env(probe, 1, 0) }).ms),
+  );
+  const byDelay = Object.fromEntries(
+    delaysS.map((n) => [
+      n,
+      {
+        totalMs: [],
+        overheadMs: [],
+        beforeStackMs: [],
+        readyLagMs: [],
+        afterReadyMs: [],
+        peakRssMiB: [],
+        dockerCalls: 0,
+      },
+    ]),
+  );
   for (let i = 0; i < runsEach; i++) {
     for (const n of i % 2 ? [...delaysS].reverse() : delaysS) {
       const port = await freePort();
@@ -114,7 +163,10 @@ export async function stackOverhead(delaysS, runsEach) {
       } finally {
         killStandins(dir);
       }
-      const lines = run.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      const lines = run.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l));
       const at = (step) => Date.parse(lines.find((l) => l.step === step && l.changed)?.time ?? 'x');
       const upDone = at('stack-start');
       const ready = at('stack-ready');

@@ -23,7 +23,10 @@ export function timed(file, args, options = {}) {
   const start = process.hrtime.bigint();
   const r = spawnSync(file, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 120_000, ...options });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (r.status !== 0) throw new Error(`${file} ${args.join(' ')} exited ${r.status ?? r.signal}: ${(r.stderr || r.stdout || String(r.error ?? '')).slice(-800)}`);
+  if (r.status !== 0)
+    throw new Error(
+      `${file} ${args.join(' ')} exited ${r.status ?? r.signal}: ${(r.stderr || r.stdout || String(r.error ?? '')).slice(-800)}`,
+    );
   return { ms, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -34,8 +37,12 @@ export function timedAsync(file, args, options = {}) {
     const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', (code, signal) => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
@@ -83,7 +90,9 @@ export function preflight() {
   const need = { nginx: 'nginx', curl: 'curl', openssl: 'openssl', '/usr/bin/time': 'time' };
   const missing = Object.entries(need).filter(([cmd]) => spawnSync(cmd, ['--version'], { stdio: 'ignore' }).error);
   if (missing.length === 0) return;
-  process.stderr.write(`bench: missing ${missing.map(([c]) => c).join(', ')}; install them first: apt-get install -y ${missing.map(([, p]) => p).join(' ')}\n`);
+  process.stderr.write(
+    `bench: missing ${missing.map(([c]) => c).join(', ')}; install them first: apt-get install -y ${missing.map(([, p]) => p).join(' ')}\n`,
+  );
   rmSync(TMP, { recursive: true, force: true });
   process.exit(2);
 }
@@ -104,11 +113,14 @@ export function machine() {
     cpuModel: cpus[0]?.model ?? 'unknown',
     memTotalMiB: Math.round(os.totalmem() / 2 ** 20),
     kernel: `${os.type()} ${os.release()}`,
-    os: (/PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1]) ?? 'unknown',
+    os: /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'unknown',
     node: process.version,
     nginx: firstLine('nginx', ['-v']),
     openssl: firstLine('openssl', ['version']),
     curl: firstLine('curl', ['--version']),
-    loadAvgAtStart: os.loadavg().map((x) => x.toFixed(2)).join(' '),
+    loadAvgAtStart: os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' '),
   };
 }

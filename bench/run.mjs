@@ -10,8 +10,22 @@ import { REPO, TMP, machine, preflight } from './lib.mjs';
 
 const quick = process.env.BENCH_QUICK === '1';
 const plan = quick
-  ? { render: 3, cli: 3, rss: 1, stack: 1, perBoot: 3, door: { bytes: 256 << 20, rounds: 1, uploadBudgetMs: 30_000, handshakeRounds: 2, handshakeMs: 300 } }
-  : { render: 15, cli: 20, rss: 5, stack: 10, perBoot: 20, door: { bytes: 2 ** 31, rounds: 10, uploadBudgetMs: 240_000, handshakeRounds: 10, handshakeMs: 1500 } };
+  ? {
+      render: 3,
+      cli: 3,
+      rss: 1,
+      stack: 1,
+      perBoot: 3,
+      door: { bytes: 256 << 20, rounds: 1, uploadBudgetMs: 30_000, handshakeRounds: 2, handshakeMs: 300 },
+    }
+  : {
+      render: 15,
+      cli: 20,
+      rss: 5,
+      stack: 10,
+      perBoot: 20,
+      door: { bytes: 2 ** 31, rounds: 10, uploadBudgetMs: 240_000, handshakeRounds: 10, handshakeMs: 1500 },
+    };
 
 preflight();
 const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
@@ -33,7 +47,10 @@ try {
 } finally {
   rmSync(TMP, { recursive: true, force: true });
 }
-results.machine.loadAvgAtEnd = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+results.machine.loadAvgAtEnd = os
+  .loadavg()
+  .map((x) => x.toFixed(2))
+  .join(' ');
 results.machine.benchSeconds = Math.round((Date.now() - t0) / 1000);
 
 const { renderOnly: r1, cli: r2, stack: r3, door: r4, perBoot: r5 } = results;
@@ -47,20 +64,99 @@ const rssW = (ws) => ws.map((w) => f(w.rssMiB, 1)).join(' + ');
 const met = (ok, why) => (ok ? 'met' : `**not met**: ${why}`);
 
 const rows = [
-  ['1', 'render-only first boot (`run --skip-stack`) vs shell baseline', `${f(r1.oursMs.median)} ms`, `${f(r1.baselineMs.median)} ms`, `${f(r1.ratio, 2)}×`, '≤ 2.0×',
-    met(r1.ratio <= 2, `the whole baseline takes about as long as our start alone (spawn → first log line: ${f(r1.phaseMs['start (Node, bundle, config, lock)'])} ms; \`node -e 0\` is ${f(r2.nodeMs.median)} ms); then docker-logs ${f(r1.phaseMs['docker-logs'])} ms, tls-cert ${f(r1.phaseMs['tls-cert'])} ms (\`openssl req\`), nginx-site ${f(r1.phaseMs['nginx-site'])} ms, host-facts + env + compose-file + credentials ${f(['host-facts', 'env', 'compose-file', 'credentials'].reduce((a, k) => a + (r1.phaseMs[k] ?? 0), 0))} ms (fsync'd atomic writes, journal)`)],
-  ['2a', '`status` on a done root vs `node -e 0`', `${f(r2.statusMs.median)} ms`, `${f(r2.nodeMs.median)} ms`, `${f(r2.ratio, 2)}×`, '≤ 1.3×',
-    met(r2.ratio <= 1.3, 'what is left over `node -e 0`: reading the ~750 KB bundle (the npm packages in it are strings compiled only when used), parsing our own code, reading the state files; the margin is a few ms, so a busy machine can tip it either way')],
-  ['2b', 'peak RSS of a first boot (`/usr/bin/time -v`; `--skip-stack`, and with the stand-in stack)', `${f(r2.peakRssSkipStackMiB.max, 1)} / ${f(Math.max(s2.peakRssMiB.max, s5.peakRssMiB.max), 1)} MiB`, '', '', '≤ 80 MiB',
-    met(rssMax <= 80, 'over budget')],
-  ['3', 'first boot with the stand-in stack: wall time − N (N = 2 s, 5 s)', `${f(s2.overheadMs.median)} / ${f(s5.overheadMs.median)} ms`, '', '', '≤ 300 ms',
-    met(worstOverhead <= 300, `before the stack even starts: ${f(s2.beforeStackMs.median)} ms (launch → \`up -d\` and its loopback check); stack-start done + N → ready: ${f(s2.readyLagMs.median)} ms (the 100 ms poll, then docker ps/inspect, ss and /api/server/config at once); ready → exit: ${f(s2.afterReadyMs.median)} ms. ${s2.dockerCalls} stand-in docker calls at ~${f(r3.standinDockerCallMs)} ms each (a Node script; the real CLI is faster)`)],
-  ['4a', `upload ${f(r4.bodyBytes / 2 ** 30, 1)} GiB through nginx over TLS vs straight to the sink (HTTP/2; HTTP/1.1)`, `${f(r4.tlsH2MiBps.median)}; ${f(r4.tlsH1MiBps.median)} MiB/s`, `${f(r4.directMiBps.median)} MiB/s`, `${f(r4.ratioH2, 2)}×; ${f(r4.ratioH1, 2)}×`, '≥ 0.7×',
-    met(doorRatio >= 0.7, `the same nginx server block without TLS moves ${f(r4.nginxPlainMiBps.median)} MiB/s (${f(r4.ratioPlain, 2)}× direct), so the loss is TLS (${r4.handshakesPerS.ecdsaSession?.cipher}), not the proxy hop or buffering: curl encrypting, nginx decrypting, head and the sink all share ${results.machine.nproc} cores here, where a real client encrypts on its own machine`)],
-  ['4b', 'bytes in nginx\'s client_body_temp (max during uploads, after)', `${r4.clientBodyTempMaxDuring.bytes} B, ${r4.clientBodyTempAfter.bytes} B`, '', '', '0', met(tempBytes === 0, 'nginx buffered request bodies to disk')],
-  ['4c', 'nginx worker RSS before → after the uploads', `${rssW(r4.workersBefore)} → ${rssW(r4.workersAfter)} MiB`, '', '', '(reported)', ''],
-  ['4d', 'full TLS handshakes/s, ECDSA P-256 (ours) vs RSA-2048, same site', `${f(r4.handshakesPerS.ecdsa.median)}/s`, `${f(r4.handshakesPerS.rsa2048.median)}/s`, `${f(r4.handshakesPerS.ratio, 2)}×`, '(reported)', ''],
-  ['5', '`per-boot` check, nothing changed, vs `node -e 0`', `${f(r5.perBootMs.median)} ms`, `${f(r5.nodeMs.median)} ms`, `${f(r5.ratio, 2)}×`, '(reported)', ''],
+  [
+    '1',
+    'render-only first boot (`run --skip-stack`) vs shell baseline',
+    `${f(r1.oursMs.median)} ms`,
+    `${f(r1.baselineMs.median)} ms`,
+    `${f(r1.ratio, 2)}×`,
+    '≤ 2.0×',
+    met(
+      r1.ratio <= 2,
+      `the whole baseline takes about as long as our start alone (spawn → first log line: ${f(r1.phaseMs['start (Node, bundle, config, lock)'])} ms; \`node -e 0\` is ${f(r2.nodeMs.median)} ms); then docker-logs ${f(r1.phaseMs['docker-logs'])} ms, tls-cert ${f(r1.phaseMs['tls-cert'])} ms (\`openssl req\`), nginx-site ${f(r1.phaseMs['nginx-site'])} ms, host-facts + env + compose-file + credentials ${f(['host-facts', 'env', 'compose-file', 'credentials'].reduce((a, k) => a + (r1.phaseMs[k] ?? 0), 0))} ms (fsync'd atomic writes, journal)`,
+    ),
+  ],
+  [
+    '2a',
+    '`status` on a done root vs `node -e 0`',
+    `${f(r2.statusMs.median)} ms`,
+    `${f(r2.nodeMs.median)} ms`,
+    `${f(r2.ratio, 2)}×`,
+    '≤ 1.3×',
+    met(
+      r2.ratio <= 1.3,
+      'what is left over `node -e 0`: reading the ~750 KB bundle (the npm packages in it are strings compiled only when used), parsing our own code, reading the state files; the margin is a few ms, so a busy machine can tip it either way',
+    ),
+  ],
+  [
+    '2b',
+    'peak RSS of a first boot (`/usr/bin/time -v`; `--skip-stack`, and with the stand-in stack)',
+    `${f(r2.peakRssSkipStackMiB.max, 1)} / ${f(Math.max(s2.peakRssMiB.max, s5.peakRssMiB.max), 1)} MiB`,
+    '',
+    '',
+    '≤ 80 MiB',
+    met(rssMax <= 80, 'over budget'),
+  ],
+  [
+    '3',
+    'first boot with the stand-in stack: wall time − N (N = 2 s, 5 s)',
+    `${f(s2.overheadMs.median)} / ${f(s5.overheadMs.median)} ms`,
+    '',
+    '',
+    '≤ 300 ms',
+    met(
+      worstOverhead <= 300,
+      `before the stack even starts: ${f(s2.beforeStackMs.median)} ms (launch → \`up -d\` and its loopback check); stack-start done + N → ready: ${f(s2.readyLagMs.median)} ms (the 100 ms poll, then docker ps/inspect, ss and /api/server/config at once); ready → exit: ${f(s2.afterReadyMs.median)} ms. ${s2.dockerCalls} stand-in docker calls at ~${f(r3.standinDockerCallMs)} ms each (a Node script; the real CLI is faster)`,
+    ),
+  ],
+  [
+    '4a',
+    `upload ${f(r4.bodyBytes / 2 ** 30, 1)} GiB through nginx over TLS vs straight to the sink (HTTP/2; HTTP/1.1)`,
+    `${f(r4.tlsH2MiBps.median)}; ${f(r4.tlsH1MiBps.median)} MiB/s`,
+    `${f(r4.directMiBps.median)} MiB/s`,
+    `${f(r4.ratioH2, 2)}×; ${f(r4.ratioH1, 2)}×`,
+    '≥ 0.7×',
+    met(
+      doorRatio >= 0.7,
+      `the same nginx server block without TLS moves ${f(r4.nginxPlainMiBps.median)} MiB/s (${f(r4.ratioPlain, 2)}× direct), so the loss is TLS (${r4.handshakesPerS.ecdsaSession?.cipher}), not the proxy hop or buffering: curl encrypting, nginx decrypting, head and the sink all share ${results.machine.nproc} cores here, where a real client encrypts on its own machine`,
+    ),
+  ],
+  [
+    '4b',
+    "bytes in nginx's client_body_temp (max during uploads, after)",
+    `${r4.clientBodyTempMaxDuring.bytes} B, ${r4.clientBodyTempAfter.bytes} B`,
+    '',
+    '',
+    '0',
+    met(tempBytes === 0, 'nginx buffered request bodies to disk'),
+  ],
+  [
+    '4c',
+    'nginx worker RSS before → after the uploads',
+    `${rssW(r4.workersBefore)} → ${rssW(r4.workersAfter)} MiB`,
+    '',
+    '',
+    '(reported)',
+    '',
+  ],
+  [
+    '4d',
+    'full TLS handshakes/s, ECDSA P-256 (ours) vs RSA-2048, same site',
+    `${f(r4.handshakesPerS.ecdsa.median)}/s`,
+    `${f(r4.handshakesPerS.rsa2048.median)}/s`,
+    `${f(r4.handshakesPerS.ratio, 2)}×`,
+    '(reported)',
+    '',
+  ],
+  [
+    '5',
+    '`per-boot` check, nothing changed, vs `node -e 0`',
+    `${f(r5.perBootMs.median)} ms`,
+    `${f(r5.nodeMs.median)} ms`,
+    `${f(r5.ratio, 2)}×`,
+    '(reported)',
+    '',
+  ],
 ];
 const header = ['#', 'measure', 'ours', 'baseline', 'ratio', 'target', 'result'];
 const table = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
@@ -105,7 +201,7 @@ ${table}
    alternating; the RSA-2048 certificate (same SANs) is served by a copy of the same TLS server block.
    Client and server share the machine, so this is a floor for the server's rate.
 5. ${r5.perBootMs.n} alternating pairs of \`per-boot\` on a done root (\`run --skip-stack\`; same instance, same
-   addresses: every run checked to have said \"nothing to do\") and \`node -e 0\`; medians (per-boot
+   addresses: every run checked to have said "nothing to do") and \`node -e 0\`; medians (per-boot
    ${f(r5.perBootMs.min)}–${f(r5.perBootMs.max)} ms). Its no-change path takes no lock, writes nothing and starts no process.
 
 hyperfine is not used: it runs each command's runs as one block, and these benches alternate the two
@@ -118,4 +214,6 @@ writeFileSync(path.join(REPO, 'bench', 'out', `results-${m.date.replace(/[:.]/g,
 writeFileSync(path.join(REPO, 'bench', 'out', 'latest.json'), json);
 if (!quick) writeFileSync(path.join(REPO, 'bench', 'RESULTS.md'), md);
 console.log(table);
-console.log(`\n${quick ? 'quick run: bench/RESULTS.md left as it was' : 'bench/RESULTS.md written'}; details in bench/out/latest.json`);
+console.log(
+  `\n${quick ? 'quick run: bench/RESULTS.md left as it was' : 'bench/RESULTS.md written'}; details in bench/out/latest.json`,
+);

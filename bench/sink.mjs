@@ -5,7 +5,9 @@ import http from 'node:http';
 const port = Number(process.argv[2]);
 const server = http.createServer((req, res) => {
   let bytes = 0;
-  req.on('data', (chunk) => { bytes += chunk.length; });
+  req.on('data', (chunk) => {
+    bytes += chunk.length;
+  });
   req.on('end', () => res.end(String(bytes)));
 });
 server.listen(port, '127.0.0.1', () => console.log('listening'));

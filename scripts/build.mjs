@@ -4,7 +4,16 @@
 // execa or pino. Node runs it with --enable-source-maps (debian/immich-firstboot.wrapper), so a stack
 // trace names the real file and line, in src/ or in a dependency.
 import { build } from 'esbuild';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -33,7 +42,9 @@ try {
     define: { __IMMICH_FIRSTBOOT_VERSION__: JSON.stringify(version) },
     // The CommonJS dependencies (pino, handlebars, dotenv) call require() for Node's built-ins, which an
     // ES module does not have: each chunk gets one of its own.
-    banner: { js: "import { createRequire as __ifbCreateRequire } from 'node:module';\nconst require = __ifbCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __ifbCreateRequire } from 'node:module';\nconst require = __ifbCreateRequire(import.meta.url);",
+    },
     logLevel: 'warning',
   });
   const built = readdirSync(out).filter(shipped);

@@ -30,11 +30,20 @@ const BY_FLAG = new Map(commandList.flatMap(([name, c]) => (c.flag ? [[c.flag.lo
 /** node:util parseArgs' options: each option, and each command's option spelling. */
 const PARSER_OPTIONS = Object.fromEntries([
   ...optionList.map(([name, o]) => [name, { type: o.type }]),
-  ...commandList.flatMap(([, c]) => (c.flag ? [[c.flag.long, { type: 'boolean', ...(c.flag.short ? { short: c.flag.short } : {}) }]] : [])),
+  ...commandList.flatMap(([, c]) =>
+    c.flag ? [[c.flag.long, { type: 'boolean', ...(c.flag.short ? { short: c.flag.short } : {}) }]] : [],
+  ),
 ]) as Record<string, { type: 'string' | 'boolean'; short?: string }>;
 
 type Token =
-  | { kind: 'option'; index: number; name: string; rawName: string; value?: string | undefined; inlineValue?: boolean | undefined }
+  | {
+      kind: 'option';
+      index: number;
+      name: string;
+      rawName: string;
+      value?: string | undefined;
+      inlineValue?: boolean | undefined;
+    }
   | { kind: 'positional'; index: number; value: string }
   | { kind: 'option-terminator'; index: number };
 
@@ -66,7 +75,8 @@ export function parseArgs(argv: readonly string[]): Args {
     } else {
       // Empty, missing, or (strictly) an option's spelling: `--root --json` is a forgotten DIR, not a
       // directory named "--json" (one that starts with a dash is given as --root=-DIR).
-      if (!token.value || (token.inlineValue === false && /^-./.test(token.value))) throw usage(`--${token.name} needs a value`);
+      if (!token.value || (token.inlineValue === false && /^-./.test(token.value)))
+        throw usage(`--${token.name} needs a value`);
       set[token.name] = token.value;
     }
     if (spec) typed.push(token.name as OptionName);
@@ -80,7 +90,10 @@ export function parseArgs(argv: readonly string[]): Args {
   }
   const root = given.root ?? '/';
   // Images pulled into the host's Docker are not in an offline tree: saying "pulled" would mislead.
-  if (given.pull && !given['host-docker'] && path.resolve(root) !== '/') throw usage('--pull with --root pulls into the running host\'s Docker, not the tree\'s; add --host-docker if that is what you want');
+  if (given.pull && !given['host-docker'] && path.resolve(root) !== '/')
+    throw usage(
+      "--pull with --root pulls into the running host's Docker, not the tree's; add --host-docker if that is what you want",
+    );
   return {
     command,
     root,
@@ -124,7 +137,7 @@ const WIDTH = 102;
 function row(left: string, text: string): string {
   const lines = [`${`  ${left}`.padEnd(INDENT - 1)} `];
   for (const word of text.split(' ')) {
-    const last = lines[lines.length - 1]!;
+    const last = lines[lines.length - 1];
     if (last.length === INDENT) lines[lines.length - 1] = `${last}${word}`;
     else if (last.length + 1 + word.length > WIDTH) lines.push(`${' '.repeat(INDENT)}${word}`);
     else lines[lines.length - 1] = `${last} ${word}`;
@@ -144,11 +157,17 @@ the compose stack, and /root/immich-credentials.txt. Run once at first boot by
 immich-firstboot.service; safe to run again (it resumes, or says there is nothing to do).
 
 Commands:
-${commandList.filter(([, c]) => c.listedWith !== 'options').map(commandRow).join('\n')}
+${commandList
+  .filter(([, c]) => c.listedWith !== 'options')
+  .map(commandRow)
+  .join('\n')}
 
 Options:
 ${optionList.map(([name, o]) => row('value' in o ? `--${name} ${o.value}` : `--${name}`, o.summary)).join('\n')}
-${commandList.filter(([, c]) => c.listedWith === 'options').map(commandRow).join('\n')}
+${commandList
+  .filter(([, c]) => c.listedWith === 'options')
+  .map(commandRow)
+  .join('\n')}
 
 Exit codes:
   0 success (status: done)   1 a step failed (status: error; doctor: a check failed)   2 usage error

@@ -53,20 +53,30 @@ type Check = (value: unknown) => string | undefined;
  * key Config does not have, is a type error. Lists and 'auto' | list values are leaves.
  */
 type Schema<T> = {
-  readonly [K in keyof T]-?: NonNullable<T[K]> extends readonly unknown[] ? Check : NonNullable<T[K]> extends object ? Schema<T[K]> : Check;
+  readonly [K in keyof T]-?: NonNullable<T[K]> extends readonly unknown[]
+    ? Check
+    : NonNullable<T[K]> extends object
+      ? Schema<T[K]>
+      : Check;
 };
 
 /** The same schema as the walk sees it: YAML keys are strings until the schema vouches for them. */
 type SchemaNode = { readonly [key: string]: Check | SchemaNode };
 
-const str = (test: (v: string) => boolean, want: string): Check => (v) =>
-  typeof v === 'string' && test(v) ? undefined : `must be ${want}`;
-const num = (min: number, max: number, integer = false): Check => (v) =>
-  typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max && (!integer || Number.isInteger(v))
-    ? undefined
-    : `must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`;
-const oneOf = (...allowed: (string | number)[]): Check => (v) =>
-  allowed.includes(v as string) ? undefined : `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`;
+const str =
+  (test: (v: string) => boolean, want: string): Check =>
+  (v) =>
+    typeof v === 'string' && test(v) ? undefined : `must be ${want}`;
+const num =
+  (min: number, max: number, integer = false): Check =>
+  (v) =>
+    typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max && (!integer || Number.isInteger(v))
+      ? undefined
+      : `must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`;
+const oneOf =
+  (...allowed: (string | number)[]): Check =>
+  (v) =>
+    allowed.includes(v as string) ? undefined : `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`;
 const bool: Check = (v) => (typeof v === 'boolean' ? undefined : 'must be true or false');
 
 const SCHEMA: Schema<Config> = {
@@ -79,11 +89,17 @@ const SCHEMA: Schema<Config> = {
       ? undefined
       : 'must be a list of DNS names or IP addresses',
   immichVersion: str((v) => /^v\d+\.\d+\.\d+$/.test(v) || v === 'release', 'a release tag such as v3.2.4'),
-  timezone: str((v) => /^[A-Za-z][A-Za-z0-9_+\-]*(\/[A-Za-z0-9_+\-]+)*$/.test(v) && v.length < 64, 'a tz database name such as Europe/Berlin'),
+  timezone: str(
+    (v) => /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(v) && v.length < 64,
+    'a tz database name such as Europe/Berlin',
+  ),
   logLevel: oneOf(...LOG_LEVELS),
   imds: {
     enabled: bool,
-    url: str((v) => /^http:\/\/[A-Za-z0-9.:[\]-]+(:\d+)?$/.test(v), 'an http:// base URL without a path, such as http://169.254.169.254'),
+    url: str(
+      (v) => /^http:\/\/[A-Za-z0-9.:[\]-]+(:\d+)?$/.test(v),
+      'an http:// base URL without a path, such as http://169.254.169.254',
+    ),
     timeoutSeconds: num(0.1, 30),
     retrySeconds: num(0, 300),
   },
@@ -100,7 +116,10 @@ const SCHEMA: Schema<Config> = {
   },
   stack: {
     readyTimeoutSeconds: num(10, 7200),
-    serverUrl: str((v) => /^http:\/\/(127\.\d+\.\d+\.\d+|\[::1\]|localhost):\d+$/.test(v), 'a loopback http:// URL such as http://127.0.0.1:2283'),
+    serverUrl: str(
+      (v) => /^http:\/\/(127\.\d+\.\d+\.\d+|\[::1\]|localhost):\d+$/.test(v),
+      'a loopback http:// URL such as http://127.0.0.1:2283',
+    ),
   },
   dockerLogs: {
     maxSize: str((v) => /^\d+[kmg]$/.test(v), 'a size such as 50m (digits then k, m or g)'),
@@ -133,20 +152,25 @@ export function parseConfig(text: string | undefined, { displayPath, env = {} }:
     const lineOf = (node: YamlNode | null | undefined): number | undefined =>
       node?.range ? lineCounter.linePos(node.range[0]).line : undefined;
     if (doc.errors.length > 0) {
-      const first = doc.errors[0]!;
+      const first = doc.errors[0];
       fail(lineCounter.linePos(first.pos[0]).line, `not valid YAML: ${first.message.split('\n')[0]}`);
     }
-    if (doc.contents !== null && !isMap(doc.contents)) fail(lineOf(doc.contents), 'must be a mapping of keys (key: value), not a list or a scalar');
+    if (doc.contents !== null && !isMap(doc.contents))
+      fail(lineOf(doc.contents), 'must be a mapping of keys (key: value), not a list or a scalar');
     walk(doc.contents, SCHEMA, [], config, fail, lineOf);
   }
   const imdsUrl = env.IMMICH_FIRSTBOOT_IMDS_URL;
   if (imdsUrl !== undefined && imdsUrl !== '') {
     const why = SCHEMA.imds.url(imdsUrl);
     if (why) {
-      throw new FirstbootError('config-invalid', `environment variable IMMICH_FIRSTBOOT_IMDS_URL ${why}, not ${JSON.stringify(imdsUrl)}`, {
-        exitCode: EXIT.config,
-        hint: 'unset IMMICH_FIRSTBOOT_IMDS_URL or set it to a base URL such as http://127.0.0.1:8080',
-      });
+      throw new FirstbootError(
+        'config-invalid',
+        `environment variable IMMICH_FIRSTBOOT_IMDS_URL ${why}, not ${JSON.stringify(imdsUrl)}`,
+        {
+          exitCode: EXIT.config,
+          hint: 'unset IMMICH_FIRSTBOOT_IMDS_URL or set it to a base URL such as http://127.0.0.1:8080',
+        },
+      );
     }
     config.imds.url = imdsUrl;
   }
@@ -182,9 +206,12 @@ function walk(
       fields[key] = value;
     } else {
       if (valueNode !== null && !isMap(valueNode)) {
-        fail(lineOf(valueNode) ?? lineOf(keyNode), `${keyPath} must be a mapping with keys ${Object.keys(spec!).join(', ')}`);
+        fail(
+          lineOf(valueNode) ?? lineOf(keyNode),
+          `${keyPath} must be a mapping with keys ${Object.keys(spec).join(', ')}`,
+        );
       }
-      walk(valueNode, spec!, [...prefix, key], fields[key] as object, fail, lineOf);
+      walk(valueNode, spec, [...prefix, key], fields[key] as object, fail, lineOf);
     }
   }
 }

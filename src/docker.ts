@@ -30,7 +30,11 @@ interface InspectJson {
   Name: string;
   Config?: { Labels?: Record<string, string> | null };
   State?: { Status?: string; Health?: { Status?: string } };
-  HostConfig?: { NetworkMode?: string; PortBindings?: PortMap | null; LogConfig?: { Type?: string; Config?: Record<string, string> | null } };
+  HostConfig?: {
+    NetworkMode?: string;
+    PortBindings?: PortMap | null;
+    LogConfig?: { Type?: string; Config?: Record<string, string> | null };
+  };
   NetworkSettings?: { Ports?: PortMap | null };
 }
 type PortMap = Record<string, Array<{ HostIp?: string; HostPort?: string }> | null>;
@@ -38,12 +42,18 @@ type PortMap = Record<string, Array<{ HostIp?: string; HostPort?: string }> | nu
 /** The project's containers as Docker sees them (running or not). */
 export async function projectContainers(ctx: Pick<Ground, 'sys'>): Promise<ContainerView[]> {
   // Plain docker, not compose: `compose ps` differs between 1.29 and v2 (which lists only running ones).
-  const ids = (await docker(ctx, ['ps', '-a', '-q', '--no-trunc', '--filter', `label=com.docker.compose.project=${PROJECT}`])).split('\n').filter(Boolean);
+  const ids = (
+    await docker(ctx, ['ps', '-a', '-q', '--no-trunc', '--filter', `label=com.docker.compose.project=${PROJECT}`])
+  )
+    .split('\n')
+    .filter(Boolean);
   if (ids.length === 0) return [];
   const parsed = JSON.parse(await docker(ctx, ['inspect', ...ids])) as InspectJson[];
   return parsed.map((c) => {
     const bindings = [c.HostConfig?.PortBindings, c.NetworkSettings?.Ports].flatMap((map) =>
-      Object.values(map ?? {}).flatMap((list) => (list ?? []).map((b) => ({ hostIp: b.HostIp ?? '', hostPort: b.HostPort ?? '' }))),
+      Object.values(map ?? {}).flatMap((list) =>
+        (list ?? []).map((b) => ({ hostIp: b.HostIp ?? '', hostPort: b.HostPort ?? '' })),
+      ),
     );
     const unique = [...new Map(bindings.map((b) => [`${b.hostIp}|${b.hostPort}`, b])).values()];
     return {
@@ -72,17 +82,21 @@ export interface Listener {
 export async function listeningSockets(ctx: Pick<Ground, 'sys'>): Promise<Listener[]> {
   const result = await ctx.sys.exec('ss', ['-H', '-l', '-t', '-n', '-p'], { timeoutMs: 30_000 });
   if (result.exitCode !== 0) {
-    throw new FirstbootError('ss-failed', `could not list the listening sockets: \`ss -Hltnp\` ${result.notFound ? 'is not installed' : `failed: ${result.stderr.trim()}`}`, {
-      hint: 'install iproute2 (apt install iproute2), then run `immich-firstboot` again',
-    });
+    throw new FirstbootError(
+      'ss-failed',
+      `could not list the listening sockets: \`ss -Hltnp\` ${result.notFound ? 'is not installed' : `failed: ${result.stderr.trim()}`}`,
+      {
+        hint: 'install iproute2 (apt install iproute2), then run `immich-firstboot` again',
+      },
+    );
   }
   return result.stdout.split('\n').flatMap((line) => {
     // State Recv-Q Send-Q Local:Port Peer:Port users:(("nginx",pid=7,fd=6),...); IPv6 as [::1]:2283,
     // the dual-stack wildcard as *:2283.
     const local = line.trim().split(/\s+/)[3];
     const match = local ? /^\[?(.*?)(?:%[^\]]*)?\]?:(\d+|\*)$/.exec(local) : null;
-    const processes = [...line.matchAll(/\("([^"]*)",pid=(\d+)/g)].map((m) => ({ name: m[1]!, pid: Number(m[2]) }));
-    return match ? [{ address: match[1]!, port: match[2]!, line: line.trim().replace(/\s+/g, ' '), processes }] : [];
+    const processes = [...line.matchAll(/\("([^"]*)",pid=(\d+)/g)].map((m) => ({ name: m[1], pid: Number(m[2]) }));
+    return match ? [{ address: match[1], port: match[2], line: line.trim().replace(/\s+/g, ' '), processes }] : [];
   });
 }
 
@@ -107,7 +121,10 @@ export interface LoopbackView {
  * project, and every socket listening on those ports or on Immich's own port, must be on 127.0.0.0/8
  * or ::1. Shared by the stack steps (which stop what is exposed) and `doctor` (which only reports).
  */
-export async function loopbackView(ctx: Ground, pending: ContainerView[] | Promise<ContainerView[]>): Promise<LoopbackView> {
+export async function loopbackView(
+  ctx: Ground,
+  pending: ContainerView[] | Promise<ContainerView[]>,
+): Promise<LoopbackView> {
   // ss runs while Docker is still answering ps/inspect; it cannot depend on them.
   const [containers, sockets] = await bothOrFirstError(pending, listeningSockets(ctx));
   const problems: string[] = [];
@@ -121,10 +138,12 @@ export async function loopbackView(ctx: Ground, pending: ContainerView[] | Promi
         exposedServices.add(c.service);
       }
     }
-    if (c.networkMode === 'host') ctx.log.info({ container: c.name }, 'container shares the host network; its sockets are checked below');
+    if (c.networkMode === 'host')
+      ctx.log.info({ container: c.name }, 'container shares the host network; its sockets are checked below');
   }
   const listeners = sockets.filter((l) => ports.has(l.port));
-  for (const l of listeners) if (!isLoopback(l.address)) problems.push(`a socket listens on ${l.address}:${l.port} (ss: ${l.line})`);
+  for (const l of listeners)
+    if (!isLoopback(l.address)) problems.push(`a socket listens on ${l.address}:${l.port} (ss: ${l.line})`);
   const seen = listeners.map((l) => `${l.address}:${l.port}`).join(', ') || 'no socket';
   return { problems, exposedServices, listeners, summary: `ports ${[...ports].join(', ')} on loopback only (${seen})` };
 }
@@ -139,15 +158,21 @@ async function bothOrFirstError<A, B>(a: A | Promise<A>, b: Promise<B>): Promise
 
 /** The containers created before Docker loaded the log rotation: their logs grow without bound. */
 export function unrotated(containers: ContainerView[]): string[] {
-  return containers.filter((c) => c.logConfig.type === 'json-file' && !c.logConfig.config['max-size']).map((c) => c.name);
+  return containers
+    .filter((c) => c.logConfig.type === 'json-file' && !c.logConfig.config['max-size'])
+    .map((c) => c.name);
 }
 
 async function docker(ctx: Pick<Ground, 'sys'>, args: string[]): Promise<string> {
   const result = await ctx.sys.exec('docker', args, { timeoutMs: 60_000 });
   if (result.exitCode !== 0) {
-    throw new FirstbootError('docker-failed', `\`docker ${args.slice(0, 2).join(' ')} ...\` failed: ${result.stderr.trim() || `exit ${result.exitCode}`}`, {
-      hint: 'check that Docker runs (`systemctl status docker.service`), then run `immich-firstboot` again',
-    });
+    throw new FirstbootError(
+      'docker-failed',
+      `\`docker ${args.slice(0, 2).join(' ')} ...\` failed: ${result.stderr.trim() || `exit ${result.exitCode}`}`,
+      {
+        hint: 'check that Docker runs (`systemctl status docker.service`), then run `immich-firstboot` again',
+      },
+    );
   }
   return result.stdout;
 }

@@ -26,7 +26,12 @@ export function tlsDoor(site: string, domain: string | null, host: HostFacts | u
   if (!listen) return undefined;
   const wildcard = { '*': '127.0.0.1', '0.0.0.0': '127.0.0.1', '::': '::1' }[listen.address];
   const name = domain ?? host?.publicIp ?? host?.addresses[0] ?? 'localhost';
-  return { address: wildcard ?? listen.address, port: listen.port, host: name, servername: net.isIP(name) ? undefined : name };
+  return {
+    address: wildcard ?? listen.address,
+    port: listen.port,
+    host: name,
+    servername: net.isIP(name) ? undefined : name,
+  };
 }
 
 /** Fingerprints as Node and openssl print them ("AB:CD:..."), whatever their case. */
@@ -47,14 +52,27 @@ export interface AwaitOptions {
  * Polls the door (a TLS handshake, nothing more) until nginx presents `fingerprint`. Returns undefined
  * once it does; when the bound runs out, what it presented last (a fingerprint) or why it could not tell.
  */
-export async function awaitCertificate(sys: System, door: TlsDoor, fingerprint: string, options: AwaitOptions = {}): Promise<{ presented: string } | { error: string } | undefined> {
+export async function awaitCertificate(
+  sys: System,
+  door: TlsDoor,
+  fingerprint: string,
+  options: AwaitOptions = {},
+): Promise<{ presented: string } | { error: string } | undefined> {
   const { timeoutMs = BOUND_MS, intervalMs = 150 } = options;
   const deadline = sys.now().getTime() + timeoutMs;
   for (;;) {
     const left = deadline - sys.now().getTime();
     const seen = await sys
-      .peerFingerprint({ host: door.address, port: Number(door.port), servername: door.servername, timeoutMs: Math.max(100, Math.min(2000, left)) })
-      .then((presented) => ({ presented }), (error: unknown) => ({ error: (error as { code?: string }).code ?? (error as Error).message }));
+      .peerFingerprint({
+        host: door.address,
+        port: Number(door.port),
+        servername: door.servername,
+        timeoutMs: Math.max(100, Math.min(2000, left)),
+      })
+      .then(
+        (presented) => ({ presented }),
+        (error: unknown) => ({ error: (error as { code?: string }).code ?? (error as Error).message }),
+      );
     if ('presented' in seen && sameFingerprint(seen.presented, fingerprint)) return undefined;
     if (sys.now().getTime() + intervalMs > deadline) return seen;
     await sys.sleep(intervalMs);
@@ -70,15 +88,26 @@ export type ReloadOutcome = 'reloaded' | 'not running' | 'other root' | { warnin
  * with the browser's must find it there. If the bound runs out: a warning, not a failure (the
  * certificate and the site are in place; nginx is what lags).
  */
-export async function reloadServing(sys: System, expected: { door: TlsDoor; fingerprint: string } | undefined, options: AwaitOptions = {}): Promise<ReloadOutcome> {
+export async function reloadServing(
+  sys: System,
+  expected: { door: TlsDoor; fingerprint: string } | undefined,
+  options: AwaitOptions = {},
+): Promise<ReloadOutcome> {
   const outcome = await reloadNginx(sys);
-  if (typeof outcome === 'object') return { warning: `could not reload nginx: ${outcome.failed}`, hint: 'run `systemctl reload nginx` and check `journalctl -u nginx`' };
+  if (typeof outcome === 'object')
+    return {
+      warning: `could not reload nginx: ${outcome.failed}`,
+      hint: 'run `systemctl reload nginx` and check `journalctl -u nginx`',
+    };
   if (outcome !== 'reloaded' || !expected) return outcome;
   const late = await awaitCertificate(sys, expected.door, expected.fingerprint, options);
   if (!late) return outcome;
   const where = `${net.isIPv6(expected.door.address) ? `[${expected.door.address}]` : expected.door.address}:${expected.door.port}`;
   const seconds = (options.timeoutMs ?? BOUND_MS) / 1000;
-  const what = 'presented' in late ? `nginx still serves the old certificate (SHA-256 ${late.presented})` : `nginx could not be asked which certificate it serves (${late.error})`;
+  const what =
+    'presented' in late
+      ? `nginx still serves the old certificate (SHA-256 ${late.presented})`
+      : `nginx could not be asked which certificate it serves (${late.error})`;
   return {
     warning: `${what} on ${where} ${seconds} s after the reload, not the new one (SHA-256 ${expected.fingerprint})`,
     hint: 'run `systemctl reload nginx`; if it still serves the old certificate, check `nginx -t` and `journalctl -u nginx -n 20`',

@@ -13,8 +13,23 @@ export interface ErrorCodeEntry {
 
 /** The errnos the filesystem layer names in its `io-*` codes; any other is `io-other` (its message names it). */
 export const IO_ERRNOS = [
-  'EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'EIO', 'ENOENT', 'ENOTDIR', 'EISDIR', 'EEXIST', 'ENOTEMPTY',
-  'ELOOP', 'ENAMETOOLONG', 'EBUSY', 'EXDEV', 'EMFILE', 'ENFILE',
+  'EACCES',
+  'EPERM',
+  'EROFS',
+  'ENOSPC',
+  'EDQUOT',
+  'EIO',
+  'ENOENT',
+  'ENOTDIR',
+  'EISDIR',
+  'EEXIST',
+  'ENOTEMPTY',
+  'ELOOP',
+  'ENAMETOOLONG',
+  'EBUSY',
+  'EXDEV',
+  'EMFILE',
+  'ENFILE',
 ] as const;
 
 export type IoErrorCode = `io-${Lowercase<(typeof IO_ERRNOS)[number]>}` | 'io-other';
@@ -24,7 +39,8 @@ const AGAIN = 'then run `immich-firstboot` again';
 /** In the order a first boot may meet them; commands' own codes after. */
 const CATALOG = {
   usage: {
-    meaning: 'The command line is not valid: an unknown command or option, an option the command does not take, or an option without its value (exit 2).',
+    meaning:
+      'The command line is not valid: an unknown command or option, an option the command does not take, or an option without its value (exit 2).',
     fix: 'Correct the command line: `immich-firstboot --help` lists the commands and the options each takes.',
   },
   'config-invalid': {
@@ -36,7 +52,8 @@ const CATALOG = {
     fix: `Give the path of an existing config.yaml, or leave --config out to use ${PATHS.config} under the root.`,
   },
   locked: {
-    meaning: 'Another immich-firstboot (first boot, per-boot, regenerate-cert or prepare-image) holds the lock; this one did nothing (exit 4).',
+    meaning:
+      'Another immich-firstboot (first boot, per-boot, regenerate-cert or prepare-image) holds the lock; this one did nothing (exit 4).',
     fix: 'Wait for it to finish (`immich-firstboot status` shows its progress), then run again if needed.',
   },
   'state-corrupt': {
@@ -44,11 +61,13 @@ const CATALOG = {
     fix: 'Move the file aside and run again: the steps are idempotent, so a fresh journal redoes only what is needed.',
   },
   interrupted: {
-    meaning: '`status` only: the last run was killed (power cut, SIGKILL) during the step the message names, and nothing runs now.',
+    meaning:
+      '`status` only: the last run was killed (power cut, SIGKILL) during the step the message names, and nothing runs now.',
     fix: 'Nothing: it resumes at that step at the next boot; to resume now, `systemctl start immich-firstboot.service` (or `immich-firstboot run`).',
   },
   'path-escapes-root': {
-    meaning: 'Under --root, a symlink leads out of the tree (an absolute link resolves on the host, not in the tree): writing through it would change the host.',
+    meaning:
+      'Under --root, a symlink leads out of the tree (an absolute link resolves on the host, not in the tree): writing through it would change the host.',
     fix: 'Replace the symlink at or above the path the message names with a directory inside the tree.',
   },
   'io-eacces': {
@@ -60,7 +79,8 @@ const CATALOG = {
     fix: `Run immich-firstboot as root, and check the file is not immutable (\`lsattr\`; \`chattr -i\` clears it); ${AGAIN}.`,
   },
   'io-erofs': {
-    meaning: 'The filesystem is read-only (EROFS); under our systemd unit, more likely the path is outside its sandbox (ProtectSystem=strict, ReadWritePaths=).',
+    meaning:
+      'The filesystem is read-only (EROFS); under our systemd unit, more likely the path is outside its sandbox (ProtectSystem=strict, ReadWritePaths=).',
     fix: `If \`findmnt -no OPTIONS -T DIR\` shows ro, remount it read-write; if rw, add the path with \`systemctl edit UNIT\` ([Service] ReadWritePaths=DIR); ${AGAIN}.`,
   },
   'io-enospc': {
@@ -76,7 +96,8 @@ const CATALOG = {
     fix: `Check the kernel log (\`journalctl -k\`) and the disk, ${AGAIN}.`,
   },
   'io-enoent': {
-    meaning: 'A file or directory the operation needs does not exist (ENOENT): it went away meanwhile, or a parent directory is missing.',
+    meaning:
+      'A file or directory the operation needs does not exist (ENOENT): it went away meanwhile, or a parent directory is missing.',
     fix: `Check the path and its parent directories, ${AGAIN}.`,
   },
   'io-enotdir': {
@@ -108,7 +129,8 @@ const CATALOG = {
     fix: `Unmount what is mounted there (\`findmnt PATH\` shows it), ${AGAIN}.`,
   },
   'io-exdev': {
-    meaning: 'A rename crossed filesystems (EXDEV): the file is a mount of its own, such as a single file bind-mounted into place.',
+    meaning:
+      'A rename crossed filesystems (EXDEV): the file is a mount of its own, such as a single file bind-mounted into place.',
     fix: `Mount its directory instead of the file, ${AGAIN}.`,
   },
   'io-emfile': {
@@ -148,7 +170,8 @@ const CATALOG = {
     fix: `Fix the file (\`dockerd --validate --config-file ${PATHS.dockerDaemonJson}\` checks it), ${AGAIN}.`,
   },
   'docker-restart-failed': {
-    meaning: 'Restarting Docker to apply log rotation failed (`systemctl restart docker.service`, or dockerLogs.restartCommand, exited non-zero).',
+    meaning:
+      'Restarting Docker to apply log rotation failed (`systemctl restart docker.service`, or dockerLogs.restartCommand, exited non-zero).',
     fix: `Read \`journalctl -u docker.service\`: ${PATHS.dockerDaemonJson} may hold a setting this Docker rejects; fix it, ${AGAIN}.`,
   },
   'docker-down': {
@@ -160,7 +183,8 @@ const CATALOG = {
     fix: `Check that Docker runs (\`systemctl status docker.service\`), ${AGAIN}.`,
   },
   'compose-missing': {
-    meaning: 'No working docker compose: neither `docker compose` nor `docker-compose` (nor compose.command in config.yaml) runs.',
+    meaning:
+      'No working docker compose: neither `docker compose` nor `docker-compose` (nor compose.command in config.yaml) runs.',
     fix: 'Install a docker CLI and a compose (Ubuntu: apt install docker.io docker-compose-v2; Debian 13: apt install docker-cli docker-compose; Debian 12: apt install docker.io docker-compose), or set compose.command in config.yaml.',
   },
   'compose-up-failed': {
@@ -168,15 +192,18 @@ const CATALOG = {
     fix: `See the full output with \`cd ${PATHS.immichDir} && docker compose -p immich up -d\`, fix the cause (disk, images, Docker), ${AGAIN}.`,
   },
   'ss-failed': {
-    meaning: '`ss` could not list the listening sockets (iproute2 missing?), so the loopback guarantee cannot be checked.',
+    meaning:
+      '`ss` could not list the listening sockets (iproute2 missing?), so the loopback guarantee cannot be checked.',
     fix: `Install iproute2 (apt install iproute2), ${AGAIN}.`,
   },
   'port-exposed': {
-    meaning: 'Docker publishes, or a program listens on, an Immich port on an address other than loopback; the exposed services were stopped, so nobody can sign up as the first admin over plain HTTP.',
+    meaning:
+      'Docker publishes, or a program listens on, an Immich port on an address other than loopback; the exposed services were stopped, so nobody can sign up as the first admin over plain HTTP.',
     fix: `In ${PATHS.composeFile} publish on loopback only (the server's line must read '127.0.0.1:2283:2283'), stop whatever else listens on those ports, ${AGAIN}: nginx is the only public door.`,
   },
   'stack-not-ready': {
-    meaning: 'Immich did not answer /api/server/ping within stack.readyTimeoutSeconds; the message names the services that are not healthy, and the log holds the tail of their logs.',
+    meaning:
+      'Immich did not answer /api/server/ping within stack.readyTimeoutSeconds; the message names the services that are not healthy, and the log holds the tail of their logs.',
     fix: `Look at \`docker compose -p immich ps\` and \`docker compose -p immich logs\` (in ${PATHS.immichDir}); once Immich answers, run \`immich-firstboot\` again to finish.`,
   },
   'openssl-missing': {
@@ -192,7 +219,8 @@ const CATALOG = {
     fix: 'Make a new one with `immich-firstboot regenerate-cert`, or put back the one that was there.',
   },
   'nginx-test-failed': {
-    meaning: '`nginx -t` rejected the configuration with our site (the message is nginx\'s own); the previous site was put back.',
+    meaning:
+      "`nginx -t` rejected the configuration with our site (the message is nginx's own); the previous site was put back.",
     fix: `Fix what nginx names (in the site, or in the rest of the nginx configuration), ${AGAIN}.`,
   },
   'image-has-data': {
@@ -200,15 +228,18 @@ const CATALOG = {
     fix: 'Move the data away, or build the image from a fresh VM; `immich-firstboot prepare-image --force` removes our files anyway and leaves the data.',
   },
   'docker-unavailable': {
-    meaning: 'prepare-image needs Docker (for --pull, or to remove a test boot\'s containers, whose configuration carries the secret), but it is not installed or not answering; nothing was removed.',
+    meaning:
+      "prepare-image needs Docker (for --pull, or to remove a test boot's containers, whose configuration carries the secret), but it is not installed or not answering; nothing was removed.",
     fix: 'Start Docker (`systemctl start docker.service`) or install it (apt install docker.io docker-compose-v2), then run `immich-firstboot prepare-image` again.',
   },
   'pull-failed': {
-    meaning: 'prepare-image --pull could not pull an image (network, registry, or a tag that does not exist); nothing was removed.',
+    meaning:
+      'prepare-image --pull could not pull an image (network, registry, or a tag that does not exist); nothing was removed.',
     fix: 'Check that this machine reaches the registry and that immichVersion in config.yaml names a release, then run `immich-firstboot prepare-image --pull` again.',
   },
   'compose-down-failed': {
-    meaning: 'prepare-image: `docker compose -p immich down -v` failed, or containers of project immich remain after it; no file was removed.',
+    meaning:
+      'prepare-image: `docker compose -p immich down -v` failed, or containers of project immich remain after it; no file was removed.',
     fix: 'Remove them (`docker rm -f -v NAME`), then run `immich-firstboot prepare-image` again.',
   },
   internal: {

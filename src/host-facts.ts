@@ -52,7 +52,7 @@ function localAddresses(sys: System): string[] {
   return sys
     .interfaces()
     .filter((a) => !a.internal && !CONTAINER_IFACE.test(a.iface))
-    .map((a) => a.address.split('%')[0]!)
+    .map((a) => a.address.split('%')[0])
     .filter((a) => !a.startsWith('169.254.') && !/^fe[89ab]/i.test(a))
     .sort((a, b) => Number(net.isIPv6(a)) - Number(net.isIPv6(b)));
 }

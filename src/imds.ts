@@ -23,13 +23,17 @@ export async function queryImds(sys: System, imds: Config['imds']): Promise<Imds
   const compute = asObject(instance.compute, 'compute');
   const iface = asObject(firstOf(asObject(instance.network, 'network').interface), 'network.interface[0]');
   const ipv4 = asObject(firstOf(asObject(iface.ipv4, 'ipv4').ipAddress), 'ipv4.ipAddress[0]');
-  const vmId = typeof compute.vmId === 'string' && /^[0-9a-f-]{36}$/i.test(compute.vmId) ? compute.vmId.toLowerCase() : null;
+  const vmId =
+    typeof compute.vmId === 'string' && /^[0-9a-f-]{36}$/i.test(compute.vmId) ? compute.vmId.toLowerCase() : null;
   const privateIp = ip(ipv4.privateIpAddress);
   let publicIp = ip(ipv4.publicIpAddress);
   if (publicIp === null) {
     // Standard-SKU public IPs are not in the instance document; the load balancer endpoint has them.
     try {
-      const lb = asObject(asObject(await getJson(sys, imds, LOADBALANCER, deadline), 'loadbalancer').loadbalancer, 'loadbalancer');
+      const lb = asObject(
+        asObject(await getJson(sys, imds, LOADBALANCER, deadline), 'loadbalancer').loadbalancer,
+        'loadbalancer',
+      );
       const first = firstOf(lb.publicIpAddresses);
       publicIp = first && typeof first === 'object' ? ip((first as Record<string, unknown>).frontendIpAddress) : null;
     } catch {
@@ -44,7 +48,11 @@ async function getJson(sys: System, imds: Config['imds'], pathAndQuery: string, 
     let status: number;
     let body: string;
     try {
-      ({ status, body } = await sys.httpGet({ url: imds.url + pathAndQuery, headers: { Metadata: 'true' }, timeoutMs: imds.timeoutSeconds * 1000 }));
+      ({ status, body } = await sys.httpGet({
+        url: imds.url + pathAndQuery,
+        headers: { Metadata: 'true' },
+        timeoutMs: imds.timeoutSeconds * 1000,
+      }));
     } catch (error) {
       throw new ImdsUnavailable(`${imds.url} did not answer (${errnoCode(error) ?? String(error)})`);
     }
@@ -59,7 +67,9 @@ async function getJson(sys: System, imds: Config['imds'], pathAndQuery: string, 
     const retryable = status === 410 || status === 429 || status >= 500;
     const wait = status === 429 ? 1000 : Math.min(2000 * attempt, 10_000);
     if (!retryable || sys.now().getTime() + wait > deadline) {
-      throw new ImdsUnavailable(`${imds.url} answered HTTP ${status} for ${pathAndQuery.split('?')[0]}${retryable ? ` (gave up after ${attempt} tries)` : ''}`);
+      throw new ImdsUnavailable(
+        `${imds.url} answered HTTP ${status} for ${pathAndQuery.split('?')[0]}${retryable ? ` (gave up after ${attempt} tries)` : ''}`,
+      );
     }
     await sys.sleep(wait);
   }

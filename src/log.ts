@@ -35,7 +35,12 @@ export function pickFormat(env: Readonly<Record<string, string | undefined>>, is
   return isTTY ? 'pretty' : 'json';
 }
 
-export function createLogger(options: { level: LogLevel; format: LogFormat; sink: LogSink; secrets: SecretRegistry }): Logger {
+export function createLogger(options: {
+  level: LogLevel;
+  format: LogFormat;
+  sink: LogSink;
+  secrets: SecretRegistry;
+}): Logger {
   const { format, sink, secrets } = options;
   const destination = {
     write(line: string): void {
@@ -67,8 +72,13 @@ function prettyLine(json: string): string {
       .join(' ');
     const error = err && typeof err === 'object' && 'message' in err ? `\n    cause: ${String(err.message)}` : '';
     const hintLine = typeof hint === 'string' ? `\n    hint: ${hint}` : '';
-    return `${clock} ${NAMES[Number(level)] ?? 'INFO '} ${step ? `[${String(step)}] ` : ''}${String(msg ?? '')}${extras ? `  ${extras}` : ''}${error}${hintLine}\n`;
+    return `${clock} ${NAMES[Number(level)] ?? 'INFO '} ${step ? `[${text(step)}] ` : ''}${text(msg ?? '')}${extras ? `  ${extras}` : ''}${error}${hintLine}\n`;
   } catch {
     return json;
   }
+}
+
+/** A log field as a person reads it: strings as they are, anything else as JSON. */
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }

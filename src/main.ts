@@ -104,12 +104,20 @@ async function logged(call: Call, command: LoggedRun): Promise<ExitCode> {
   const { createLogger, pickFormat, SecretRegistry } = await import('./log.js');
   const { createNotifier } = await import('./notify.js');
   const secrets = new SecretRegistry();
-  const log = createLogger({ level: config.logLevel, format: pickFormat(io.env, io.stdout.isTTY === true), sink: io.stdout, secrets });
+  const log = createLogger({
+    level: config.logLevel,
+    format: pickFormat(io.env, io.stdout.isTTY === true),
+    sink: io.stdout,
+    secrets,
+  });
   try {
     return await command({ sys, config, log, notify: createNotifier(sys), secrets }, args);
   } catch (thrown) {
     const error = asFirstbootError(thrown);
-    log.error({ code: error.code, hint: error.hint, ...(error.code === 'internal' ? { err: thrown } : {}) }, error.message);
+    log.error(
+      { code: error.code, hint: error.hint, ...(error.code === 'internal' ? { err: thrown } : {}) },
+      error.message,
+    );
     return error.exitCode;
   }
 }

@@ -8,16 +8,20 @@ import type { Logger } from './log.js';
 import type { System } from './system/index.js';
 
 /** Directives whose argument is a file or directory: the ones to resolve inside a root. */
-const PATH_DIRECTIVE = /^(\s*)(include|ssl_certificate|ssl_certificate_key|ssl_dhparam|ssl_trusted_certificate|ssl_client_certificate|ssl_crl|ssl_password_file|root|alias)(\s+)(\/[^\s;]*)/gm;
+const PATH_DIRECTIVE =
+  /^(\s*)(include|ssl_certificate|ssl_certificate_key|ssl_dhparam|ssl_trusted_certificate|ssl_client_certificate|ssl_crl|ssl_password_file|root|alias)(\s+)(\/[^\s;]*)/gm;
 
 /** Points every absolute path in a configuration at the same path inside the root (host paths). */
 export function resolveInRoot(text: string, hostPath: (inside: string) => string): string {
-  return text.replace(PATH_DIRECTIVE, (_all, indent: string, name: string, space: string, p: string) => `${indent}${name}${space}${hostPath(p)}`);
+  return text.replace(
+    PATH_DIRECTIVE,
+    (_all, indent: string, name: string, space: string, p: string) => `${indent}${name}${space}${hostPath(p)}`,
+  );
 }
 
 /** The `ssl_certificate` files a site serves (not the keys). */
 export function servedCertificates(site: string): string[] {
-  return [...site.matchAll(/^\s*ssl_certificate\s+"?([^\s;"]+)"?\s*;/gm)].map((m) => m[1]!);
+  return [...site.matchAll(/^\s*ssl_certificate\s+"?([^\s;"]+)"?\s*;/gm)].map((m) => m[1]);
 }
 
 export interface SiteListen {
@@ -30,12 +34,12 @@ export interface SiteListen {
 /** The TCP sockets a site's `listen` directives ask for (unix: sockets left out). */
 export function siteListens(site: string): SiteListen[] {
   return [...site.matchAll(/^\s*listen\s+([^\s;]+)([^;]*);/gm)].flatMap((m) => {
-    const arg = m[1]!;
+    const arg = m[1];
     if (arg.startsWith('unix:')) return [];
     const found = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(arg);
-    const address = found ? found[1] ?? found[2]! : /^\d+$/.test(arg) ? '*' : arg;
-    const port = found ? found[3]! : /^\d+$/.test(arg) ? arg : '80';
-    return [{ address, port, ssl: /\bssl\b/.test(m[2]!) }];
+    const address = found ? (found[1] ?? found[2]) : /^\d+$/.test(arg) ? '*' : arg;
+    const port = found ? found[3] : /^\d+$/.test(arg) ? arg : '80';
+    return [{ address, port, ssl: /\bssl\b/.test(m[2]) }];
   });
 }
 
@@ -57,10 +61,18 @@ export async function testNginxConfig(sys: System, log: Logger): Promise<boolean
   try {
     const { conf, copies } = await configForRoot(sys, work);
     await fs.write(`${work}/nginx.conf`, conf, { mode: 0o600 });
-    log.debug({ conf: fs.path(`${work}/nginx.conf`) }, 'nginx -t on the root\'s configuration');
+    log.debug({ conf: fs.path(`${work}/nginx.conf`) }, "nginx -t on the root's configuration");
     // nginx's message names our copies; name the files inside the root instead.
-    const unmap = (message: string): string => copies.reduce((m, [copy, inside]) => m.split(copy).join(inside), message).split(fs.path('/')).join('/');
-    return await check(sys, ['-t', '-q', '-c', fs.path(`${work}/nginx.conf`), '-e', fs.path(`${work}/error.log`)], unmap);
+    const unmap = (message: string): string =>
+      copies
+        .reduce((m, [copy, inside]) => m.split(copy).join(inside), message)
+        .split(fs.path('/'))
+        .join('/');
+    return await check(
+      sys,
+      ['-t', '-q', '-c', fs.path(`${work}/nginx.conf`), '-e', fs.path(`${work}/error.log`)],
+      unmap,
+    );
   } finally {
     await fs.remove(work);
   }
@@ -70,7 +82,10 @@ async function check(sys: System, args: string[], unmap: (message: string) => st
   const result = await sys.exec('nginx', args, { timeoutMs: 30_000 });
   if (result.notFound) return false;
   if (result.exitCode !== 0) {
-    const message = unmap(result.stderr.trim()).split('\n').filter((l) => !/test failed$/.test(l)).join('; ');
+    const message = unmap(result.stderr.trim())
+      .split('\n')
+      .filter((l) => !/test failed$/.test(l))
+      .join('; ');
     throw new FirstbootError('nginx-test-failed', `nginx -t rejected the configuration: ${message}`, {
       hint: `the previous site was put back; fix what nginx names above (or the template), then run \`immich-firstboot\` again`,
       detail: { stderr: result.stderr },
@@ -84,18 +99,16 @@ async function configForRoot(sys: System, work: string): Promise<{ conf: string;
   const { fs } = sys;
   const hostPath = (inside: string): string => fs.path(inside);
   let conf = (await fs.read(PATHS.nginxConf)) ?? SKELETON;
-  conf = conf
-    .replace(/^\s*(pid|error_log)\s[^;]*;/gm, '')
-    .replace(/^(\s*)access_log\s[^;]*;/gm, '$1access_log off;');
+  conf = conf.replace(/^\s*(pid|error_log)\s[^;]*;/gm, '').replace(/^(\s*)access_log\s[^;]*;/gm, '$1access_log off;');
   const copies: Array<[string, string]> = [];
   let n = 0;
   const includes = [...conf.matchAll(/^(\s*)include\s+(\/[^\s;]*)\s*;/gm)];
   for (const [line, indent, pattern] of includes) {
     const dir = `${work}/include-${n++}`;
     await fs.mkdir(dir, 0o700);
-    const match = globRegExp(path.posix.basename(pattern!));
-    for (const name of (await fs.list(path.posix.dirname(pattern!))).filter((e) => match.test(e))) {
-      const inside = `${path.posix.dirname(pattern!)}/${name}`;
+    const match = globRegExp(path.posix.basename(pattern));
+    for (const name of (await fs.list(path.posix.dirname(pattern))).filter((e) => match.test(e))) {
+      const inside = `${path.posix.dirname(pattern)}/${name}`;
       const found = await readInRoot(sys, inside);
       if (found === undefined) continue; // a link leading nowhere inside the root: nginx would not see it either
       await fs.write(`${dir}/${name}`, resolveInRoot(found.text, hostPath), { mode: 0o600 });
@@ -104,8 +117,14 @@ async function configForRoot(sys: System, work: string): Promise<{ conf: string;
     // A relative placeholder, so resolveInRoot below leaves this include alone.
     conf = conf.replace(line, `${indent}include @copies-${n - 1}@;`);
   }
-  const resolved = resolveInRoot(conf, hostPath).replace(/@copies-(\d+)@/g, (_m, i: string) => `${fs.path(`${work}/include-${i}`)}/*`);
-  return { conf: `pid ${fs.path(`${work}/nginx.pid`)};\nerror_log ${fs.path(`${work}/error.log`)};\n${resolved}`, copies };
+  const resolved = resolveInRoot(conf, hostPath).replace(
+    /@copies-(\d+)@/g,
+    (_m, i: string) => `${fs.path(`${work}/include-${i}`)}/*`,
+  );
+  return {
+    conf: `pid ${fs.path(`${work}/nginx.pid`)};\nerror_log ${fs.path(`${work}/error.log`)};\n${resolved}`,
+    copies,
+  };
 }
 
 /** Reads a file inside the root, following symlinks as they resolve inside it (sites-enabled links). */
@@ -119,7 +138,12 @@ async function readInRoot(sys: System, inside: string, depth = 0): Promise<{ tex
 }
 
 function globRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  return new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
 }
 
 /**
@@ -127,7 +151,9 @@ function globRegExp(glob: string): RegExp {
  * Under systemd, try-reload-or-restart does nothing when nginx is stopped; without systemd
  * (containers), nginx runs if its pid file names a live process.
  */
-export async function reloadNginx(sys: System): Promise<'reloaded' | 'not running' | 'other root' | { failed: string }> {
+export async function reloadNginx(
+  sys: System,
+): Promise<'reloaded' | 'not running' | 'other root' | { failed: string }> {
   if (!sys.onHost) return 'other root';
   if (sys.hostHasSystemd()) {
     const active = await sys.exec('systemctl', ['is-active', '--quiet', 'nginx.service'], { timeoutMs: 30_000 });

@@ -2,7 +2,8 @@
 // the parser (node:util parseArgs), the usage text and the per-command rules from them; a test holds the
 // bash completion and the man page to them.
 
-export type Command = 'run' | 'status' | 'regenerate-cert' | 'per-boot' | 'motd' | 'prepare-image' | 'doctor' | 'help' | 'version';
+export type Command =
+  'run' | 'status' | 'regenerate-cert' | 'per-boot' | 'motd' | 'prepare-image' | 'doctor' | 'help' | 'version';
 
 export interface CommandSpec {
   /** What it does, for the usage text (wrapped there); the man page says more. */
@@ -19,20 +20,23 @@ export interface CommandSpec {
 export const COMMANDS: { readonly [C in Command]: CommandSpec } = {
   run: { summary: 'the first boot (the default)' },
   status: { summary: 'not started / running / done / error, with the step and the hint' },
-  'regenerate-cert': { summary: 'new self-signed certificate for the current addresses', flag: { long: 'regenerate-cert' } },
+  'regenerate-cert': {
+    summary: 'new self-signed certificate for the current addresses',
+    flag: { long: 'regenerate-cert' },
+  },
   'per-boot': {
     summary:
       'at every later boot (immich-firstboot-perboot.service): a clone gets a new certificate and credentials (and a new ' +
-      'secret if Postgres holds no data); new addresses renew our certificate (never certbot\'s); nothing changed: no writes',
+      "secret if Postgres holds no data); new addresses renew our certificate (never certbot's); nothing changed: no writes",
   },
   'prepare-image': {
     summary:
-      'before capturing an image: remove a test boot\'s containers and volumes (project immich), our state, secret, ' +
+      "before capturing an image: remove a test boot's containers and volumes (project immich), our state, secret, " +
       'certificates, credentials and site; re-arm the unit; verify no secret remains. Refuses if the library or Postgres hold data',
   },
   doctor: {
     summary:
-      'audit the image\'s claims (modes, log rotation, certificate, nginx -t; on the running host: 2283 on loopback only, ' +
+      "audit the image's claims (modes, log rotation, certificate, nginx -t; on the running host: 2283 on loopback only, " +
       'nginx alone on 80/443, containers, ping through nginx, sign-up state, our units): pass/warn/fail/skipped with the fix; ' +
       'exit 1 on any fail',
   },
@@ -53,22 +57,45 @@ export interface OptionSpec {
 
 /** In usage order; the key is the long name (`--skip-stack`), the Args field its camelCase (`skipStack`). */
 export const OPTIONS = {
-  root: { type: 'string', value: 'DIR', commands: 'all', summary: 'operate on the tree under DIR instead of / (image builds, tests)' },
-  config: { type: 'string', value: 'FILE', commands: 'all', summary: 'configuration (default: <root>/etc/immich-firstboot/config.yaml)' },
+  root: {
+    type: 'string',
+    value: 'DIR',
+    commands: 'all',
+    summary: 'operate on the tree under DIR instead of / (image builds, tests)',
+  },
+  config: {
+    type: 'string',
+    value: 'FILE',
+    commands: 'all',
+    summary: 'configuration (default: <root>/etc/immich-firstboot/config.yaml)',
+  },
   'skip-stack': { type: 'boolean', commands: ['run'], summary: 'run: do everything except touching Docker' },
   json: {
     type: 'boolean',
     commands: ['status', 'doctor', 'prepare-image'],
     summary: 'status, prepare-image: one JSON object; doctor: a JSON array of checks',
   },
-  pull: { type: 'boolean', commands: ['prepare-image'], summary: 'prepare-image: pull the stack\'s images first (a failed pull removes nothing)' },
-  force: { type: 'boolean', commands: ['prepare-image'], summary: 'prepare-image: even when the library or Postgres hold data (left in place)' },
+  pull: {
+    type: 'boolean',
+    commands: ['prepare-image'],
+    summary: "prepare-image: pull the stack's images first (a failed pull removes nothing)",
+  },
+  force: {
+    type: 'boolean',
+    commands: ['prepare-image'],
+    summary: 'prepare-image: even when the library or Postgres hold data (left in place)',
+  },
   'host-docker': {
     type: 'boolean',
     commands: ['prepare-image'],
-    summary: 'prepare-image with --root: clean (and --pull into) the running host\'s Docker, which is otherwise left alone because it is not the tree\'s',
+    summary:
+      "prepare-image with --root: clean (and --pull into) the running host's Docker, which is otherwise left alone because it is not the tree's",
   },
-  live: { type: 'boolean', commands: ['doctor'], summary: 'doctor with --root: audit this running host too (always on with root /)' },
+  live: {
+    type: 'boolean',
+    commands: ['doctor'],
+    summary: 'doctor with --root: audit this running host too (always on with root /)',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionName = keyof typeof OPTIONS;

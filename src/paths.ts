@@ -50,22 +50,46 @@ export const PATHS = {
   unitFile: '/lib/systemd/system/immich-firstboot.service',
   unitFileUsr: '/usr/lib/systemd/system/immich-firstboot.service',
   unitMask: '/etc/systemd/system/immich-firstboot.service',
+  /** What a masked unit's link points to. */
+  devNull: '/dev/null',
   unitWants: '/etc/systemd/system/multi-user.target.wants/immich-firstboot.service',
 } as const;
 
 /** Directories we write into by temp-file-and-rename; an interrupted run may leave a temp file in them. */
 export const WRITTEN_DIRS = [
-  PATHS.stateDir, PATHS.immichDir, PATHS.tlsDir, '/etc/nginx/sites-available', '/etc/nginx/sites-enabled', '/etc/docker', '/root',
+  PATHS.stateDir,
+  PATHS.immichDir,
+  PATHS.tlsDir,
+  '/etc/nginx/sites-available',
+  '/etc/nginx/sites-enabled',
+  '/etc/docker',
+  '/root',
 ] as const;
 
 export type KnownPath = (typeof PATHS)[keyof typeof PATHS];
 
 /** Where prepare-image looks for a leaked copy of the secret or key before an image is captured. */
-export const SECRET_SCAN_DIRS = ['/etc', '/opt/immich', '/var/lib', '/var/www', '/root', '/home', '/tmp', '/var/tmp', '/var/backups'] as const;
+export const SECRET_SCAN_DIRS = [
+  '/etc',
+  '/opt/immich',
+  '/var/lib',
+  '/var/www',
+  '/root',
+  '/home',
+  '/tmp',
+  '/var/tmp',
+  '/var/backups',
+] as const;
 
 /**
  * Not scanned: the data (refused, or kept on purpose with --force), and image layers, gigabytes once
  * --pull has run, which come from a registry. A container's own layer lives there too, but a container
  * of ours is still found: its configuration in /var/lib/docker/containers holds the secret (its env).
  */
-export const SECRET_SCAN_SKIP = ['/opt/immich/library', '/opt/immich/postgres', '/var/lib/docker/overlay2', '/var/lib/docker/image', '/var/lib/containerd'] as const;
+export const SECRET_SCAN_SKIP = [
+  '/opt/immich/library',
+  '/opt/immich/postgres',
+  '/var/lib/docker/overlay2',
+  '/var/lib/docker/image',
+  '/var/lib/containerd',
+] as const;

@@ -8,7 +8,11 @@ import type { System } from './system/index.js';
 const hbs = Handlebars.create();
 const cache = new Map<string, HandlebarsTemplateDelegate>();
 
-export function render<Context extends object>(sys: Pick<System, 'dataFile'>, relative: string, context: Context): string {
+export function render<Context extends object>(
+  sys: Pick<System, 'dataFile'>,
+  relative: string,
+  context: Context,
+): string {
   let template = cache.get(relative);
   if (!template) {
     template = hbs.compile(sys.dataFile(relative), { strict: true, noEscape: true });

@@ -7,7 +7,16 @@ import type { Ground } from './context.js';
 import type { SecretRegistry } from './log.js';
 import type { Notifier } from './notify.js';
 import { PATHS, WRITTEN_DIRS } from './paths.js';
-import { acquireLock, newJournal, readDoneStamp, readJournal, writeDoneStamp, writeJournal, type Journal, type StepError } from './state.js';
+import {
+  acquireLock,
+  newJournal,
+  readDoneStamp,
+  readJournal,
+  writeDoneStamp,
+  writeJournal,
+  type Journal,
+  type StepError,
+} from './state.js';
 import type { RunOptions, Step, StepContext } from './steps/step.js';
 import { VERSION } from './version.js';
 
@@ -26,7 +35,10 @@ export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], optio
     const wanted = steps.filter((s) => !s.skipReason?.(options));
     const firstPending = steps.findIndex((s) => wanted.includes(s) && !journal.completed[s.id]);
     if (stamp && firstPending === -1) {
-      log.info({ completedAt: stamp.completedAt, instanceId: stamp.instanceId }, `first boot already done (${stamp.completedAt}); nothing to do`);
+      log.info(
+        { completedAt: stamp.completedAt, instanceId: stamp.instanceId },
+        `first boot already done (${stamp.completedAt}); nothing to do`,
+      );
       return EXIT.ok;
     }
     for (const stale of (await Promise.all(WRITTEN_DIRS.map((d) => sys.fs.removeStaleTemps(d)))).flat()) {
@@ -70,7 +82,10 @@ export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], optio
     });
     const skipped = steps.filter((s) => !wanted.includes(s)).map((s) => s.id);
     await env.notify.status('First boot done');
-    log.info({ skipped }, `first boot done${skipped.length ? ` (skipped: ${skipped.join(', ')})` : ''}; see ${PATHS.credentials}`);
+    log.info(
+      { skipped },
+      `first boot done${skipped.length ? ` (skipped: ${skipped.join(', ')})` : ''}; see ${PATHS.credentials}`,
+    );
     return EXIT.ok;
   } finally {
     await lock.release();
@@ -78,7 +93,12 @@ export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], optio
 }
 
 /** `--regenerate-cert` and the like: steps outside the first-boot sequence, under the same lock. */
-export async function runAdHoc(env: RunnerEnv, command: string, steps: readonly Step[], options: RunOptions): Promise<ExitCode> {
+export async function runAdHoc(
+  env: RunnerEnv,
+  command: string,
+  steps: readonly Step[],
+  options: RunOptions,
+): Promise<ExitCode> {
   const lock = await acquireLock(env.sys, command);
   try {
     return (await runOutOfSequence(env, command, steps, options)).length === 0 ? EXIT.ok : EXIT.failed;
@@ -91,7 +111,12 @@ export async function runAdHoc(env: RunnerEnv, command: string, steps: readonly 
  * Steps outside the first-boot sequence, for a caller that already holds the lock (`per-boot`).
  * Returns the errors of the step that failed ([] when all succeeded); the journal keeps what they learned.
  */
-export async function runOutOfSequence(env: RunnerEnv, command: string, steps: readonly Step[], options: RunOptions): Promise<StepError[]> {
+export async function runOutOfSequence(
+  env: RunnerEnv,
+  command: string,
+  steps: readonly Step[],
+  options: RunOptions,
+): Promise<StepError[]> {
   await registerKnownSecret(env);
   const journal = (await readJournal(env.sys)) ?? newJournal(command, env.sys.now());
   const shadow: Journal = { ...journal, completed: { ...journal.completed }, errors: [...journal.errors] };
@@ -101,7 +126,15 @@ export async function runOutOfSequence(env: RunnerEnv, command: string, steps: r
   return shadow.errors.slice(journal.errors.length);
 }
 
-async function runSteps(env: RunnerEnv, journal: Journal, steps: readonly Step[], options: RunOptions, total: number, offset: number, record = true): Promise<boolean> {
+async function runSteps(
+  env: RunnerEnv,
+  journal: Journal,
+  steps: readonly Step[],
+  options: RunOptions,
+  total: number,
+  offset: number,
+  record = true,
+): Promise<boolean> {
   const { sys, log } = env;
   for (const [i, step] of steps.entries()) {
     const stepLog = log.child({ step: step.id });
@@ -135,9 +168,20 @@ async function runSteps(env: RunnerEnv, journal: Journal, steps: readonly Step[]
       const error = asFirstbootError(thrown);
       const at = sys.now().toISOString();
       journal.status = 'error';
-      journal.errors.push({ step: step.id, at, code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) });
-      await writeJournal(sys, journal).catch((e: unknown) => stepLog.error({ err: e }, 'could not record the failure in the journal'));
-      stepLog.error({ code: error.code, hint: error.hint, ...error.detail, ...(error.code === 'internal' ? { err: thrown } : {}) }, `failed: ${error.message}`);
+      journal.errors.push({
+        step: step.id,
+        at,
+        code: error.code,
+        message: error.message,
+        ...(error.hint ? { hint: error.hint } : {}),
+      });
+      await writeJournal(sys, journal).catch((e: unknown) =>
+        stepLog.error({ err: e }, 'could not record the failure in the journal'),
+      );
+      stepLog.error(
+        { code: error.code, hint: error.hint, ...error.detail, ...(error.code === 'internal' ? { err: thrown } : {}) },
+        `failed: ${error.message}`,
+      );
       await env.notify.status(`Failed at ${step.id}: ${error.message}`);
       return false;
     }

@@ -36,16 +36,23 @@ export async function composeUp(ctx: Ground, attempts = 3): Promise<string[]> {
   const cwd = ctx.sys.fs.path(PATHS.immichDir);
   let last = '';
   for (let attempt = 1; attempt <= attempts; attempt++) {
-    const result = await ctx.sys.exec(file!, [...base, ...composeArgs(ctx, 'up', '-d')], { cwd, timeoutMs: 15 * 60_000 });
-    if (result.exitCode === 0) return [file!, ...base];
+    const result = await ctx.sys.exec(file, [...base, ...composeArgs(ctx, 'up', '-d')], {
+      cwd,
+      timeoutMs: 15 * 60_000,
+    });
+    if (result.exitCode === 0) return [file, ...base];
     last = tail(result.stderr || result.stdout, 15);
     ctx.log.warn({ attempt, attempts, exitCode: result.exitCode, output: last }, 'docker compose up failed');
     if (attempt < attempts) await ctx.sys.sleep(5000 * attempt);
   }
-  throw new FirstbootError('compose-up-failed', `\`${[file, ...base].join(' ')} ... up -d\` failed ${attempts} times: ${last.split('\n').pop() ?? ''}`, {
-    hint: `see the full output with \`cd ${PATHS.immichDir} && docker compose -p ${PROJECT} up -d\`; fix the cause (disk, images, Docker), then run \`immich-firstboot\` again`,
-    detail: { output: last },
-  });
+  throw new FirstbootError(
+    'compose-up-failed',
+    `\`${[file, ...base].join(' ')} ... up -d\` failed ${attempts} times: ${last.split('\n').pop() ?? ''}`,
+    {
+      hint: `see the full output with \`cd ${PATHS.immichDir} && docker compose -p ${PROJECT} up -d\`; fix the cause (disk, images, Docker), then run \`immich-firstboot\` again`,
+      detail: { output: last },
+    },
+  );
 }
 
 export async function ping(ctx: Pick<Ground, 'sys' | 'config'>): Promise<boolean> {

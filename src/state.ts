@@ -89,7 +89,19 @@ export interface DoneStamp {
 
 export function newJournal(command: string, now: Date): Journal {
   const at = now.toISOString();
-  return { version: 1, status: 'running', command, startedAt: at, updatedAt: at, step: null, completed: {}, errors: [], warnings: [], facts: {}, managed: {} };
+  return {
+    version: 1,
+    status: 'running',
+    command,
+    startedAt: at,
+    updatedAt: at,
+    step: null,
+    completed: {},
+    errors: [],
+    warnings: [],
+    facts: {},
+    managed: {},
+  };
 }
 
 export async function readJournal(sys: System): Promise<Journal | undefined> {
@@ -205,7 +217,8 @@ const SCRATCH_PID = /^\.?(?:lock|stale)\.([0-9a-f]{8})\./;
 async function removeDeadScratch(sys: System): Promise<void> {
   for (const name of await sys.fs.list(PATHS.lockScratch)) {
     const pid = SCRATCH_PID.exec(name)?.[1];
-    if (pid !== undefined && sys.processStart(parseInt(pid, 16)) === undefined) await sys.fs.remove(`${PATHS.lockScratch}/${name}`);
+    if (pid !== undefined && sys.processStart(parseInt(pid, 16)) === undefined)
+      await sys.fs.remove(`${PATHS.lockScratch}/${name}`);
   }
 }
 

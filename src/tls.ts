@@ -18,13 +18,19 @@ export interface CertInfo {
 export async function openssl(sys: System, args: string[], what: string): Promise<string> {
   const result = await sys.exec('openssl', args, { timeoutMs: 60_000 });
   if (result.notFound) {
-    throw new FirstbootError('openssl-missing', `openssl is not installed, so no certificate can be ${what}`, { hint: 'apt install openssl, then run `immich-firstboot` again' });
+    throw new FirstbootError('openssl-missing', `openssl is not installed, so no certificate can be ${what}`, {
+      hint: 'apt install openssl, then run `immich-firstboot` again',
+    });
   }
   if (result.exitCode !== 0) {
-    throw new FirstbootError('openssl-failed', `openssl could not ${what}: ${result.stderr.trim().split('\n')[0] ?? ''}`, {
-      hint: 'run the same openssl command by hand to see why; then run `immich-firstboot` again',
-      detail: { stderr: result.stderr },
-    });
+    throw new FirstbootError(
+      'openssl-failed',
+      `openssl could not ${what}: ${result.stderr.trim().split('\n')[0] ?? ''}`,
+      {
+        hint: 'run the same openssl command by hand to see why; then run `immich-firstboot` again',
+        detail: { stderr: result.stderr },
+      },
+    );
   }
   return result.stdout;
 }
@@ -39,10 +45,14 @@ export async function inspectCert(sys: System, inside: string): Promise<CertInfo
   try {
     cert = new X509Certificate(pem ?? '');
   } catch (cause) {
-    throw new FirstbootError('cert-unreadable', `${inside} ${pem === undefined ? 'does not exist' : `is not a PEM certificate (${(cause as Error).message})`}`, {
-      cause,
-      hint: 'make a new one with `immich-firstboot regenerate-cert` (or put back the one that was there)',
-    });
+    throw new FirstbootError(
+      'cert-unreadable',
+      `${inside} ${pem === undefined ? 'does not exist' : `is not a PEM certificate (${(cause as Error).message})`}`,
+      {
+        cause,
+        hint: 'make a new one with `immich-firstboot regenerate-cert` (or put back the one that was there)',
+      },
+    );
   }
   // Both read like `openssl x509 -fingerprint -sha256 -enddate`: "AB:CD:...", "Nov 28 12:00:00 2027 GMT".
   return { fingerprint: cert.fingerprint256, names: sanNames(cert.subjectAltName), notAfter: new Date(cert.validTo) };
@@ -55,7 +65,7 @@ export async function inspectCert(sys: System, inside: string): Promise<CertInfo
 function sanNames(text: string | undefined): string[] {
   const entries = [...(text ?? '').matchAll(/([^:,]+):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/g)];
   return entries.map(([, kind, raw]) => {
-    const value = raw!.startsWith('"') ? (JSON.parse(raw!) as string) : raw!;
+    const value = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
     return normaliseName(kind === 'DNS' || kind === 'IP Address' ? value : `${kind}:${value}`);
   });
 }
@@ -90,13 +100,30 @@ export async function makeSelfSigned(sys: System, config: Config, names: string[
     await fs.write(cnf, opensslConfig(config, names), { mode: 0o600 });
     const key = config.tls.keyType === 'rsa' ? `rsa:${config.tls.rsaBits}` : 'ec';
     const serial = Buffer.from(sys.randomBytes(16));
-    serial[0]! &= 0x7f; // positive, as RFC 5280 requires
-    await openssl(sys, [
-      'req', '-x509', '-config', fs.path(cnf), '-newkey', key,
-      ...(config.tls.keyType === 'ecdsa' ? ['-pkeyopt', 'ec_paramgen_curve:P-256'] : []),
-      '-sha256', '-days', String(config.tls.days), '-noenc', '-set_serial', `0x${serial.toString('hex')}`,
-      '-keyout', fs.path(`${work}/key.pem`), '-out', fs.path(`${work}/cert.pem`),
-    ], 'make the self-signed certificate');
+    serial[0] &= 0x7f; // positive, as RFC 5280 requires
+    await openssl(
+      sys,
+      [
+        'req',
+        '-x509',
+        '-config',
+        fs.path(cnf),
+        '-newkey',
+        key,
+        ...(config.tls.keyType === 'ecdsa' ? ['-pkeyopt', 'ec_paramgen_curve:P-256'] : []),
+        '-sha256',
+        '-days',
+        String(config.tls.days),
+        '-noenc',
+        '-set_serial',
+        `0x${serial.toString('hex')}`,
+        '-keyout',
+        fs.path(`${work}/key.pem`),
+        '-out',
+        fs.path(`${work}/cert.pem`),
+      ],
+      'make the self-signed certificate',
+    );
     await fs.remove(cnf);
     await fs.chmod(`${work}/key.pem`, 0o600);
     await fs.chmod(`${work}/cert.pem`, 0o644);
@@ -120,10 +147,22 @@ function opensslConfig(config: Config, names: string[]): string {
   const san = names.map((n) => (net.isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
   const usage = config.tls.keyType === 'rsa' ? 'digitalSignature,keyEncipherment' : 'digitalSignature';
   return [
-    '[req]', 'prompt = no', 'distinguished_name = dn', 'x509_extensions = ext', '',
+    '[req]',
+    'prompt = no',
+    'distinguished_name = dn',
+    'x509_extensions = ext',
+    '',
     // Browsers ignore the CN; it only helps people reading the certificate.
-    '[dn]', `CN = ${(names[0] ?? 'immich').slice(0, 64)}`, 'O = Immich (self-signed at first boot)', '',
-    '[ext]', 'basicConstraints = critical,CA:FALSE', `keyUsage = critical,${usage}`, 'extendedKeyUsage = serverAuth',
-    'subjectKeyIdentifier = hash', `subjectAltName = ${san || 'DNS:localhost'}`, '',
+    '[dn]',
+    `CN = ${(names[0] ?? 'immich').slice(0, 64)}`,
+    'O = Immich (self-signed at first boot)',
+    '',
+    '[ext]',
+    'basicConstraints = critical,CA:FALSE',
+    `keyUsage = critical,${usage}`,
+    'extendedKeyUsage = serverAuth',
+    'subjectKeyIdentifier = hash',
+    `subjectAltName = ${san || 'DNS:localhost'}`,
+    '',
   ].join('\n');
 }

@@ -2,4 +2,5 @@
 
 declare const __IMMICH_FIRSTBOOT_VERSION__: string | undefined;
 
-export const VERSION: string = typeof __IMMICH_FIRSTBOOT_VERSION__ === 'string' ? __IMMICH_FIRSTBOOT_VERSION__ : '0.0.0-dev';
+export const VERSION: string =
+  typeof __IMMICH_FIRSTBOOT_VERSION__ === 'string' ? __IMMICH_FIRSTBOOT_VERSION__ : '0.0.0-dev';

@@ -21,8 +21,14 @@ export const loopbackCheck: DoctorCheck = {
     const fix = `in ${PATHS.composeFile} publish on loopback only ('127.0.0.1:2283:2283'), stop anything else listening on port ${port}, then: ${COMPOSE} up -d`;
     try {
       const view = await loopbackView(audit, containers instanceof Error ? [] : containers);
-      if (view.problems.length) return bad('fail', `Immich is reachable beyond this machine: ${view.problems.join('; ')}`, fix);
-      if (containers instanceof Error) return bad('warn', `${view.summary}, but Docker's published ports are unknown: ${containers.message}`, 'systemctl start docker, then run `immich-firstboot doctor` again');
+      if (view.problems.length)
+        return bad('fail', `Immich is reachable beyond this machine: ${view.problems.join('; ')}`, fix);
+      if (containers instanceof Error)
+        return bad(
+          'warn',
+          `${view.summary}, but Docker's published ports are unknown: ${containers.message}`,
+          'systemctl start docker, then run `immich-firstboot doctor` again',
+        );
       return pass(view.summary);
     } catch (error) {
       const e = asFirstbootError(error);
@@ -46,16 +52,38 @@ export const nginxOnlyCheck: DoctorCheck = {
       const e = asFirstbootError(error);
       return bad('fail', e.message, e.hint ?? 'apt install iproute2');
     }
-    const others = listeners.flatMap((l) => l.processes.filter((p) => p.name !== 'nginx').map((p) => `${p.name} (pid ${p.pid}) listens on ${l.address}:${l.port}`));
+    const others = listeners.flatMap((l) =>
+      l.processes
+        .filter((p) => p.name !== 'nginx')
+        .map((p) => `${p.name} (pid ${p.pid}) listens on ${l.address}:${l.port}`),
+    );
     if (others.length) {
-      const pids = [...new Set(listeners.flatMap((l) => l.processes.filter((p) => p.name !== 'nginx').map((p) => p.pid)))];
-      return bad('fail', `nginx must be the only door, but ${others.join('; ')}`, `stop it for good (systemctl status ${pids.join(' ')} names its unit: systemctl disable --now UNIT), then: systemctl restart nginx`);
+      const pids = [
+        ...new Set(listeners.flatMap((l) => l.processes.filter((p) => p.name !== 'nginx').map((p) => p.pid))),
+      ];
+      return bad(
+        'fail',
+        `nginx must be the only door, but ${others.join('; ')}`,
+        `stop it for good (systemctl status ${pids.join(' ')} names its unit: systemctl disable --now UNIT), then: systemctl restart nginx`,
+      );
     }
     const silent = ports.filter((p) => !listeners.some((l) => l.port === p));
-    if (silent.length) return bad('fail', `nothing listens on port ${silent.join(', ')} that the site serves: nginx is not running`, 'systemctl restart nginx && journalctl -u nginx -n 20');
+    if (silent.length)
+      return bad(
+        'fail',
+        `nothing listens on port ${silent.join(', ')} that the site serves: nginx is not running`,
+        'systemctl restart nginx && journalctl -u nginx -n 20',
+      );
     const unknown = listeners.filter((l) => l.processes.length === 0);
-    if (unknown.length) return bad('warn', `ss cannot tell who holds ${unknown.map((l) => `${l.address}:${l.port}`).join(', ')}`, 'run `immich-firstboot doctor` as root');
-    return pass(`only nginx listens on ${ports.join(', ')} (${listeners.map((l) => `${l.address}:${l.port}`).join(', ')})`);
+    if (unknown.length)
+      return bad(
+        'warn',
+        `ss cannot tell who holds ${unknown.map((l) => `${l.address}:${l.port}`).join(', ')}`,
+        'run `immich-firstboot doctor` as root',
+      );
+    return pass(
+      `only nginx listens on ${ports.join(', ')} (${listeners.map((l) => `${l.address}:${l.port}`).join(', ')})`,
+    );
   },
 };
 
@@ -75,18 +103,31 @@ export function containersHealthy(containers: ContainerView[] | Error): Finding 
  * minutes after a boot) is a warning that names it; unhealthy, exited or restarting is a failure.
  */
 function health(containers: ContainerView[] | Error): Verdict {
-  if (containers instanceof Error) return bad('fail', containers.message, 'systemctl start docker && systemctl status docker');
-  if (!containers.some((c) => c.service === 'immich-server')) return bad('fail', `project ${PROJECT} has no immich-server container`, `${COMPOSE} up -d`);
+  if (containers instanceof Error)
+    return bad('fail', containers.message, 'systemctl start docker && systemctl status docker');
+  if (!containers.some((c) => c.service === 'immich-server'))
+    return bad('fail', `project ${PROJECT} has no immich-server container`, `${COMPOSE} up -d`);
   const starting = containers.filter((c) => c.state === 'running' && c.health === 'starting');
-  const sick = containers.filter((c) => c.state !== 'running' || (c.health !== undefined && c.health !== 'healthy' && c.health !== 'starting'));
-  const states = (list: ContainerView[]): string => list.map((c) => `${c.name} ${c.state}${c.health ? ` (${c.health})` : ''}`).join(', ');
+  const sick = containers.filter(
+    (c) => c.state !== 'running' || (c.health !== undefined && c.health !== 'healthy' && c.health !== 'starting'),
+  );
+  const states = (list: ContainerView[]): string =>
+    list.map((c) => `${c.name} ${c.state}${c.health ? ` (${c.health})` : ''}`).join(', ');
   const services = (list: ContainerView[]): string => [...new Set(list.map((c) => c.service))].join(' ');
   const stillStarting = `health check still starting: ${starting.map((c) => c.name).join(', ')}`;
   if (sick.length > 0) {
-    return bad('fail', `not healthy: ${states(sick)}${starting.length ? `; ${stillStarting}` : ''}`, `${COMPOSE} logs --tail 50 ${services(sick)}; then ${COMPOSE} up -d`);
+    return bad(
+      'fail',
+      `not healthy: ${states(sick)}${starting.length ? `; ${stillStarting}` : ''}`,
+      `${COMPOSE} logs --tail 50 ${services(sick)}; then ${COMPOSE} up -d`,
+    );
   }
   if (starting.length > 0) {
-    return bad('warn', `${stillStarting}; re-run \`immich-firstboot doctor\` in a minute`, `wait a minute, then: immich-firstboot doctor; if it stays starting: ${COMPOSE} logs --tail 50 ${services(starting)}`);
+    return bad(
+      'warn',
+      `${stillStarting}; re-run \`immich-firstboot doctor\` in a minute`,
+      `wait a minute, then: immich-firstboot doctor; if it stays starting: ${COMPOSE} logs --tail 50 ${services(starting)}`,
+    );
   }
   return pass(states(containers));
 }
@@ -98,7 +139,14 @@ async function doorOf({ sys, config, site }: Audit): Promise<Door> {
   if (site === undefined) return { none: skip(`${PATHS.nginxSite} does not exist (first boot not done?)`) };
   const journal = await readJournal(sys);
   const door = tlsDoor(site, config.domain, journal?.facts.host);
-  if (!door) return { none: bad('fail', `${PATHS.nginxSite} has no \`listen ... ssl\``, `compare with ${PATHS.nginxSite}.firstboot-new, or: immich-firstboot regenerate-cert`) };
+  if (!door)
+    return {
+      none: bad(
+        'fail',
+        `${PATHS.nginxSite} has no \`listen ... ssl\``,
+        `compare with ${PATHS.nginxSite}.firstboot-new, or: immich-firstboot regenerate-cert`,
+      ),
+    };
   const { address, host } = door;
   const hostPort = `${net.isIPv6(host) ? `[${host}]` : host}${door.port === '443' ? '' : `:${door.port}`}`;
   const target = `https://${net.isIPv6(address) ? `[${address}]` : address}:${door.port}/api/server/ping`;
@@ -118,28 +166,52 @@ export const pingThroughNginxCheck: DoctorCheck = {
     if ('none' in found) return found.none;
     const { door, hostPort, target } = found;
     const { sys, config } = audit;
-    const direct = async (): Promise<string> => (await ping(audit))
-      ? `Immich answers on ${config.stack.serverUrl}, so nginx does not pass requests to it: nginx -t && systemctl reload nginx; journalctl -u nginx -n 20`
-      : `Immich does not answer on ${config.stack.serverUrl} either: ${COMPOSE} ps; ${COMPOSE} logs --tail 50 immich-server`;
+    const direct = async (): Promise<string> =>
+      (await ping(audit))
+        ? `Immich answers on ${config.stack.serverUrl}, so nginx does not pass requests to it: nginx -t && systemctl reload nginx; journalctl -u nginx -n 20`
+        : `Immich does not answer on ${config.stack.serverUrl} either: ${COMPOSE} ps; ${COMPOSE} logs --tail 50 immich-server`;
     let res;
     try {
-      res = await sys.httpGet({ url: target, headers: { Host: hostPort }, timeoutMs: 5000, untrustedTls: true, ...(door.servername ? { servername: door.servername } : {}) });
+      res = await sys.httpGet({
+        url: target,
+        headers: { Host: hostPort },
+        timeoutMs: 5000,
+        untrustedTls: true,
+        ...(door.servername ? { servername: door.servername } : {}),
+      });
     } catch (error) {
       const why = (error as { code?: string }).code ?? (error as Error).message;
-      return bad('fail', `${target} (Host: ${hostPort}) failed: ${why}`, `systemctl restart nginx && journalctl -u nginx -n 20`);
+      return bad(
+        'fail',
+        `${target} (Host: ${hostPort}) failed: ${why}`,
+        `systemctl restart nginx && journalctl -u nginx -n 20`,
+      );
     }
     let pong = false;
     try {
       pong = res.status === 200 && (JSON.parse(res.body) as { res?: unknown }).res === 'pong';
-    } catch { /* not JSON: not Immich */ }
-    if (!pong) return bad('fail', `${target} (Host: ${hostPort}) answered ${res.status} ${res.body.slice(0, 80).trim()}`, await direct());
+    } catch {
+      /* not JSON: not Immich */
+    }
+    if (!pong)
+      return bad(
+        'fail',
+        `${target} (Host: ${hostPort}) answered ${res.status} ${res.body.slice(0, 80).trim()}`,
+        await direct(),
+      );
     const served = servedCertificates(audit.site!)[0];
     // A missing or unreadable file is cert-expiry's finding; here it only means there is nothing to compare with.
     const onDisk = served ? (await inspectCert(sys, served).catch(() => undefined))?.fingerprint : undefined;
     if (onDisk && !sameFingerprint(res.peerFingerprint, onDisk)) {
-      return bad('warn', `pong, but nginx presents ${res.peerFingerprint ?? 'no certificate'}, not ${served} (${onDisk})`, 'nginx -t && systemctl reload nginx');
+      return bad(
+        'warn',
+        `pong, but nginx presents ${res.peerFingerprint ?? 'no certificate'}, not ${served} (${onDisk})`,
+        'nginx -t && systemctl reload nginx',
+      );
     }
-    const presented = onDisk ? `with ${served}` : `(the certificate was not compared: ${served ?? 'the site names none'} is missing or unreadable)`;
+    const presented = onDisk
+      ? `with ${served}`
+      : `(the certificate was not compared: ${served ?? 'the site names none'} is missing or unreadable)`;
     return pass(`${target} (Host: ${hostPort}) answered pong ${presented}`);
   },
 };
@@ -154,6 +226,10 @@ export const signUpCheck: DoctorCheck = {
     if (registered) return pass('an admin is registered (isInitialized: true); sign-up is closed');
     const found = await audit.once(doorOf);
     const url = 'none' in found ? undefined : found.url;
-    return bad('warn', 'no admin yet (isInitialized: false): whoever signs up first becomes the admin', `sign up now at ${url ?? 'https://<this VM\'s address>/'} (the first account becomes the admin; see ${PATHS.credentials})`);
+    return bad(
+      'warn',
+      'no admin yet (isInitialized: false): whoever signs up first becomes the admin',
+      `sign up now at ${url ?? "https://<this VM's address>/"} (the first account becomes the admin; see ${PATHS.credentials})`,
+    );
   },
 };

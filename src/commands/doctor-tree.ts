@@ -51,7 +51,11 @@ export const logRotationCheck: DoctorCheck = {
     // Rotation applies only to containers created after Docker loaded it.
     const names = Array.isArray(containers) ? unrotated(containers) : [];
     return names.length
-      ? bad('warn', `${detail}, but ${names.join(', ')} ${names.length === 1 ? 'was' : 'were'} created without it`, `systemctl restart docker && ${COMPOSE} up -d --force-recreate`)
+      ? bad(
+          'warn',
+          `${detail}, but ${names.join(', ')} ${names.length === 1 ? 'was' : 'were'} created without it`,
+          `systemctl restart docker && ${COMPOSE} up -d --force-recreate`,
+        )
       : pass(detail);
   },
 };
@@ -99,15 +103,21 @@ export const certNamesCheck: DoctorCheck = {
     const { path: served, ours, cert } = await audit.once(servedCertificate);
     if (cert === 'missing') return skip(`${served} does not exist`);
     if (cert instanceof FirstbootError) return skip(`${served} could not be read`);
-    if (!ours) return skip(`the site serves ${served}, not our self-signed certificate; its names are its issuer's business`);
+    if (!ours)
+      return skip(`the site serves ${served}, not our self-signed certificate; its names are its issuer's business`);
     // On the host: the addresses it has now (a resized or moved VM); offline: what first boot recorded.
     const addresses = live
-      ? (await gatherHostFacts({ sys, log, config: { ...config, imds: { ...config.imds, retrySeconds: 0 } } })).addresses
-      : (await readJournal(sys))?.facts.host?.addresses ?? [];
+      ? (await gatherHostFacts({ sys, log, config: { ...config, imds: { ...config.imds, retrySeconds: 0 } } }))
+          .addresses
+      : ((await readJournal(sys))?.facts.host?.addresses ?? []);
     const missing = addresses.filter((a) => !cert.names.includes(a));
     const which = live ? 'current' : 'recorded';
     return missing.length
-      ? bad('fail', `the certificate does not name the ${which} address${missing.length > 1 ? 'es' : ''} ${missing.join(', ')}`, 'immich-firstboot regenerate-cert')
+      ? bad(
+          'fail',
+          `the certificate does not name the ${which} address${missing.length > 1 ? 'es' : ''} ${missing.join(', ')}`,
+          'immich-firstboot regenerate-cert',
+        )
       : pass(`names ${cert.names.join(', ')}; covers the ${which} addresses`);
   },
 };
@@ -118,10 +128,16 @@ export const nginxConfigCheck: DoctorCheck = {
   async run({ sys, log }) {
     try {
       const ran = await testNginxConfig(sys, log);
-      return ran ? pass('nginx -t accepts the configuration') : skip(`nginx is not installed here, or ${PATHS.nginxConf} is missing`);
+      return ran
+        ? pass('nginx -t accepts the configuration')
+        : skip(`nginx is not installed here, or ${PATHS.nginxConf} is missing`);
     } catch (error) {
       const e = asFirstbootError(error);
-      return bad('fail', e.message, `fix what nginx names (or compare with ${PATHS.nginxSite}.firstboot-new), then: nginx -t && systemctl reload nginx`);
+      return bad(
+        'fail',
+        e.message,
+        `fix what nginx names (or compare with ${PATHS.nginxSite}.firstboot-new), then: nginx -t && systemctl reload nginx`,
+      );
     }
   },
 };

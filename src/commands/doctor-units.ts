@@ -9,19 +9,40 @@ const UNITS = ['immich-firstboot.service', 'immich-firstboot-perboot.service'] a
 async function unitStates({ sys }: Audit): Promise<Verdict[]> {
   const verdicts: Verdict[] = [];
   for (const unit of UNITS) {
-    const result = await sys.exec('systemctl', ['show', '-p', 'LoadState,ActiveState,SubState,Result', unit], { timeoutMs: 10_000 });
+    const result = await sys.exec('systemctl', ['show', '-p', 'LoadState,ActiveState,SubState,Result', unit], {
+      timeoutMs: 10_000,
+    });
     if (result.notFound || result.exitCode !== 0) {
-      const why = result.notFound ? 'systemctl is not installed (no systemd here)' : `systemctl show failed: ${(result.stderr.trim() || `exit ${result.exitCode}`).split('\n')[0]}`;
+      const why = result.notFound
+        ? 'systemctl is not installed (no systemd here)'
+        : `systemctl show failed: ${(result.stderr.trim() || `exit ${result.exitCode}`).split('\n')[0]}`;
       return [skip(why), skip(why)];
     }
-    const p = Object.fromEntries(result.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]));
+    const p = Object.fromEntries(
+      result.stdout
+        .split('\n')
+        .filter((l) => l.includes('='))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]),
+    );
     const state = `${p.ActiveState}/${p.SubState}, result ${p.Result}`;
     if (p.LoadState === 'not-found') {
-      verdicts.push(unit === UNITS[0] ? bad('fail', `${unit} is not installed`, 'apt install --reinstall immich-firstboot') : skip(`${unit} is not installed`));
+      verdicts.push(
+        unit === UNITS[0]
+          ? bad('fail', `${unit} is not installed`, 'apt install --reinstall immich-firstboot')
+          : skip(`${unit} is not installed`),
+      );
     } else if (p.ActiveState === 'failed' || (p.Result !== undefined && p.Result !== 'success')) {
-      verdicts.push(bad('fail', `${unit} ${state}`, `immich-firstboot status (it names the step and the fix); then: systemctl restart ${unit}`));
+      verdicts.push(
+        bad(
+          'fail',
+          `${unit} ${state}`,
+          `immich-firstboot status (it names the step and the fix); then: systemctl restart ${unit}`,
+        ),
+      );
     } else if (p.ActiveState === 'activating') {
-      verdicts.push(bad('warn', `${unit} is still running (${state})`, `immich-firstboot status; journalctl -u ${unit} -f`));
+      verdicts.push(
+        bad('warn', `${unit} is still running (${state})`, `immich-firstboot status; journalctl -u ${unit} -f`),
+      );
     } else {
       verdicts.push(pass(`${unit} ${state}`));
     }
@@ -32,11 +53,11 @@ async function unitStates({ sys }: Audit): Promise<Verdict[]> {
 export const unitStateCheck: DoctorCheck = {
   id: 'unit-state',
   needsHost: true,
-  run: async (audit) => (await audit.once(unitStates))[0]!,
+  run: async (audit) => (await audit.once(unitStates))[0],
 };
 
 export const perbootUnitStateCheck: DoctorCheck = {
   id: 'perboot-unit-state',
   needsHost: true,
-  run: async (audit) => (await audit.once(unitStates))[1]!,
+  run: async (audit) => (await audit.once(unitStates))[1],
 };

@@ -17,8 +17,22 @@ import { createLogger, SecretRegistry, type LogSink } from '../log.js';
 import { PATHS } from '../paths.js';
 import type { System } from '../system/index.js';
 import { skip, type Audit, type DoctorCheck, type Finding } from './doctor-audit.js';
-import { containersHealthyCheck, loopbackCheck, nginxOnlyCheck, pingThroughNginxCheck, signUpCheck } from './doctor-host.js';
-import { certExpiryCheck, certNamesCheck, credentialsModeCheck, envModeCheck, keyModeCheck, logRotationCheck, nginxConfigCheck } from './doctor-tree.js';
+import {
+  containersHealthyCheck,
+  loopbackCheck,
+  nginxOnlyCheck,
+  pingThroughNginxCheck,
+  signUpCheck,
+} from './doctor-host.js';
+import {
+  certExpiryCheck,
+  certNamesCheck,
+  credentialsModeCheck,
+  envModeCheck,
+  keyModeCheck,
+  logRotationCheck,
+  nginxConfigCheck,
+} from './doctor-tree.js';
 import { perbootUnitStateCheck, unitStateCheck } from './doctor-units.js';
 
 export type { Finding } from './doctor-audit.js';
@@ -61,13 +75,24 @@ export async function doctor(sys: System, request: DoctorRequest): Promise<Findi
 }
 
 /** A broken config.yaml is itself a finding; the audit goes on with the defaults. */
-async function configOrDefaults(sys: System, { configPath, env }: DoctorRequest): Promise<{ config: Config; finding: Finding }> {
+async function configOrDefaults(
+  sys: System,
+  { configPath, env }: DoctorRequest,
+): Promise<{ config: Config; finding: Finding }> {
   try {
     const config = await loadConfig(sys, configPath, env);
-    return { config, finding: { id: 'config', result: 'pass', detail: `${configPath ?? PATHS.config} is valid (or absent: defaults)` } };
+    return {
+      config,
+      finding: { id: 'config', result: 'pass', detail: `${configPath ?? PATHS.config} is valid (or absent: defaults)` },
+    };
   } catch (error) {
     const e = asFirstbootError(error);
-    const finding: Finding = { id: 'config', result: 'fail', detail: `${e.message}; the checks below use the defaults`, fix: e.hint ?? `fix ${PATHS.config}` };
+    const finding: Finding = {
+      id: 'config',
+      result: 'fail',
+      detail: `${e.message}; the checks below use the defaults`,
+      fix: e.hint ?? `fix ${PATHS.config}`,
+    };
     return { config: DEFAULT_CONFIG, finding };
   }
 }
@@ -101,5 +126,12 @@ export function doctorExitCode(findings: readonly Finding[]): ExitCode {
 }
 
 export function formatDoctor(findings: readonly Finding[]): string {
-  return findings.map((f) => `${f.result === 'skipped' ? `skipped (${f.detail})` : f.result}: ${f.id}${f.result === 'skipped' ? '' : ` — ${f.detail}`}${f.fix ? `\n  fix: ${f.fix}` : ''}`).join('\n') + '\n';
+  return (
+    findings
+      .map(
+        (f) =>
+          `${f.result === 'skipped' ? `skipped (${f.detail})` : f.result}: ${f.id}${f.result === 'skipped' ? '' : ` — ${f.detail}`}${f.fix ? `\n  fix: ${f.fix}` : ''}`,
+      )
+      .join('\n') + '\n'
+  );
 }

@@ -6,17 +6,25 @@ import { cloneLine, type StatusReport } from './status.js';
 export function formatMotd(report: StatusReport): string {
   const urls = report.addresses.map((a) => `https://${a.includes(':') ? `[${a}]` : a}/`);
   const lines = [`Immich: ${urls.length ? urls.join('  ') : '(address not known yet)'}`];
-  if (report.status === 'running') lines.push(`First boot: running (step ${report.step ?? 'starting'}); see: immich-firstboot status`);
+  if (report.status === 'running')
+    lines.push(`First boot: running (step ${report.step ?? 'starting'}); see: immich-firstboot status`);
   else if (report.status === 'error') {
     const last = report.errors.at(-1);
-    lines.push(`First boot: FAILED at ${report.step ?? '?'}: ${last?.message ?? report.detail}`, ...(last?.hint ? [`  hint: ${last.hint}`] : []));
+    lines.push(
+      `First boot: FAILED at ${report.step ?? '?'}: ${last?.message ?? report.detail}`,
+      ...(last?.hint ? [`  hint: ${last.hint}`] : []),
+    );
   } else if (report.status === 'not started') lines.push('First boot: not started yet');
-  else if (report.adminRegistered === false) lines.push('First boot: done; no admin yet: open the URL and sign up (read /root/immich-credentials.txt)');
-  else if (report.adminRegistered === null) lines.push('First boot: done; whether an admin exists is not known (see: immich-firstboot status)');
+  else if (report.adminRegistered === false)
+    lines.push('First boot: done; no admin yet: open the URL and sign up (read /root/immich-credentials.txt)');
+  else if (report.adminRegistered === null)
+    lines.push('First boot: done; whether an admin exists is not known (see: immich-firstboot status)');
   else lines.push('First boot: done; admin registered');
   if (report.clone) lines.push(`This VM is ${cloneLine(report.clone)}`);
   if (report.addressChange?.certificate.startsWith('not ours')) {
-    lines.push(`Addresses changed (${report.addressChange.to.join(', ')}); the certificate nginx serves is ${report.addressChange.certificate}`);
+    lines.push(
+      `Addresses changed (${report.addressChange.to.join(', ')}); the certificate nginx serves is ${report.addressChange.certificate}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

@@ -11,7 +11,19 @@ import { servedCertificates } from '../nginx.js';
 import { PATHS } from '../paths.js';
 import { runOutOfSequence, type RunnerEnv } from '../runner.js';
 import { generateSecret } from '../secret.js';
-import { acquireLock, newJournal, readDoneStamp, readJournal, writeDoneStamp, writeJournal, type CloneFacts, type DoneStamp, type HostFacts, type Journal, type StepError } from '../state.js';
+import {
+  acquireLock,
+  newJournal,
+  readDoneStamp,
+  readJournal,
+  writeDoneStamp,
+  writeJournal,
+  type CloneFacts,
+  type DoneStamp,
+  type HostFacts,
+  type Journal,
+  type StepError,
+} from '../state.js';
 import { regenerateCertSteps } from '../steps/index.js';
 import { certNames } from '../tls.js';
 
@@ -30,10 +42,17 @@ interface Look {
 export async function perBoot(env: RunnerEnv): Promise<ExitCode> {
   const { sys, log } = env;
   const first = await look(env);
-  if (first === 'not done') return void log.info('first boot has not finished; nothing to check (immich-firstboot.service does the first boot)'), EXIT.ok;
+  if (first === 'not done')
+    return (
+      void log.info('first boot has not finished; nothing to check (immich-firstboot.service does the first boot)'),
+      EXIT.ok
+    );
   if (first === 'cannot tell') return EXIT.ok;
   if (!first.clone && !first.moved) {
-    log.info({ instanceId: first.host.instanceId, addresses: first.host.addresses }, 'per-boot check: same instance, same addresses; nothing to do');
+    log.info(
+      { instanceId: first.host.instanceId, addresses: first.host.addresses },
+      'per-boot check: same instance, same addresses; nothing to do',
+    );
     return EXIT.ok;
   }
   // Only now take the lock (taking it writes), and look again: another run may have changed things meanwhile.
@@ -51,22 +70,37 @@ async function look(env: RunnerEnv): Promise<Look | 'not done' | 'cannot tell'> 
   const { sys, config, log } = env;
   const stamp = await readDoneStamp(sys);
   if (!stamp) return 'not done';
-  const [journal, host, site] = await Promise.all([readJournal(sys), gatherHostFacts(env), sys.fs.read(PATHS.nginxSite)]);
+  const [journal, host, site] = await Promise.all([
+    readJournal(sys),
+    gatherHostFacts(env),
+    sys.fs.read(PATHS.nginxSite),
+  ]);
   if (stamp.instanceIdSource === 'azure-imds' && host.instanceIdSource !== 'azure-imds') {
     // Without IMDS neither the id nor the public address can be compared: a clone would look like a move.
-    log.warn({ now: host.instanceIdSource }, 'Azure IMDS did not answer: cannot compare the instance id or the addresses this boot; checked again at the next boot');
+    log.warn(
+      { now: host.instanceIdSource },
+      'Azure IMDS did not answer: cannot compare the instance id or the addresses this boot; checked again at the next boot',
+    );
     return 'cannot tell';
   }
-  const clone = stamp.instanceIdSource !== 'none' && host.instanceIdSource === stamp.instanceIdSource && host.instanceId !== stamp.instanceId;
+  const clone =
+    stamp.instanceIdSource !== 'none' &&
+    host.instanceIdSource === stamp.instanceIdSource &&
+    host.instanceId !== stamp.instanceId;
   const foreign = servedCertificates(site ?? '').filter((p) => p !== PATHS.tlsCert);
   const before = journal?.facts.host;
   const same = (a: string[] = [], b: string[] = []): boolean => [...a].sort().join(' ') === [...b].sort().join(' ');
-  const missing = certNames(config, host.hostname, host.addresses).filter((n) => !(journal?.facts.certNames ?? []).includes(n));
+  const missing = certNames(config, host.hostname, host.addresses).filter(
+    (n) => !(journal?.facts.certNames ?? []).includes(n),
+  );
   const moved =
-    !before || !same(before.addresses, host.addresses) ? `addresses ${before?.addresses.join(', ') || '(none)'} → ${host.addresses.join(', ') || '(none)'}`
-    : before.hostname !== host.hostname ? `hostname ${before.hostname} → ${host.hostname}`
-    : foreign.length === 0 && missing.length > 0 ? `the certificate does not name ${missing.join(', ')}`
-    : '';
+    !before || !same(before.addresses, host.addresses)
+      ? `addresses ${before?.addresses.join(', ') || '(none)'} → ${host.addresses.join(', ') || '(none)'}`
+      : before.hostname !== host.hostname
+        ? `hostname ${before.hostname} → ${host.hostname}`
+        : foreign.length === 0 && missing.length > 0
+          ? `the certificate does not name ${missing.join(', ')}`
+          : '';
   return { stamp, journal, host, clone, moved, foreign };
 }
 
@@ -75,19 +109,38 @@ async function adoptClone(env: RunnerEnv, seen: Look): Promise<ExitCode> {
   const { sys, log } = env;
   const at = sys.now().toISOString();
   const postgresHasData = (await sys.fs.list(PATHS.postgresDir)).length > 0;
-  log.warn({ fromInstanceId: seen.stamp.instanceId, toInstanceId: seen.host.instanceId }, `this VM is a clone: first boot ran on instance ${seen.stamp.instanceId}, this is ${seen.host.instanceId}; making a new certificate and credentials${postgresHasData ? ', keeping the Postgres secret (Postgres holds data)' : ' and a new Postgres secret'}`);
+  log.warn(
+    { fromInstanceId: seen.stamp.instanceId, toInstanceId: seen.host.instanceId },
+    `this VM is a clone: first boot ran on instance ${seen.stamp.instanceId}, this is ${seen.host.instanceId}; making a new certificate and credentials${postgresHasData ? ', keeping the Postgres secret (Postgres holds data)' : ' and a new Postgres secret'}`,
+  );
   const secret: CloneFacts['secret'] = postgresHasData ? 'kept (Postgres holds data)' : 'new';
   if (!postgresHasData) await replaceSecret(env);
-  const errors = await runOutOfSequence(env, 'per-boot', await regenerateCertSteps(sys), { skipStack: true, newCert: true });
+  const errors = await runOutOfSequence(env, 'per-boot', await regenerateCertSteps(sys), {
+    skipStack: true,
+    newCert: true,
+  });
   const journal = (await readJournal(sys))!;
   if (errors.length > 0) return failed(env, journal, 'making this clone its own', errors);
   clearFailure(journal);
   journal.facts.clone = { at, fromInstanceId: seen.stamp.instanceId, toInstanceId: seen.host.instanceId, secret };
-  if (seen.moved) journal.facts.addressChange = { at, from: seen.journal?.facts.host?.addresses ?? [], to: seen.host.addresses, certificate: 'renewed (clone)' };
+  if (seen.moved)
+    journal.facts.addressChange = {
+      at,
+      from: seen.journal?.facts.host?.addresses ?? [],
+      to: seen.host.addresses,
+      certificate: 'renewed (clone)',
+    };
   await writeJournal(sys, journal);
   // Last, as at first boot: until the stamp names this instance, the next boot handles the clone again.
-  await writeDoneStamp(sys, { ...seen.stamp, instanceId: seen.host.instanceId, instanceIdSource: seen.host.instanceIdSource });
-  log.info({ postgresSecret: secret, certFingerprint: journal.facts.certFingerprint }, `clone handled: new certificate and ${PATHS.credentials}; Postgres secret ${secret}`);
+  await writeDoneStamp(sys, {
+    ...seen.stamp,
+    instanceId: seen.host.instanceId,
+    instanceIdSource: seen.host.instanceIdSource,
+  });
+  log.info(
+    { postgresSecret: secret, certFingerprint: journal.facts.certFingerprint },
+    `clone handled: new certificate and ${PATHS.credentials}; Postgres secret ${secret}`,
+  );
   return EXIT.ok;
 }
 
@@ -98,15 +151,24 @@ async function followAddresses(env: RunnerEnv, seen: Look): Promise<ExitCode> {
   const from = seen.journal?.facts.host?.addresses ?? [];
   if (seen.foreign.length > 0) {
     const certificate = `not ours (nginx serves ${seen.foreign.join(', ')}): left alone`;
-    log.warn({ served: seen.foreign }, `${seen.moved}; nginx serves ${seen.foreign.join(', ')}, not our self-signed certificate: left alone (make sure it names the new addresses)`);
+    log.warn(
+      { served: seen.foreign },
+      `${seen.moved}; nginx serves ${seen.foreign.join(', ')}, not our self-signed certificate: left alone (make sure it names the new addresses)`,
+    );
     const journal = seen.journal ?? newJournal('per-boot', sys.now());
-    Object.assign(journal.facts, { host: seen.host, addressChange: { at, from, to: seen.host.addresses, certificate } });
+    Object.assign(journal.facts, {
+      host: seen.host,
+      addressChange: { at, from, to: seen.host.addresses, certificate },
+    });
     await writeJournal(sys, journal);
     return EXIT.ok;
   }
   log.info(`${seen.moved}; checking the certificate, the site and ${PATHS.credentials}`);
   const before = seen.journal?.facts.certFingerprint;
-  const errors = await runOutOfSequence(env, 'per-boot', await regenerateCertSteps(sys), { skipStack: true, newCert: false });
+  const errors = await runOutOfSequence(env, 'per-boot', await regenerateCertSteps(sys), {
+    skipStack: true,
+    newCert: false,
+  });
   const journal = (await readJournal(sys))!;
   if (errors.length > 0) return failed(env, journal, 'following the new addresses', errors);
   const certificate = journal.facts.certFingerprint !== before ? 'renewed' : 'kept (it already names every address)';
@@ -126,11 +188,14 @@ async function replaceSecret(env: RunnerEnv): Promise<void> {
   const fresh = generateSecret(env.sys.randomBytes);
   env.secrets.add(fresh);
   // Every DB_PASSWORD line (dotenv takes the last), quoted or not: the old secret must not survive anywhere.
-  await env.sys.fs.write(PATHS.envFile, text.replace(/^(\s*(?:export\s+)?DB_PASSWORD\s*=)[^\r\n]*/gm, `$1${fresh}`), { mode: ENV_MODE });
+  await env.sys.fs.write(PATHS.envFile, text.replace(/^(\s*(?:export\s+)?DB_PASSWORD\s*=)[^\r\n]*/gm, `$1${fresh}`), {
+    mode: ENV_MODE,
+  });
   env.log.info(`${PATHS.envFile}: new Postgres secret (Postgres holds no data yet); every other line kept`);
 }
 
-const clearFailure = (journal: Journal): void => void (journal.warnings = journal.warnings.filter((w) => w.step !== 'per-boot'));
+const clearFailure = (journal: Journal): void =>
+  void (journal.warnings = journal.warnings.filter((w) => w.step !== 'per-boot'));
 
 /** Recorded as a warning, so `status` and the MOTD show it; the stamp is left for the next boot to retry. */
 async function failed(env: RunnerEnv, journal: Journal, what: string, errors: StepError[]): Promise<ExitCode> {

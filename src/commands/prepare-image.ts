@@ -53,7 +53,11 @@ export async function prepareImage(sys: System, config: Config, opts: PrepareOpt
     }
     // We removed nginx's default site when we enabled ours; give the image back the distro's default.
     let restoredDefaultSite = false;
-    if (removed.includes(PATHS.nginxSiteEnabled) && (await sys.fs.exists(PATHS.nginxDefaultSite)) && (await sys.fs.readlink(PATHS.nginxDefaultEnabled)) === undefined) {
+    if (
+      removed.includes(PATHS.nginxSiteEnabled) &&
+      (await sys.fs.exists(PATHS.nginxDefaultSite)) &&
+      (await sys.fs.readlink(PATHS.nginxDefaultEnabled)) === undefined
+    ) {
       await sys.fs.symlink(PATHS.nginxDefaultSite, PATHS.nginxDefaultEnabled);
       restoredDefaultSite = true;
     }
@@ -70,10 +74,14 @@ async function refuseData(sys: System, force: boolean): Promise<void> {
   const held = [];
   for (const dir of [PATHS.uploadDir, PATHS.postgresDir]) if ((await sys.fs.list(dir)).length) held.push(dir);
   if (held.length && !force) {
-    throw new FirstbootError('image-has-data', `${held.join(' and ')} hold data: an image must not ship a user's photos or database; nothing was removed`, {
-      exitCode: EXIT.failed,
-      hint: 'move the data away (or boot a fresh VM to build the image); `prepare-image --force` removes our files anyway and leaves the data',
-    });
+    throw new FirstbootError(
+      'image-has-data',
+      `${held.join(' and ')} hold data: an image must not ship a user's photos or database; nothing was removed`,
+      {
+        exitCode: EXIT.failed,
+        hint: 'move the data away (or boot a fresh VM to build the image); `prepare-image --force` removes our files anyway and leaves the data',
+      },
+    );
   }
 }
 
@@ -82,9 +90,21 @@ async function refuseData(sys: System, force: boolean): Promise<void> {
  * package enables it; someone may have disabled it on the build VM) and not masked.
  */
 async function rearmUnit(sys: System): Promise<{ enabledUnit: string | null; unitProblem: string | null }> {
-  const unitFile = (await sys.fs.exists(PATHS.unitFile)) ? PATHS.unitFile : (await sys.fs.exists(PATHS.unitFileUsr)) ? PATHS.unitFileUsr : undefined;
-  if (!unitFile) return { enabledUnit: null, unitProblem: `${PATHS.unitFile} is not installed in this tree (install the immich-firstboot package)` };
-  if ((await sys.fs.readlink(PATHS.unitMask)) === '/dev/null') return { enabledUnit: null, unitProblem: `the unit is masked (${PATHS.unitMask} -> /dev/null; \`systemctl unmask immich-firstboot.service\`)` };
+  const unitFile = (await sys.fs.exists(PATHS.unitFile))
+    ? PATHS.unitFile
+    : (await sys.fs.exists(PATHS.unitFileUsr))
+      ? PATHS.unitFileUsr
+      : undefined;
+  if (!unitFile)
+    return {
+      enabledUnit: null,
+      unitProblem: `${PATHS.unitFile} is not installed in this tree (install the immich-firstboot package)`,
+    };
+  if ((await sys.fs.readlink(PATHS.unitMask)) === PATHS.devNull)
+    return {
+      enabledUnit: null,
+      unitProblem: `the unit is masked (${PATHS.unitMask} -> /dev/null; \`systemctl unmask immich-firstboot.service\`)`,
+    };
   if ((await sys.fs.readlink(PATHS.unitWants)) !== undefined) return { enabledUnit: null, unitProblem: null };
   await sys.fs.symlink(unitFile, PATHS.unitWants);
   return { enabledUnit: PATHS.unitWants, unitProblem: null };
@@ -120,12 +140,25 @@ export function formatPrepare(report: PrepareReport): string {
   const { docker } = report;
   const lines = docker.pulled.map((image) => `pulled ${image}`);
   if (docker.skipped) lines.push(`skipped Docker: ${docker.skipped}`);
-  else lines.push(...(docker.removed.length ? docker.removed.map((o) => `${o.startsWith('container ') ? 'stopped and removed' : 'removed'} ${o}`) : ['no container, volume or network of project immich to remove']));
+  else
+    lines.push(
+      ...(docker.removed.length
+        ? docker.removed.map((o) => `${o.startsWith('container ') ? 'stopped and removed' : 'removed'} ${o}`)
+        : ['no container, volume or network of project immich to remove']),
+    );
   lines.push(...report.removed.map((p) => `removed ${p}`));
   if (!report.removed.length) lines.push('no file of ours to remove');
   if (report.restoredDefaultSite) lines.push(`restored ${PATHS.nginxDefaultEnabled}`);
   if (report.enabledUnit) lines.push(`re-enabled immich-firstboot.service: created ${report.enabledUnit}`);
-  lines.push(report.unitProblem ? `WARNING: not re-armed: ${report.unitProblem}` : `re-armed: ${PATHS.doneStamp} is gone, so immich-firstboot.service runs at the next boot`);
-  lines.push(report.leftovers.length ? `SECRET MATERIAL REMAINS in: ${report.leftovers.join(', ')}` : 'verified: no copy of the old secret or key remains');
+  lines.push(
+    report.unitProblem
+      ? `WARNING: not re-armed: ${report.unitProblem}`
+      : `re-armed: ${PATHS.doneStamp} is gone, so immich-firstboot.service runs at the next boot`,
+  );
+  lines.push(
+    report.leftovers.length
+      ? `SECRET MATERIAL REMAINS in: ${report.leftovers.join(', ')}`
+      : 'verified: no copy of the old secret or key remains',
+  );
   return `${lines.join('\n')}\n`;
 }

@@ -2,7 +2,17 @@
 
 import { EXIT, type ExitCode } from '../errors.js';
 import { PATHS } from '../paths.js';
-import { isAlive, readDoneStamp, readJournal, readLockHolder, type AddressChange, type CloneFacts, type Journal, type StepError, type StepWarning } from '../state.js';
+import {
+  isAlive,
+  readDoneStamp,
+  readJournal,
+  readLockHolder,
+  type AddressChange,
+  type CloneFacts,
+  type Journal,
+  type StepError,
+  type StepWarning,
+} from '../state.js';
 import { FIRST_BOOT_IDS } from '../steps/ids.js';
 import type { System } from '../system/index.js';
 
@@ -36,12 +46,20 @@ export async function statusReport(sys: System): Promise<StatusReport> {
   const completed = FIRST_BOOT_IDS.filter((id) => journal?.completed[id]);
   const pending = FIRST_BOOT_IDS.filter((id) => !journal?.completed[id]);
   const base = fromJournal(journal, completed, pending);
-  if (running) return { ...base, status: 'running', detail: `running step ${journal?.step ?? '(starting)'} (pid ${holder.pid})` };
+  if (running)
+    return { ...base, status: 'running', detail: `running step ${journal?.step ?? '(starting)'} (pid ${holder.pid})` };
   if (journal?.status === 'error') {
     const last = journal.errors.at(-1);
     return { ...base, status: 'error', detail: `failed at step ${journal.step}: ${last?.message ?? 'unknown error'}` };
   }
-  if (stamp) return { ...base, status: 'done', step: null, finishedAt: stamp.completedAt, detail: `first boot done ${stamp.completedAt}` };
+  if (stamp)
+    return {
+      ...base,
+      status: 'done',
+      step: null,
+      finishedAt: stamp.completedAt,
+      detail: `first boot done ${stamp.completedAt}`,
+    };
   if (journal) {
     // A journal, no stamp, and nobody holds the lock: the run was killed (power cut, SIGKILL).
     const at = journal.status === 'done' ? null : journal.step;
@@ -49,7 +67,9 @@ export async function statusReport(sys: System): Promise<StatusReport> {
       step: at ?? 'done-stamp',
       at: journal.updatedAt,
       code: 'interrupted',
-      message: at ? `first boot was interrupted during step ${at}` : 'first boot was interrupted after its last step, before the done-stamp',
+      message: at
+        ? `first boot was interrupted during step ${at}`
+        : 'first boot was interrupted after its last step, before the done-stamp',
       hint: `it resumes at ${at ?? 'the done-stamp'} on the next boot; to resume now: systemctl start immich-firstboot.service (or immich-firstboot run)`,
     };
     return { ...base, status: 'error', step: error.step, errors: [error], detail: error.message };
@@ -93,15 +113,20 @@ export function formatStatus(report: StatusReport): string {
   if (report.instanceId) lines.push(`instance: ${report.instanceId}`);
   if (report.addresses.length) lines.push(`addresses: ${report.addresses.join(', ')}`);
   if (report.certFingerprint) lines.push(`certificate: SHA256 ${report.certFingerprint}`);
-  if (report.adminRegistered !== null) lines.push(`first admin: ${report.adminRegistered ? 'registered' : 'not registered yet (sign up in the web UI)'}`);
+  if (report.adminRegistered !== null)
+    lines.push(`first admin: ${report.adminRegistered ? 'registered' : 'not registered yet (sign up in the web UI)'}`);
   if (report.clone) lines.push(`clone: ${cloneLine(report.clone)}`);
   if (report.addressChange) {
     const { at, from, to, certificate } = report.addressChange;
-    lines.push(`address change: ${at}: ${from.join(', ') || '(none)'} → ${to.join(', ') || '(none)'}; certificate ${certificate}`);
+    lines.push(
+      `address change: ${at}: ${from.join(', ') || '(none)'} → ${to.join(', ') || '(none)'}; certificate ${certificate}`,
+    );
   }
   if (report.pending.length && report.status !== 'done') lines.push(`pending: ${report.pending.join(', ')}`);
-  for (const e of report.errors) lines.push(`error: [${e.step}] ${e.message}`, ...(e.hint ? [`  hint: ${e.hint}`] : []));
-  for (const w of report.warnings) lines.push(`warning: [${w.step}] ${w.message}`, ...(w.hint ? [`  hint: ${w.hint}`] : []));
+  for (const e of report.errors)
+    lines.push(`error: [${e.step}] ${e.message}`, ...(e.hint ? [`  hint: ${e.hint}`] : []));
+  for (const w of report.warnings)
+    lines.push(`warning: [${w.step}] ${w.message}`, ...(w.hint ? [`  hint: ${w.hint}`] : []));
   if (report.status === 'done') lines.push(`next: read ${PATHS.credentials}`);
   return `${lines.join('\n')}\n`;
 }

@@ -11,7 +11,10 @@ export const composeFile: Step = {
     const { fs } = ctx.sys;
     // Photos are private: no other user on the host lists them. Postgres fixes its own dir's owner and mode.
     const madeDirs: string[] = [];
-    for (const [dir, mode] of [[PATHS.uploadDir, 0o750], [PATHS.postgresDir, 0o700]] as const) {
+    for (const [dir, mode] of [
+      [PATHS.uploadDir, 0o750],
+      [PATHS.postgresDir, 0o700],
+    ] as const) {
       if (!(await fs.exists(dir))) {
         await fs.mkdir(dir, mode);
         madeDirs.push(dir);

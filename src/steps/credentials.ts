@@ -26,9 +26,15 @@ export const credentials: Step = {
   async apply(ctx) {
     const dbPassword = parseDotenv((await ctx.sys.fs.read(PATHS.envFile)) ?? '').DB_PASSWORD;
     if (!dbPassword) {
-      throw new FirstbootError('env-missing', `${PATHS.envFile} has no DB_PASSWORD`, { hint: 'run `immich-firstboot` again: the env step restores it' });
+      throw new FirstbootError('env-missing', `${PATHS.envFile} has no DB_PASSWORD`, {
+        hint: 'run `immich-firstboot` again: the env step restores it',
+      });
     }
-    const text = render<CredentialsContext>(ctx.sys, 'templates/credentials.txt.hbs', credentialsContext(ctx, dbPassword));
+    const text = render<CredentialsContext>(
+      ctx.sys,
+      'templates/credentials.txt.hbs',
+      credentialsContext(ctx, dbPassword),
+    );
     const outcome = await writeManaged(ctx, PATHS.credentials, text, 0o600, 0o700); // /root is root's alone
     return { changed: outcome !== 'unchanged', summary: `${PATHS.credentials} ${outcome} (mode 0600)` };
   },
@@ -44,13 +50,16 @@ function credentialsContext(ctx: StepContext, dbPassword: string): CredentialsCo
   const names = [ctx.config.domain, ...(host?.addresses ?? [])].filter((n): n is string => !!n);
   if (names.length === 0) names.push(host?.hostname ?? 'localhost');
   const adminState =
-    facts.stack !== 'started' ? 'unknown (the containers were not started by this run)'
-    : facts.adminRegistered === true ? 'an admin is registered'
-    : facts.adminRegistered === false ? 'no admin yet: sign-up is open'
-    : 'unknown (Immich did not say)';
+    facts.stack !== 'started'
+      ? 'unknown (the containers were not started by this run)'
+      : facts.adminRegistered === true
+        ? 'an admin is registered'
+        : facts.adminRegistered === false
+          ? 'no admin yet: sign-up is open'
+          : 'unknown (Immich did not say)';
   return {
     webUrls: names.map((n) => `https://${urlHost(n)}/`),
-    mobileUrl: `https://${urlHost(names[0]!)}/api`,
+    mobileUrl: `https://${urlHost(names[0])}/api`,
     fingerprint: facts.certFingerprint ? `SHA256 ${facts.certFingerprint}` : '(no certificate yet)',
     servedCertificate: facts.servedCertificate ?? null,
     dbPassword,

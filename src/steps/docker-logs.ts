@@ -18,7 +18,10 @@ export const dockerLogs: Step = {
     if (merged === undefined) {
       // A run that crashed between writing the file and restarting Docker restarts it now.
       const restarted = !ctx.options.skipStack && (await restartDockerIfPending(ctx));
-      return { changed: restarted, summary: `${PATHS.dockerDaemonJson} already rotates logs; kept${restarted ? '; Docker restarted' : ''}` };
+      return {
+        changed: restarted,
+        summary: `${PATHS.dockerDaemonJson} already rotates logs; kept${restarted ? '; Docker restarted' : ''}`,
+      };
     }
     const content = `${JSON.stringify(merged, null, 2)}\n`;
     if (hasOperatorSettings(ctx, merged)) await validate(ctx, content);
@@ -44,7 +47,12 @@ function hasOperatorSettings(ctx: StepContext, merged: Record<string, unknown>):
   const { 'log-driver': _driver, 'log-opts': opts, ...otherKeys } = merged;
   const { 'max-size': maxSize, 'max-file': maxFile, ...otherOpts } = opts as Record<string, unknown>;
   const { dockerLogs } = ctx.config;
-  return Object.keys(otherKeys).length > 0 || Object.keys(otherOpts).length > 0 || maxSize !== dockerLogs.maxSize || maxFile !== dockerLogs.maxFile;
+  return (
+    Object.keys(otherKeys).length > 0 ||
+    Object.keys(otherOpts).length > 0 ||
+    maxSize !== dockerLogs.maxSize ||
+    maxFile !== dockerLogs.maxFile
+  );
 }
 
 /** `dockerd --validate` (Docker 23+) on the merged file, before it replaces the real one. */
@@ -53,16 +61,22 @@ async function validate(ctx: StepContext, content: string): Promise<void> {
   const dir = await fs.privateDir(PATHS.dockerDaemonJson);
   try {
     await fs.write(`${dir}/daemon.json`, content, { mode: 0o644 });
-    const result = await ctx.sys.exec('dockerd', ['--validate', '--config-file', fs.path(`${dir}/daemon.json`)], { timeoutMs: 60_000 });
+    const result = await ctx.sys.exec('dockerd', ['--validate', '--config-file', fs.path(`${dir}/daemon.json`)], {
+      timeoutMs: 60_000,
+    });
     const output = `${result.stdout}${result.stderr}`.trim();
     if (result.notFound || /unknown flag: --validate/.test(output)) {
       ctx.log.info('this dockerd cannot validate a configuration (Docker < 23); merged without validating');
       return;
     }
     if (result.exitCode !== 0) {
-      throw new FirstbootError('daemon-json-rejected', `dockerd rejects ${PATHS.dockerDaemonJson} with log rotation merged in: ${output.split('\n').pop() ?? ''}; left untouched`, {
-        hint: `fix ${PATHS.dockerDaemonJson} (\`dockerd --validate --config-file ${PATHS.dockerDaemonJson}\` checks it), then run \`immich-firstboot\` again`,
-      });
+      throw new FirstbootError(
+        'daemon-json-rejected',
+        `dockerd rejects ${PATHS.dockerDaemonJson} with log rotation merged in: ${output.split('\n').pop() ?? ''}; left untouched`,
+        {
+          hint: `fix ${PATHS.dockerDaemonJson} (\`dockerd --validate --config-file ${PATHS.dockerDaemonJson}\` checks it), then run \`immich-firstboot\` again`,
+        },
+      );
     }
   } finally {
     await fs.remove(dir);
@@ -75,15 +89,23 @@ function parseDaemonJson(text: string | undefined): Record<string, unknown> {
   try {
     value = JSON.parse(text);
   } catch (cause) {
-    throw new FirstbootError('daemon-json-invalid', `${PATHS.dockerDaemonJson} is not valid JSON (${(cause as Error).message}); left untouched`, {
-      cause,
-      hint: `fix it (python3 -m json.tool ${PATHS.dockerDaemonJson} shows where), then run \`immich-firstboot\` again`,
-    });
+    throw new FirstbootError(
+      'daemon-json-invalid',
+      `${PATHS.dockerDaemonJson} is not valid JSON (${(cause as Error).message}); left untouched`,
+      {
+        cause,
+        hint: `fix it (python3 -m json.tool ${PATHS.dockerDaemonJson} shows where), then run \`immich-firstboot\` again`,
+      },
+    );
   }
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
-    throw new FirstbootError('daemon-json-invalid', `${PATHS.dockerDaemonJson} must hold a JSON object ({...}); left untouched`, {
-      hint: `make it an object such as {} (or delete it), then run \`immich-firstboot\` again`,
-    });
+    throw new FirstbootError(
+      'daemon-json-invalid',
+      `${PATHS.dockerDaemonJson} must hold a JSON object ({...}); left untouched`,
+      {
+        hint: `make it an object such as {} (or delete it), then run \`immich-firstboot\` again`,
+      },
+    );
   }
   return value as Record<string, unknown>;
 }
@@ -93,14 +115,21 @@ function mergeRotation(ctx: StepContext, current: Record<string, unknown>): Reco
   const driver = current['log-driver'];
   if (driver !== undefined && driver !== 'json-file') {
     // The operator chose another driver (journald and local rotate on their own): theirs wins.
-    ctx.warn(`${PATHS.dockerDaemonJson} sets log-driver "${String(driver)}"; kept it and added no rotation options`, 'make sure that driver rotates or limits container logs');
+    ctx.warn(
+      `${PATHS.dockerDaemonJson} sets log-driver ${JSON.stringify(driver)}; kept it and added no rotation options`,
+      'make sure that driver rotates or limits container logs',
+    );
     return undefined;
   }
   const opts = current['log-opts'];
   if (opts !== undefined && (typeof opts !== 'object' || opts === null || Array.isArray(opts))) {
-    throw new FirstbootError('daemon-json-invalid', `${PATHS.dockerDaemonJson}: "log-opts" must be an object; left untouched`, {
-      hint: 'fix or remove "log-opts", then run `immich-firstboot` again',
-    });
+    throw new FirstbootError(
+      'daemon-json-invalid',
+      `${PATHS.dockerDaemonJson}: "log-opts" must be an object; left untouched`,
+      {
+        hint: 'fix or remove "log-opts", then run `immich-firstboot` again',
+      },
+    );
   }
   const logOpts = { ...(opts as Record<string, unknown> | undefined) };
   // Docker wants these values as strings; an operator's own values win.

@@ -21,7 +21,9 @@ export const envFile: Step = {
       await refuseIfPostgresInitialised(ctx);
       const dbPassword = generateSecret(ctx.sys.randomBytes);
       ctx.secrets.add(dbPassword);
-      await fs.write(PATHS.envFile, render<EnvContext>(ctx.sys, 'templates/env.hbs', { ...wanted, dbPassword }), { mode: ENV_MODE });
+      await fs.write(PATHS.envFile, render<EnvContext>(ctx.sys, 'templates/env.hbs', { ...wanted, dbPassword }), {
+        mode: ENV_MODE,
+      });
       return { changed: true, summary: `${PATHS.envFile} written with a new Postgres secret (mode 0640)` };
     }
 
@@ -32,9 +34,13 @@ export const envFile: Step = {
     if (password !== undefined) {
       ctx.secrets.add(password);
       if (!SECRET_CHARSET.test(password)) {
-        throw new FirstbootError('env-bad-password', `${PATHS.envFile}: DB_PASSWORD has characters other than A-Za-z0-9, which break Immich's compose file`, {
-          hint: `if Postgres has not started yet, delete the DB_PASSWORD line and run again to get a new one; otherwise set a new A-Za-z0-9 password both in ${PATHS.envFile} and in Postgres (ALTER USER postgres WITH PASSWORD '...')`,
-        });
+        throw new FirstbootError(
+          'env-bad-password',
+          `${PATHS.envFile}: DB_PASSWORD has characters other than A-Za-z0-9, which break Immich's compose file`,
+          {
+            hint: `if Postgres has not started yet, delete the DB_PASSWORD line and run again to get a new one; otherwise set a new A-Za-z0-9 password both in ${PATHS.envFile} and in Postgres (ALTER USER postgres WITH PASSWORD '...')`,
+          },
+        );
       }
     } else {
       await refuseIfPostgresInitialised(ctx);
@@ -58,13 +64,17 @@ export const envFile: Step = {
     if (Object.keys(missing).length === 0) {
       if (info && info.mode !== ENV_MODE) {
         await fs.chmod(PATHS.envFile, ENV_MODE);
-        ctx.warn(`${PATHS.envFile} had mode ${info.mode.toString(8).padStart(4, '0')}; set it to 0640 (it holds the Postgres password)`);
+        ctx.warn(
+          `${PATHS.envFile} had mode ${info.mode.toString(8).padStart(4, '0')}; set it to 0640 (it holds the Postgres password)`,
+        );
         return { changed: true, summary: `${PATHS.envFile} kept, mode fixed to 0640` };
       }
       return { changed: false, summary: `${PATHS.envFile} already complete; kept as it is` };
     }
     const eol = existing.includes('\r\n') ? '\r\n' : '\n';
-    const added = Object.entries(missing).map(([k, v]) => `${k}=${v}`).join(eol);
+    const added = Object.entries(missing)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(eol);
     const text = `${existing}${existing === '' || existing.endsWith('\n') ? '' : eol}# Added by immich-firstboot${eol}${added}${eol}`;
     await fs.write(PATHS.envFile, text, { mode: ENV_MODE });
     const names = Object.keys(missing).join(', ');
@@ -75,11 +85,17 @@ export const envFile: Step = {
 /** docker compose rejects a .env line that is not KEY=VALUE: say which line before anything starts. */
 function refuseMalformed(text: string): void {
   const lines = text.split(/\r?\n/);
-  const bad = lines.findIndex((line) => line.trim() !== '' && !/^\s*#/.test(line) && !/^\s*(export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=/.test(line));
+  const bad = lines.findIndex(
+    (line) => line.trim() !== '' && !/^\s*#/.test(line) && !/^\s*(export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=/.test(line),
+  );
   if (bad !== -1) {
-    throw new FirstbootError('env-malformed', `${PATHS.envFile} line ${bad + 1} is not KEY=VALUE (${JSON.stringify(lines[bad]!.slice(0, 40))}); left untouched`, {
-      hint: `fix or remove that line (docker compose would reject it too), then run \`immich-firstboot\` again`,
-    });
+    throw new FirstbootError(
+      'env-malformed',
+      `${PATHS.envFile} line ${bad + 1} is not KEY=VALUE (${JSON.stringify(lines[bad].slice(0, 40))}); left untouched`,
+      {
+        hint: `fix or remove that line (docker compose would reject it too), then run \`immich-firstboot\` again`,
+      },
+    );
   }
 }
 
@@ -87,8 +103,12 @@ function refuseMalformed(text: string): void {
 async function refuseIfPostgresInitialised(ctx: StepContext): Promise<void> {
   const entries = await ctx.sys.fs.list(PATHS.postgresDir);
   if (entries.length > 0) {
-    throw new FirstbootError('env-secret-lost', `${PATHS.postgresDir} already holds a Postgres database, but ${PATHS.envFile} has no DB_PASSWORD: a new secret would lock Immich out`, {
-      hint: `restore ${PATHS.envFile} from a backup (or add DB_PASSWORD=<the password Postgres was initialised with> to it), then run \`immich-firstboot\` again`,
-    });
+    throw new FirstbootError(
+      'env-secret-lost',
+      `${PATHS.postgresDir} already holds a Postgres database, but ${PATHS.envFile} has no DB_PASSWORD: a new secret would lock Immich out`,
+      {
+        hint: `restore ${PATHS.envFile} from a backup (or add DB_PASSWORD=<the password Postgres was initialised with> to it), then run \`immich-firstboot\` again`,
+      },
+    );
   }
 }

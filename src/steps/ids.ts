@@ -1,4 +1,14 @@
 // The first boot's step ids, in order, without the steps: `status` and the MOTD need only the names,
 // and importing the steps themselves would load Handlebars, execa and dotenv on every login.
 
-export const FIRST_BOOT_IDS = ['host-facts', 'env', 'compose-file', 'docker-logs', 'stack-start', 'tls-cert', 'nginx-site', 'stack-ready', 'credentials'] as const;
+export const FIRST_BOOT_IDS = [
+  'host-facts',
+  'env',
+  'compose-file',
+  'docker-logs',
+  'stack-start',
+  'tls-cert',
+  'nginx-site',
+  'stack-ready',
+  'credentials',
+] as const;

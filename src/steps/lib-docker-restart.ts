@@ -16,7 +16,8 @@ export async function restartDockerIfPending(ctx: StepContext): Promise<boolean>
   if (configured !== 'auto') command = configured;
   // ignore-dependencies: our unit has Requires=docker.service, and a plain restart of Docker would
   // propagate to it, so systemd would SIGTERM the very first boot that asked for the restart.
-  else if (ctx.sys.hostHasSystemd() && ctx.sys.onHost) command = ['systemctl', 'restart', '--job-mode=ignore-dependencies', 'docker.service'];
+  else if (ctx.sys.hostHasSystemd() && ctx.sys.onHost)
+    command = ['systemctl', 'restart', '--job-mode=ignore-dependencies', 'docker.service'];
   else {
     ctx.warn(
       `${PATHS.dockerDaemonJson} changed, but Docker was not restarted (no systemd here, or --root is not /)`,
@@ -29,9 +30,13 @@ export async function restartDockerIfPending(ctx: StepContext): Promise<boolean>
   const [file, ...args] = command as [string, ...string[]];
   const result = await ctx.sys.exec(file, args, { timeoutMs: 180_000 });
   if (result.exitCode !== 0) {
-    throw new FirstbootError('docker-restart-failed', `\`${command.join(' ')}\` failed: ${result.stderr.trim() || result.stdout.trim() || `exit ${result.exitCode}`}`, {
-      hint: `check \`journalctl -u docker.service\`; ${PATHS.dockerDaemonJson} may hold a setting this Docker rejects`,
-    });
+    throw new FirstbootError(
+      'docker-restart-failed',
+      `\`${command.join(' ')}\` failed: ${result.stderr.trim() || result.stdout.trim() || `exit ${result.exitCode}`}`,
+      {
+        hint: `check \`journalctl -u docker.service\`; ${PATHS.dockerDaemonJson} may hold a setting this Docker rejects`,
+      },
+    );
   }
   await waitForDocker(ctx, 60);
   await ctx.sys.fs.remove(PATHS.dockerRestartPending);
@@ -45,9 +50,13 @@ async function waitForDocker(ctx: StepContext, seconds: number): Promise<void> {
     const info = await ctx.sys.exec('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 30_000 });
     if (info.exitCode === 0) return;
     if (ctx.sys.now().getTime() >= deadline) {
-      throw new FirstbootError('docker-down', `Docker did not answer within ${seconds}s after the restart: ${info.stderr.trim()}`, {
-        hint: `check \`systemctl status docker.service\` and \`journalctl -u docker.service\`, then run \`immich-firstboot\` again`,
-      });
+      throw new FirstbootError(
+        'docker-down',
+        `Docker did not answer within ${seconds}s after the restart: ${info.stderr.trim()}`,
+        {
+          hint: `check \`systemctl status docker.service\` and \`journalctl -u docker.service\`, then run \`immich-firstboot\` again`,
+        },
+      );
     }
     await ctx.sys.sleep(500);
   }

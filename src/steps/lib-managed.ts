@@ -3,7 +3,13 @@
 import { besideName, writeManagedFile, type ManagedOutcome } from '../managed.js';
 import type { StepContext } from './step.js';
 
-export async function writeManaged(ctx: StepContext, inside: string, content: string, mode: number, dirMode = 0o755): Promise<ManagedOutcome> {
+export async function writeManaged(
+  ctx: StepContext,
+  inside: string,
+  content: string,
+  mode: number,
+  dirMode = 0o755,
+): Promise<ManagedOutcome> {
   const outcome = await writeManagedFile(ctx.sys, ctx.journal.managed, inside, content, mode, dirMode);
   if (outcome === 'kept-edited') {
     ctx.warn(

@@ -80,7 +80,10 @@ export const nginxSite: Step = {
     if (changes.length > 0) await reload(ctx, foreign.length === 0 ? live : undefined);
     if (foreign.length === 0) facts.nginxCertFingerprint = facts.certFingerprint;
     const kept = outcome === 'kept-edited' ? `; kept the edited ${PATHS.nginxSite}, ours is beside it` : '';
-    return { changed: changes.length > 0, summary: `${changes.length ? changes.join(', ') : 'nothing changed'}${kept}` };
+    return {
+      changed: changes.length > 0,
+      summary: `${changes.length ? changes.join(', ') : 'nothing changed'}${kept}`,
+    };
   },
 };
 
@@ -106,7 +109,8 @@ async function reload(ctx: StepContext, site: string | undefined): Promise<void>
   const outcome = await reloadServing(ctx.sys, expected);
   if (typeof outcome === 'object') ctx.warn(outcome.warning, outcome.hint);
   else if (outcome !== 'reloaded') ctx.log.info(`nginx: not reloaded (${outcome})`);
-  else ctx.log.info(`nginx: reloaded${expected ? `; it serves our certificate (SHA-256 ${expected.fingerprint})` : ''}`);
+  else
+    ctx.log.info(`nginx: reloaded${expected ? `; it serves our certificate (SHA-256 ${expected.fingerprint})` : ''}`);
 }
 
 async function nginxVersion(ctx: StepContext): Promise<[number, number, number] | undefined> {

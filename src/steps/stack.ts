@@ -24,7 +24,10 @@ export const stackStart: Step = {
     const containers = projectContainers(ctx);
     const ports = await verifyLoopbackOnly(ctx, containers);
     warnUnrotated(ctx, await containers);
-    return { changed: true, summary: `\`${command.join(' ')} -p ${PROJECT} up -d\` done for ${PATHS.composeFile}; ${ports}` };
+    return {
+      changed: true,
+      summary: `\`${command.join(' ')} -p ${PROJECT} up -d\` done for ${PATHS.composeFile}; ${ports}`,
+    };
   },
 };
 
@@ -44,7 +47,9 @@ export const stackReady: Step = {
       if (now >= deadline) throw await notReady(ctx, url, (now - started) / 1000);
       if (now >= nextReport) {
         const waited = Math.round((now - started) / 1000);
-        await ctx.notify.status(`Waiting for Immich to answer (${waited}s of at most ${config.stack.readyTimeoutSeconds}s)`);
+        await ctx.notify.status(
+          `Waiting for Immich to answer (${waited}s of at most ${config.stack.readyTimeoutSeconds}s)`,
+        );
         await ctx.notify.extendTimeout(60);
         ctx.log.info({ waited }, 'waiting for Immich to answer');
         nextReport = now + 15_000;
@@ -54,10 +59,18 @@ export const stackReady: Step = {
     }
     // Again now that everything listens (a server on the host network only shows up once it answers);
     // the admin question is independent of it, and recorded only if the check passes.
-    const [ports, registered] = await Promise.all([verifyLoopbackOnly(ctx, projectContainers(ctx)), adminRegistered(ctx)]);
+    const [ports, registered] = await Promise.all([
+      verifyLoopbackOnly(ctx, projectContainers(ctx)),
+      adminRegistered(ctx),
+    ]);
     ctx.journal.facts.adminRegistered = registered;
     const seconds = ((sys.now().getTime() - started) / 1000).toFixed(1);
-    const admin = ctx.journal.facts.adminRegistered === null ? 'unknown' : ctx.journal.facts.adminRegistered ? 'registered' : 'not registered yet';
+    const admin =
+      ctx.journal.facts.adminRegistered === null
+        ? 'unknown'
+        : ctx.journal.facts.adminRegistered
+          ? 'registered'
+          : 'not registered yet';
     return { changed: true, summary: `Immich answers ${url} (after ${seconds}s); ${ports}; first admin ${admin}` };
   },
 };
@@ -66,7 +79,10 @@ export const stackReady: Step = {
  * The loopback guarantee, enforced: anything beyond loopback (0.0.0.0, ::, an external address) stops
  * the exposed containers and fails. Immich's sign-up must never be reachable without nginx and TLS.
  */
-async function verifyLoopbackOnly(ctx: StepContext, containers: ContainerView[] | Promise<ContainerView[]>): Promise<string> {
+async function verifyLoopbackOnly(
+  ctx: StepContext,
+  containers: ContainerView[] | Promise<ContainerView[]>,
+): Promise<string> {
   const { problems, exposedServices, listeners, summary } = await loopbackView(ctx, containers);
   if (problems.length === 0) return summary;
 
@@ -74,13 +90,23 @@ async function verifyLoopbackOnly(ctx: StepContext, containers: ContainerView[] 
   let stopped = '';
   if (exposedServices.size > 0) {
     const [file, ...base] = await composeCommand(ctx);
-    const result = await ctx.sys.exec(file!, [...base, ...composeArgs(ctx, 'stop', ...exposedServices)], { cwd: ctx.sys.fs.path(PATHS.immichDir), timeoutMs: 120_000 });
-    stopped = result.exitCode === 0 ? `; stopped ${[...exposedServices].join(', ')} so nobody can sign up as admin over plain HTTP` : '';
+    const result = await ctx.sys.exec(file, [...base, ...composeArgs(ctx, 'stop', ...exposedServices)], {
+      cwd: ctx.sys.fs.path(PATHS.immichDir),
+      timeoutMs: 120_000,
+    });
+    stopped =
+      result.exitCode === 0
+        ? `; stopped ${[...exposedServices].join(', ')} so nobody can sign up as admin over plain HTTP`
+        : '';
   }
-  throw new FirstbootError('port-exposed', `Immich must listen on 127.0.0.1 only, but ${problems.join('; ')}${stopped}`, {
-    hint: `in ${PATHS.composeFile} publish ports on loopback only (the server's line must read - '127.0.0.1:2283:2283'; compare with the shipped file, or ${PATHS.composeFile}.firstboot-new if it exists), stop whatever else listens on those ports, then run \`immich-firstboot\` again; nginx is the only public door`,
-    detail: { problems },
-  });
+  throw new FirstbootError(
+    'port-exposed',
+    `Immich must listen on 127.0.0.1 only, but ${problems.join('; ')}${stopped}`,
+    {
+      hint: `in ${PATHS.composeFile} publish ports on loopback only (the server's line must read - '127.0.0.1:2283:2283'; compare with the shipped file, or ${PATHS.composeFile}.firstboot-new if it exists), stop whatever else listens on those ports, then run \`immich-firstboot\` again; nginx is the only public door`,
+      detail: { problems },
+    },
+  );
 }
 
 /** Containers created before Docker loaded the log rotation keep unrotated logs: say so. */
@@ -97,7 +123,9 @@ function warnUnrotated(ctx: StepContext, containers: ContainerView[]): void {
 async function notReady(ctx: StepContext, url: string, waited: number): Promise<FirstbootError> {
   let unhealthy: ContainerView[] = [];
   try {
-    unhealthy = (await projectContainers(ctx)).filter((c) => c.state !== 'running' || (c.health !== undefined && c.health !== 'healthy'));
+    unhealthy = (await projectContainers(ctx)).filter(
+      (c) => c.state !== 'running' || (c.health !== undefined && c.health !== 'healthy'),
+    );
   } catch (error) {
     ctx.log.warn({ err: error }, 'could not ask Docker which containers are unhealthy');
   }
@@ -105,15 +133,26 @@ async function notReady(ctx: StepContext, url: string, waited: number): Promise<
   let logs = '';
   try {
     const [file, ...base] = await composeCommand(ctx);
-    const result = await ctx.sys.exec(file!, [...base, ...composeArgs(ctx, 'logs', '--no-color', '--tail', '20', ...services)], { cwd: ctx.sys.fs.path(PATHS.immichDir), timeoutMs: 60_000 });
+    const result = await ctx.sys.exec(
+      file,
+      [...base, ...composeArgs(ctx, 'logs', '--no-color', '--tail', '20', ...services)],
+      { cwd: ctx.sys.fs.path(PATHS.immichDir), timeoutMs: 60_000 },
+    );
     logs = tail(ctx.secrets.scrub(result.stdout + result.stderr), 80);
   } catch {
-    logs = '(could not read the containers\' logs)';
+    logs = "(could not read the containers' logs)";
   }
   const states = unhealthy.map((c) => `${c.service} ${c.health ?? c.state}`).join(', ');
-  ctx.log.error({ logs, unhealthy: states }, `the last log lines of ${services.length ? services.join(', ') : 'every service'}`);
-  return new FirstbootError('stack-not-ready', `Immich did not answer ${url} within ${Math.round(waited)}s${states ? ` (not healthy: ${states})` : ''}`, {
-    hint: `look at \`docker compose -p ${PROJECT} -f ${PATHS.composeFile} ps\` and \`... logs ${services[0] ?? 'immich-server'}\`; when it answers, run \`immich-firstboot\` again to finish`,
-    detail: { logs },
-  });
+  ctx.log.error(
+    { logs, unhealthy: states },
+    `the last log lines of ${services.length ? services.join(', ') : 'every service'}`,
+  );
+  return new FirstbootError(
+    'stack-not-ready',
+    `Immich did not answer ${url} within ${Math.round(waited)}s${states ? ` (not healthy: ${states})` : ''}`,
+    {
+      hint: `look at \`docker compose -p ${PROJECT} -f ${PATHS.composeFile} ps\` and \`... logs ${services[0] ?? 'immich-server'}\`; when it answers, run \`immich-firstboot\` again to finish`,
+      detail: { logs },
+    },
+  );
 }

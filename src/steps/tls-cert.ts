@@ -13,7 +13,10 @@ export const tlsCert: Step = {
   async apply(ctx) {
     const { sys, config, journal } = ctx;
     const host = journal.facts.host;
-    if (!host) throw new FirstbootError('internal', 'host facts missing before tls-cert', { hint: 'run `immich-firstboot` again' });
+    if (!host)
+      throw new FirstbootError('internal', 'host facts missing before tls-cert', {
+        hint: 'run `immich-firstboot` again',
+      });
     const names = certNames(config, host.hostname, host.addresses);
 
     let reason = ctx.options.newCert ? 'asked for a new one' : '';
@@ -26,12 +29,18 @@ export const tlsCert: Step = {
       else if (current.notAfter.getTime() < renewBy) reason = `it expires ${current.notAfter.toISOString()}`;
       else {
         Object.assign(journal.facts, { certFingerprint: current.fingerprint, certNames: current.names });
-        return { changed: false, summary: `kept the certificate for ${current.names.join(', ')} (SHA-256 ${current.fingerprint})` };
+        return {
+          changed: false,
+          summary: `kept the certificate for ${current.names.join(', ')} (SHA-256 ${current.fingerprint})`,
+        };
       }
     }
     await makeSelfSigned(sys, config, names);
     const made = await inspectCert(sys, PATHS.tlsCert);
     Object.assign(journal.facts, { certFingerprint: made.fingerprint, certNames: made.names });
-    return { changed: true, summary: `new ${config.tls.keyType.toUpperCase()} certificate (${reason}) for ${made.names.join(', ')}, SHA-256 ${made.fingerprint}` };
+    return {
+      changed: true,
+      summary: `new ${config.tls.keyType.toUpperCase()} certificate (${reason}) for ${made.names.join(', ')}, SHA-256 ${made.fingerprint}`,
+    };
   },
 };

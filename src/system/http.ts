@@ -32,7 +32,12 @@ export const httpGetReal: HttpGet = async ({ url, headers, timeoutMs, untrustedT
   const { get } = secure ? await import('node:https') : await import('node:http');
   return new Promise((resolve, reject) => {
     // node:http(s) never consults HTTP(S)_PROXY, which is what IMDS requires; agent:false = no reuse.
-    const options = { headers, agent: false, timeout: timeoutMs, ...(secure ? { rejectUnauthorized: untrustedTls !== true, servername } : {}) };
+    const options = {
+      headers,
+      agent: false,
+      timeout: timeoutMs,
+      ...(secure ? { rejectUnauthorized: untrustedTls !== true, servername } : {}),
+    };
     const req = get(url, options, (res) => {
       const peerFingerprint = secure ? (res.socket as TLSSocket).getPeerCertificate().fingerprint256 : undefined;
       const chunks: Buffer[] = [];
@@ -42,10 +47,18 @@ export const httpGetReal: HttpGet = async ({ url, headers, timeoutMs, untrustedT
         if (size > 1024 * 1024) req.destroy(Object.assign(new Error('response larger than 1 MiB'), { code: 'E2BIG' }));
         else chunks.push(chunk);
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), ...(peerFingerprint ? { peerFingerprint } : {}) }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          body: Buffer.concat(chunks).toString('utf8'),
+          ...(peerFingerprint ? { peerFingerprint } : {}),
+        }),
+      );
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    req.on('timeout', () =>
+      req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+    );
     req.on('error', reject);
   });
 };

@@ -32,7 +32,7 @@ export interface System {
   httpGet: HttpGet;
   /** The fingerprint of the certificate a TLS server presents (which certificate nginx serves now). */
   peerFingerprint: PeerFingerprint;
-  randomBytes(size: number): Buffer;
+  randomBytes: (size: number) => Buffer;
   now(): Date;
   sleep(ms: number): Promise<void>;
   interfaces(): NetworkAddress[];
@@ -68,7 +68,10 @@ export function createSystem(root: string, env: NodeJS.ProcessEnv = process.env)
   // Point names are stable across runs: the random parts of temp and pair names are masked.
   const fs = new RootedFs(
     root,
-    (phase, target) => crashPoint(`write:${target.replace(/\.[0-9a-f]{8}\.tmp/g, '.X.tmp').replace(/pair-[0-9T]+-[0-9a-f]+/g, 'pair-X')}:${phase}`),
+    (phase, target) =>
+      crashPoint(
+        `write:${target.replace(/\.[0-9a-f]{8}\.tmp/g, '.X.tmp').replace(/pair-[0-9T]+-[0-9a-f]+/g, 'pair-X')}:${phase}`,
+      ),
     serviceUnit(env),
   );
   return {

@@ -2,10 +2,11 @@
 // milliseconds that `status` and the login's MOTD, which never need randomness, would pay at start.
 
 import { createRequire } from 'node:module';
+import type * as NodeCrypto from 'node:crypto';
 
-let crypto: typeof import('node:crypto') | undefined;
+let crypto: typeof NodeCrypto | undefined;
 
 export function randomBytes(size: number): Buffer {
-  crypto ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
+  crypto ??= createRequire(import.meta.url)('node:crypto') as typeof NodeCrypto;
   return crypto.randomBytes(size);
 }

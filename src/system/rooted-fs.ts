@@ -274,13 +274,17 @@ function ioError(verb: string, inside: string, cause: unknown, unit: string | un
     // Inside the unit, a path its sandbox does not list in ReadWritePaths= is read-only although the disk
     // is not: that, not the disk, is the likely cause.
     const dir = path.dirname(inside);
-    return new FirstbootError(ioErrorCode(code), `could not ${verb} ${inside}: ${code} (inside the sandbox of ${unit})`, {
-      cause,
-      hint:
-        `${unit}'s sandbox (ProtectSystem=strict) lets it write only the paths in its ReadWritePaths=; ` +
-        `if \`findmnt -no OPTIONS -T ${dir}\` shows rw on the host, add the path with \`systemctl edit ${unit}\` ` +
-        `([Service] ReadWritePaths=${dir}), then \`systemctl restart ${unit}\``,
-    });
+    return new FirstbootError(
+      ioErrorCode(code),
+      `could not ${verb} ${inside}: ${code} (inside the sandbox of ${unit})`,
+      {
+        cause,
+        hint:
+          `${unit}'s sandbox (ProtectSystem=strict) lets it write only the paths in its ReadWritePaths=; ` +
+          `if \`findmnt -no OPTIONS -T ${dir}\` shows rw on the host, add the path with \`systemctl edit ${unit}\` ` +
+          `([Service] ReadWritePaths=${dir}), then \`systemctl restart ${unit}\``,
+      },
+    );
   }
   const hints: Record<string, string> = {
     ENOSPC: 'free disk space (df -h), then run `immich-firstboot` again: it resumes where it stopped',

@@ -26,7 +26,9 @@ export const peerFingerprintReal: PeerFingerprint = async ({ host, port, servern
       if (fingerprint) resolve(fingerprint);
       else reject(Object.assign(new Error('the server presented no certificate'), { code: 'ENOCERT' }));
     });
-    socket.on('timeout', () => socket.destroy(Object.assign(new Error(`no handshake within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    socket.on('timeout', () =>
+      socket.destroy(Object.assign(new Error(`no handshake within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+    );
     socket.on('error', reject);
   });
 };

@@ -21,9 +21,14 @@ export class Machine {
   }
 
   /** Runs a nspawn-machine.sh subcommand on this machine; throws with its output when it fails. */
-  script(command: string, args: string[] = [], options: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Run {
+  script(
+    command: string,
+    args: string[] = [],
+    options: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {},
+  ): Run {
     const run = this.raw(SCRIPT, [command, this.dir, ...args], options);
-    if (run.code !== 0) throw new Error(`nspawn-machine.sh ${command} ${args.join(' ')} exited ${run.code}:\n${run.stdout}${run.stderr}`);
+    if (run.code !== 0)
+      throw new Error(`nspawn-machine.sh ${command} ${args.join(' ')} exited ${run.code}:\n${run.stdout}${run.stderr}`);
     return run;
   }
 
@@ -39,7 +44,11 @@ export class Machine {
     return run.stdout;
   }
 
-  raw(file: string, args: string[], options: { env?: Record<string, string>; input?: string; timeoutMs?: number }): Run {
+  raw(
+    file: string,
+    args: string[],
+    options: { env?: Record<string, string>; input?: string; timeoutMs?: number },
+  ): Run {
     const run = spawnSync('bash', [file, ...args], {
       encoding: 'utf8',
       input: options.input,
@@ -47,6 +56,10 @@ export class Machine {
       timeout: options.timeoutMs ?? 180_000,
       maxBuffer: 64 * 1024 * 1024,
     });
-    return { code: run.status, stdout: run.stdout ?? '', stderr: `${run.stderr ?? ''}${run.error ? String(run.error) : ''}` };
+    return {
+      code: run.status,
+      stdout: run.stdout ?? '',
+      stderr: `${run.stderr ?? ''}${run.error ? String(run.error) : ''}`,
+    };
   }
 }

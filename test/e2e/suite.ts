@@ -29,7 +29,7 @@ const userData = [
   '  - path: /etc/immich-firstboot/config.yaml',
   "    permissions: '0644'",
   '    content: |',
-  '      # written by cloud-init from the deployment\'s user data',
+  "      # written by cloud-init from the deployment's user data",
   '      imds:',
   '        enabled: false',
   '      extraNames:',
@@ -59,15 +59,41 @@ export function bootSuite(release: Release, expected: Expected): void {
   const mark = (what: string): void => void timings.push(`${what} at ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 
   /** DB_PASSWORD in the machine's .env. */
-  const secret = (): string => /^DB_PASSWORD=(.*)$/m.exec(readFileSync(machine.host('/opt/immich/.env'), 'utf8'))?.[1] ?? '';
+  const secret = (): string =>
+    /^DB_PASSWORD=(.*)$/m.exec(readFileSync(machine.host('/opt/immich/.env'), 'utf8'))?.[1] ?? '';
   /** SHA-256 fingerprint of our certificate on disk, and of the one nginx serves on 443 inside the machine. */
-  const onDisk = (): string => spawnSync('openssl', ['x509', '-in', machine.host(CERT), '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' }).stdout.trim();
-  const served = (): string => machine.out('sh', '-c', 'openssl s_client -connect 127.0.0.1:443 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256').trim();
+  const onDisk = (): string =>
+    spawnSync('openssl', ['x509', '-in', machine.host(CERT), '-noout', '-fingerprint', '-sha256'], {
+      encoding: 'utf8',
+    }).stdout.trim();
+  const served = (): string =>
+    machine
+      .out(
+        'sh',
+        '-c',
+        'openssl s_client -connect 127.0.0.1:443 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256',
+      )
+      .trim();
   const unitState = (unit: string): Record<string, string> =>
-    Object.fromEntries(machine.out('systemctl', 'show', unit, '-p', 'ActiveState,SubState,Result,ConditionResult').trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
-  const thisBoot = (unit: string): string => machine.out('journalctl', '-b', '0', '-u', unit, '--no-pager', '-o', 'cat');
-  const pong = (): string => machine.exec('sh', '-c', 'for i in $(seq 120); do curl -sfk --max-time 2 https://127.0.0.1/api/server/ping && exit 0; sleep 0.5; done; exit 1').stdout.trim();
-  const monotonic = (unit: string, property: string): number => Number(machine.out('systemctl', 'show', unit, '-p', property, '--value').trim());
+    Object.fromEntries(
+      machine
+        .out('systemctl', 'show', unit, '-p', 'ActiveState,SubState,Result,ConditionResult')
+        .trim()
+        .split('\n')
+        .map((l) => l.split('=', 2) as [string, string]),
+    );
+  const thisBoot = (unit: string): string =>
+    machine.out('journalctl', '-b', '0', '-u', unit, '--no-pager', '-o', 'cat');
+  const pong = (): string =>
+    machine
+      .exec(
+        'sh',
+        '-c',
+        'for i in $(seq 120); do curl -sfk --max-time 2 https://127.0.0.1/api/server/ping && exit 0; sleep 0.5; done; exit 1',
+      )
+      .stdout.trim();
+  const monotonic = (unit: string, property: string): number =>
+    Number(machine.out('systemctl', 'show', unit, '-p', property, '--value').trim());
 
   beforeAll(() => {
     rmSync(DEB_DIR, { recursive: true, force: true });
@@ -89,7 +115,11 @@ export function bootSuite(release: Release, expected: Expected): void {
     let cli = 'docker';
     if (machine.exec('sh', '-c', 'command -v docker').code !== 0) {
       cli = '/var/tmp/standin-build/cli/usr/bin/docker';
-      machine.out('sh', '-c', 'mkdir -p /var/tmp/standin-build/cli && dpkg-deb -x /var/cache/apt/archives/docker-cli_*.deb /var/tmp/standin-build/cli');
+      machine.out(
+        'sh',
+        '-c',
+        'mkdir -p /var/tmp/standin-build/cli && dpkg-deb -x /var/cache/apt/archives/docker-cli_*.deb /var/tmp/standin-build/cli',
+      );
     }
     mkdirSync(machine.host('/var/tmp/standin-build'), { recursive: true });
     const images = spawnSync('bash', [path.join(REPO, 'test/fixtures/standin-images/build.sh')], {
@@ -112,7 +142,10 @@ export function bootSuite(release: Release, expected: Expected): void {
     // The deployment's data, as Azure's custom data reaches cloud-init: NoCloud's seed directory.
     const seed = machine.host('/var/lib/cloud/seed/nocloud');
     mkdirSync(seed, { recursive: true });
-    writeFileSync(path.join(seed, 'meta-data'), `instance-id: ifb-e2e-${release}-${process.pid}\nlocal-hostname: ${hostname}\n`);
+    writeFileSync(
+      path.join(seed, 'meta-data'),
+      `instance-id: ifb-e2e-${release}-${process.pid}\nlocal-hostname: ${hostname}\n`,
+    );
     writeFileSync(path.join(seed, 'user-data'), userData);
     mark('machine prepared with images');
   }, 300_000);
@@ -131,7 +164,11 @@ export function bootSuite(release: Release, expected: Expected): void {
       writeFileSync(machine.host('/var/tmp/immich-firstboot.deb'), readFileSync(deb));
       // sd_booted(3) is false in there: /run/systemd/system exists only when systemd is PID 1. The chroot has
       // no network: what the Depends pull must come from the release's packages in the tree's apt cache.
-      const install = machine.script('chroot', ['sh', '-c', 'test ! -e /run/systemd/system && echo "no systemd running" && cd /var/tmp && apt-get install -y --no-install-recommends ./immich-firstboot.deb']);
+      const install = machine.script('chroot', [
+        'sh',
+        '-c',
+        'test ! -e /run/systemd/system && echo "no systemd running" && cd /var/tmp && apt-get install -y --no-install-recommends ./immich-firstboot.deb',
+      ]);
       expect(install.stdout).toContain('no systemd running');
       expect(install.stdout).toContain('Setting up immich-firstboot (0.1.0)');
       // The image as users get it: a docker command and a compose, whatever the release splits them into.
@@ -140,7 +177,9 @@ export function bootSuite(release: Release, expected: Expected): void {
       console.log(`e2e ${release}: ${compose.trim()}`);
       // Enabled through the [Install] symlink (into /lib or /usr/lib, as the release's debhelper does), not started.
       for (const unit of [UNIT, PERBOOT]) {
-        const link = spawnSync('readlink', [machine.host(`/etc/systemd/system/multi-user.target.wants/${unit}`)], { encoding: 'utf8' }).stdout.trim();
+        const link = spawnSync('readlink', [machine.host(`/etc/systemd/system/multi-user.target.wants/${unit}`)], {
+          encoding: 'utf8',
+        }).stdout.trim();
         expect(link).toMatch(new RegExp(`^(/usr)?/lib/systemd/system/${unit.replace(/\./g, '\\.')}$`));
         expect(readFileSync(machine.host(link), 'utf8')).toBe(readFileSync(path.join(REPO, 'units', unit), 'utf8'));
       }
@@ -151,7 +190,8 @@ export function bootSuite(release: Release, expected: Expected): void {
         '/etc/nginx/sites-available/immich',
         '/root/immich-credentials.txt',
         '/var/lib/immich-firstboot',
-      ]) expect(existsSync(machine.host(made)), `${made} after install`).toBe(false);
+      ])
+        expect(existsSync(machine.host(made)), `${made} after install`).toBe(false);
       const daemonJson = machine.host('/etc/docker/daemon.json');
       if (existsSync(daemonJson)) expect(readFileSync(daemonJson, 'utf8')).not.toContain('max-size');
       rmSync(machine.host('/var/tmp/immich-firstboot.deb'));
@@ -174,9 +214,27 @@ export function bootSuite(release: Release, expected: Expected): void {
       machine.script('boot');
       mark('first boot up');
       expect(machine.out('readlink', '/proc/1/exe').trim()).toMatch(/systemd$/);
-      const show = machine.out('systemctl', 'show', UNIT, '-p', 'ActiveState,SubState,Result,ExecMainStatus,ConditionResult,NRestarts');
-      expect(Object.fromEntries(show.trim().split('\n').map((l) => l.split('=', 2)))).toEqual({
-        ActiveState: 'active', SubState: 'exited', Result: 'success', ExecMainStatus: '0', ConditionResult: 'yes', NRestarts: '0',
+      const show = machine.out(
+        'systemctl',
+        'show',
+        UNIT,
+        '-p',
+        'ActiveState,SubState,Result,ExecMainStatus,ConditionResult,NRestarts',
+      );
+      expect(
+        Object.fromEntries(
+          show
+            .trim()
+            .split('\n')
+            .map((l) => l.split('=', 2)),
+        ),
+      ).toEqual({
+        ActiveState: 'active',
+        SubState: 'exited',
+        Result: 'success',
+        ExecMainStatus: '0',
+        ConditionResult: 'yes',
+        NRestarts: '0',
       });
       const status = machine.exec('systemctl', 'status', UNIT, '--no-pager');
       expect(status.stdout).toContain('Active: active (exited)');
@@ -187,8 +245,28 @@ export function bootSuite(release: Release, expected: Expected): void {
       expect(journal.match(/^Finished immich-firstboot\.service/gm)).toHaveLength(1);
       // The release's own systemd; the versions booted, for the README's table of releases proven.
       expect(machine.out('systemctl', '--version').split('\n')[0]).toMatch(expected.systemd);
-      const versions = machine.out('dpkg-query', '-W', '-f', '${db:Status-Status} ${Package} ${Version}\\n', 'systemd', 'docker.io', 'docker-cli', 'docker-compose', 'nginx', 'nginx-light', 'nodejs', 'cloud-init', 'openssl');
-      console.log(`e2e ${release} booted: ${versions.split('\n').filter((l) => l.startsWith('installed ')).map((l) => l.slice(10)).join(', ')}`);
+      const versions = machine.out(
+        'dpkg-query',
+        '-W',
+        '-f',
+        '${db:Status-Status} ${Package} ${Version}\\n',
+        'systemd',
+        'docker.io',
+        'docker-cli',
+        'docker-compose',
+        'nginx',
+        'nginx-light',
+        'nodejs',
+        'cloud-init',
+        'openssl',
+      );
+      console.log(
+        `e2e ${release} booted: ${versions
+          .split('\n')
+          .filter((l) => l.startsWith('installed '))
+          .map((l) => l.slice(10))
+          .join(', ')}`,
+      );
     }, 180_000);
 
     it('boots with no ordering cycle, cloud-init done with the user data, and our first boot after it', () => {
@@ -199,20 +277,31 @@ export function bootSuite(release: Release, expected: Expected): void {
       const status = machine.exec('cloud-init', 'status', '--wait');
       expect(status.stdout, machine.exec('cloud-init', 'status', '--long').stdout).toMatch(/^status: done$/m);
       expect(existsSync(machine.host(RUNCMD_MARKER))).toBe(true);
-      for (const unit of ['cloud-config.service', 'cloud-final.service']) expect(unitState(unit)).toMatchObject({ ActiveState: 'active', Result: 'success' });
+      for (const unit of ['cloud-config.service', 'cloud-final.service'])
+        expect(unitState(unit)).toMatchObject({ ActiveState: 'active', Result: 'success' });
       // Ours started only after cloud-init's config stage had finished (systemd's own clock)...
-      expect(monotonic(UNIT, 'ExecMainStartTimestampMonotonic')).toBeGreaterThan(monotonic('cloud-config.service', 'ActiveEnterTimestampMonotonic'));
+      expect(monotonic(UNIT, 'ExecMainStartTimestampMonotonic')).toBeGreaterThan(
+        monotonic('cloud-config.service', 'ActiveEnterTimestampMonotonic'),
+      );
       // ...so it used what cloud-init applied: the hostname from meta-data and extraNames from user data.
       expect(readFileSync(machine.host('/etc/hostname'), 'utf8').trim()).toBe(hostname);
-      const san = spawnSync('openssl', ['x509', '-in', machine.host(CERT), '-noout', '-ext', 'subjectAltName'], { encoding: 'utf8' }).stdout;
+      const san = spawnSync('openssl', ['x509', '-in', machine.host(CERT), '-noout', '-ext', 'subjectAltName'], {
+        encoding: 'utf8',
+      }).stdout;
       expect(san).toContain(`DNS:${hostname}`);
       expect(san).toContain(`DNS:${EXTRA_NAME}`);
-      expect(readFileSync(machine.host('/etc/immich-firstboot/config.yaml'), 'utf8')).toContain("written by cloud-init from the deployment's user data");
+      expect(readFileSync(machine.host('/etc/immich-firstboot/config.yaml'), 'utf8')).toContain(
+        "written by cloud-init from the deployment's user data",
+      );
     });
 
     it("starts the stack with the release's compose and writes the credentials into /root through its sandbox", () => {
-      expect(thisBoot(UNIT)).toContain(`\`${expected.compose} -p immich up -d\` done for /opt/immich/docker-compose.yml`);
-      expect(machine.out('stat', '-c', '%a %U:%G %s', '/root/immich-credentials.txt').trim()).toMatch(/^600 root:root [1-9]\d+$/);
+      expect(thisBoot(UNIT)).toContain(
+        `\`${expected.compose} -p immich up -d\` done for /opt/immich/docker-compose.yml`,
+      );
+      expect(machine.out('stat', '-c', '%a %U:%G %s', '/root/immich-credentials.txt').trim()).toMatch(
+        /^600 root:root [1-9]\d+$/,
+      );
       // The sandbox as this release's systemd scores it.
       for (const unit of [UNIT, PERBOOT]) {
         const run = machine.exec('systemd-analyze', 'security', '--no-pager', unit);
@@ -222,24 +311,47 @@ export function bootSuite(release: Release, expected: Expected): void {
       }
     });
 
-    it("has a sandbox this systemd honours: /root writable, /home hidden (the old ProtectHome=tmpfs + BindPaths=/root recipe is read-only on 257)", () => {
+    it('has a sandbox this systemd honours: /root writable, /home hidden (the old ProtectHome=tmpfs + BindPaths=/root recipe is read-only on 257)', () => {
       // The unit's own filesystem lines, run by this release's systemd as a transient service.
       const unitFile = readFileSync(path.join(REPO, 'units', UNIT), 'utf8');
-      const ours = unitFile.split('\n').filter((l) => /^(ProtectSystem|ReadWritePaths|TemporaryFileSystem|InaccessiblePaths|ProtectHome|BindPaths)=/.test(l));
+      const ours = unitFile
+        .split('\n')
+        .filter((l) =>
+          /^(ProtectSystem|ReadWritePaths|TemporaryFileSystem|InaccessiblePaths|ProtectHome|BindPaths)=/.test(l),
+        );
       expect(ours).toContain('ReadWritePaths=/root');
-      const old = [...ours.filter((l) => !/^(ReadWritePaths=\/root|TemporaryFileSystem=|InaccessiblePaths=)/.test(l)), 'ProtectHome=tmpfs', 'BindPaths=/root'];
+      const old = [
+        ...ours.filter((l) => !/^(ReadWritePaths=\/root|TemporaryFileSystem=|InaccessiblePaths=)/.test(l)),
+        'ProtectHome=tmpfs',
+        'BindPaths=/root',
+      ];
       machine.out('sh', '-c', 'mkdir -p /home/op && echo private >/home/op/notes.txt');
       const probe = (lines: string[]): number | null =>
-        machine.exec('systemd-run', '--wait', '--quiet', '--collect', ...lines.flatMap((l) => ['-p', l]), '/bin/sh', '-c',
-          'touch /root/.ifb-sandbox-probe && rm /root/.ifb-sandbox-probe && test ! -e /home/op/notes.txt').code;
+        machine.exec(
+          'systemd-run',
+          '--wait',
+          '--quiet',
+          '--collect',
+          ...lines.flatMap((l) => ['-p', l]),
+          '/bin/sh',
+          '-c',
+          'touch /root/.ifb-sandbox-probe && rm /root/.ifb-sandbox-probe && test ! -e /home/op/notes.txt',
+        ).code;
       expect(probe(ours)).toBe(0);
       expect(probe(old)).toBe(expected.oldSandboxWritesRoot ? 0 : 1);
     });
 
     it('logs JSON lines to the journal and never the secret', () => {
-      const lines = machine.out('journalctl', '-u', UNIT, '--no-pager', '-o', 'cat').split('\n').filter((l) => l.startsWith('{'));
-      const records = lines.map((l) => JSON.parse(l) as { msg: string; step?: string; level: number; changed?: boolean });
-      expect(records.map((r) => r.msg)).toEqual(expect.arrayContaining(['first boot starting', 'first boot done; see /root/immich-credentials.txt']));
+      const lines = machine
+        .out('journalctl', '-u', UNIT, '--no-pager', '-o', 'cat')
+        .split('\n')
+        .filter((l) => l.startsWith('{'));
+      const records = lines.map(
+        (l) => JSON.parse(l) as { msg: string; step?: string; level: number; changed?: boolean },
+      );
+      expect(records.map((r) => r.msg)).toEqual(
+        expect.arrayContaining(['first boot starting', 'first boot done; see /root/immich-credentials.txt']),
+      );
       // Every step logged its summary, in order, once.
       const summaries = records.filter((r) => r.step && 'changed' in r).map((r) => r.step);
       expect(summaries).toEqual(FIRST_BOOT.map((s) => s.id));
@@ -260,14 +372,22 @@ export function bootSuite(release: Release, expected: Expected): void {
       expect(stat('/var/lib/immich-firstboot/state.json')).toBe('600 root:root');
       expect(stat('/var/lib/immich-firstboot/done')).toMatch(/^6[04]4 root:root$/);
       expect(stat('/etc/nginx/sites-available/immich')).toBe('644 root:root');
-      expect(machine.out('readlink', '/etc/nginx/sites-enabled/immich').trim()).toBe('/etc/nginx/sites-available/immich');
+      expect(machine.out('readlink', '/etc/nginx/sites-enabled/immich').trim()).toBe(
+        '/etc/nginx/sites-available/immich',
+      );
       expect(machine.exec('test', '-e', '/etc/nginx/sites-enabled/default').code).not.toBe(0);
       expect(readFileSync(machine.host('/root/immich-credentials.txt'), 'utf8')).toContain(secret());
     });
 
     it('answers pong through nginx on https://127.0.0.1 while 2283 listens on loopback only', () => {
-      expect(machine.out('curl', '-sSk', '--max-time', '10', 'https://127.0.0.1/api/server/ping').trim()).toBe('{"res":"pong"}');
-      const listeners = machine.out('ss', '-ltnH').split('\n').filter(Boolean).map((l) => l.trim().split(/\s+/)[3]!);
+      expect(machine.out('curl', '-sSk', '--max-time', '10', 'https://127.0.0.1/api/server/ping').trim()).toBe(
+        '{"res":"pong"}',
+      );
+      const listeners = machine
+        .out('ss', '-ltnH')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.trim().split(/\s+/)[3]);
       const immich = listeners.filter((a) => a.endsWith(':2283'));
       expect(immich.length).toBeGreaterThan(0);
       expect(immich.every((a) => a === '127.0.0.1:2283')).toBe(true);
@@ -297,24 +417,39 @@ export function bootSuite(release: Release, expected: Expected): void {
       expect(machine.out('systemctl', 'show', UNIT, '-p', 'ActiveState', '--value').trim()).toBe('inactive');
       const firstBootUnit = thisBoot(UNIT);
       // systemd 252: "skipped because of an unmet condition check (Condition…)"; 257: "skipped, unmet condition check Condition…".
-      expect(firstBootUnit).toMatch(/skipped(,| because of an) unmet condition check \(?ConditionPathExists=!\/var\/lib\/immich-firstboot\/done/);
+      expect(firstBootUnit).toMatch(
+        /skipped(,| because of an) unmet condition check \(?ConditionPathExists=!\/var\/lib\/immich-firstboot\/done/,
+      );
       expect(firstBootUnit).not.toContain('{"level"');
       // Across both boots, still exactly one run.
-      expect(machine.out('journalctl', '-u', UNIT, '--no-pager', '-o', 'cat').match(/"msg":"first boot starting"/g)).toHaveLength(1);
+      expect(
+        machine.out('journalctl', '-u', UNIT, '--no-pager', '-o', 'cat').match(/"msg":"first boot starting"/g),
+      ).toHaveLength(1);
       expect(secret()).toBe(before.secret);
       expect(readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8')).toBe(before.done);
       expect(JSON.parse(machine.out('immich-firstboot', 'status', '--json')).status).toBe('done');
       // The per-boot check ran, found the same instance and addresses, and did nothing.
-      expect(unitState(PERBOOT)).toEqual({ ActiveState: 'active', SubState: 'exited', Result: 'success', ConditionResult: 'yes' });
+      expect(unitState(PERBOOT)).toEqual({
+        ActiveState: 'active',
+        SubState: 'exited',
+        Result: 'success',
+        ConditionResult: 'yes',
+      });
       expect(thisBoot(PERBOOT)).toContain('"msg":"per-boot check: same instance, same addresses; nothing to do"');
       // Docker brings the containers back by itself (restart: always); nginx still answers for them.
       expect(pong()).toBe('{"res":"pong"}');
     }, 180_000);
 
     it('takes the clone path at a boot with a new machine-id: new certificate served, secret kept (Postgres holds data), status and MOTD say so', () => {
-      const before = { secret: secret(), fingerprint: onDisk(), instance: JSON.parse(readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8')).instanceId as string };
+      const before = {
+        secret: secret(),
+        fingerprint: onDisk(),
+        instance: JSON.parse(readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8')).instanceId as string,
+      };
       // What the stand-in Postgres was initialised with: the clone must keep exactly this.
-      expect(readFileSync(machine.host('/opt/immich/postgres/standin-postgres-password'), 'utf8').trim()).toBe(before.secret);
+      expect(readFileSync(machine.host('/opt/immich/postgres/standin-postgres-password'), 'utf8').trim()).toBe(
+        before.secret,
+      );
       machine.script('poweroff');
       const cloneId = 'c10e0000000000000000000000000001';
       expect(before.instance).not.toBe(cloneId);
@@ -323,9 +458,16 @@ export function bootSuite(release: Release, expected: Expected): void {
       mark('clone boot up');
 
       expect(unitState(UNIT).ConditionResult).toBe('no');
-      expect(unitState(PERBOOT)).toEqual({ ActiveState: 'active', SubState: 'exited', Result: 'success', ConditionResult: 'yes' });
+      expect(unitState(PERBOOT)).toEqual({
+        ActiveState: 'active',
+        SubState: 'exited',
+        Result: 'success',
+        ConditionResult: 'yes',
+      });
       const journal = thisBoot(PERBOOT);
-      expect(journal).toContain(`"msg":"this VM is a clone: first boot ran on instance ${before.instance}, this is ${cloneId}; making a new certificate and credentials, keeping the Postgres secret (Postgres holds data)"`);
+      expect(journal).toContain(
+        `"msg":"this VM is a clone: first boot ran on instance ${before.instance}, this is ${cloneId}; making a new certificate and credentials, keeping the Postgres secret (Postgres holds data)"`,
+      );
       expect(secret()).toBe(before.secret);
       expect(before.fingerprint).toMatch(/^sha256 Fingerprint=[0-9A-F:]{95}$/i);
       expect(onDisk()).not.toBe(before.fingerprint);
@@ -333,35 +475,64 @@ export function bootSuite(release: Release, expected: Expected): void {
       expect(served()).toBe(onDisk());
       expect(pong()).toBe('{"res":"pong"}');
       const report = JSON.parse(machine.out('immich-firstboot', 'status', '--json')) as Record<string, unknown>;
-      expect(report).toMatchObject({ status: 'done', instanceId: cloneId, clone: { fromInstanceId: before.instance, toInstanceId: cloneId, secret: 'kept (Postgres holds data)' } });
+      expect(report).toMatchObject({
+        status: 'done',
+        instanceId: cloneId,
+        clone: { fromInstanceId: before.instance, toInstanceId: cloneId, secret: 'kept (Postgres holds data)' },
+      });
       expect(JSON.parse(readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8')).instanceId).toBe(cloneId);
       expect(machine.out('immich-firstboot', 'motd')).toContain(`This VM is a copy of instance ${before.instance}`);
-      expect(readFileSync(machine.host('/root/immich-credentials.txt'), 'utf8')).toContain(onDisk().replace(/^.*Fingerprint=/, ''));
+      expect(readFileSync(machine.host('/root/immich-credentials.txt'), 'utf8')).toContain(
+        onDisk().replace(/^.*Fingerprint=/, ''),
+      );
       expect(machine.out('journalctl', '--no-pager', '-o', 'verbose')).not.toContain(before.secret);
     }, 180_000);
 
     it('renews the certificate for a new address at the next boot, and nginx serves it', () => {
       // A new address at boot, as a resized or moved VM gets one: a test-only unit adds a veth with it
       // before the per-boot check (the machine has only lo under --private-network; no dummy module here).
-      writeFileSync(machine.host('/etc/systemd/system/ifb-test-address.service'), [
-        '[Unit]', 'Before=immich-firstboot-perboot.service', '[Service]', 'Type=oneshot', 'RemainAfterExit=yes',
-        "ExecStart=/bin/sh -ec 'ip link add eth1 type veth peer name eth1p; ip addr add 192.0.2.50/24 dev eth1; ip link set eth1p up; ip link set eth1 up'",
-        '[Install]', 'WantedBy=multi-user.target', '',
-      ].join('\n'));
+      writeFileSync(
+        machine.host('/etc/systemd/system/ifb-test-address.service'),
+        [
+          '[Unit]',
+          'Before=immich-firstboot-perboot.service',
+          '[Service]',
+          'Type=oneshot',
+          'RemainAfterExit=yes',
+          "ExecStart=/bin/sh -ec 'ip link add eth1 type veth peer name eth1p; ip addr add 192.0.2.50/24 dev eth1; ip link set eth1p up; ip link set eth1 up'",
+          '[Install]',
+          'WantedBy=multi-user.target',
+          '',
+        ].join('\n'),
+      );
       machine.script('poweroff');
       mkdirSync(machine.host('/etc/systemd/system/multi-user.target.wants'), { recursive: true });
-      symlinkSync('/etc/systemd/system/ifb-test-address.service', machine.host('/etc/systemd/system/multi-user.target.wants/ifb-test-address.service'));
+      symlinkSync(
+        '/etc/systemd/system/ifb-test-address.service',
+        machine.host('/etc/systemd/system/multi-user.target.wants/ifb-test-address.service'),
+      );
       const before = { secret: secret(), fingerprint: onDisk() };
       machine.script('boot');
       mark('moved boot up');
 
-      expect(unitState(PERBOOT)).toEqual({ ActiveState: 'active', SubState: 'exited', Result: 'success', ConditionResult: 'yes' });
+      expect(unitState(PERBOOT)).toEqual({
+        ActiveState: 'active',
+        SubState: 'exited',
+        Result: 'success',
+        ConditionResult: 'yes',
+      });
       expect(thisBoot(PERBOOT)).toMatch(/"msg":"new ECDSA certificate \(it does not name 192\.0\.2\.50\)/);
-      expect(spawnSync('openssl', ['x509', '-in', machine.host(CERT), '-noout', '-ext', 'subjectAltName'], { encoding: 'utf8' }).stdout).toContain('IP Address:192.0.2.50');
+      expect(
+        spawnSync('openssl', ['x509', '-in', machine.host(CERT), '-noout', '-ext', 'subjectAltName'], {
+          encoding: 'utf8',
+        }).stdout,
+      ).toContain('IP Address:192.0.2.50');
       expect(onDisk()).not.toBe(before.fingerprint);
       expect(served()).toBe(onDisk());
       expect(secret()).toBe(before.secret);
-      expect(JSON.parse(machine.out('immich-firstboot', 'status', '--json'))).toMatchObject({ addressChange: { to: ['192.0.2.50'], certificate: 'renewed' } });
+      expect(JSON.parse(machine.out('immich-firstboot', 'status', '--json'))).toMatchObject({
+        addressChange: { to: ['192.0.2.50'], certificate: 'renewed' },
+      });
       expect(readFileSync(machine.host('/root/immich-credentials.txt'), 'utf8')).toContain('https://192.0.2.50/');
     }, 180_000);
   });

@@ -14,10 +14,15 @@ beforeAll(() => {
 /** Runs the bundle with stdout a pipe whose read end is closed at once; returns the exit code and stderr. */
 function withClosedStdout(args: string[]): Promise<{ code: number | null; signal: string | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BUNDLE, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, LANG: 'C.UTF-8' } });
+    const child = spawn(process.execPath, [BUNDLE, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH, LANG: 'C.UTF-8' },
+    });
     child.stdout.destroy(); // our end of the pipe: from now on every write the program makes gets EPIPE
     let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
     child.on('close', (code, signal) => resolve({ code, signal, stderr }));
   });
 }
@@ -43,7 +48,9 @@ describe('output into a closed pipe', () => {
 
   it('`status --json | true` in a shell prints nothing on stderr', () => {
     const root = makeRoot();
-    const shell = spawnSync('sh', ['-c', `"${process.execPath}" "${BUNDLE}" --root "${root}" status --json | true`], { encoding: 'utf8' });
+    const shell = spawnSync('sh', ['-c', `"${process.execPath}" "${BUNDLE}" --root "${root}" status --json | true`], {
+      encoding: 'utf8',
+    });
     expect(shell.stderr).toBe('');
     expect(shell.status).toBe(0);
   });

@@ -14,9 +14,22 @@ import { makeRoot, readFile, writeFile } from '../support/root.js';
 
 const HOST_BIN = path.join(REPO, 'test/fixtures/host-bin');
 const SITE = '/etc/nginx/sites-available/immich';
-const LIVE_IDS = ['loopback-2283', 'nginx-only-80-443', 'containers-healthy', 'ping-through-nginx', 'sign-up-state', 'unit-state', 'perboot-unit-state'];
+const LIVE_IDS = [
+  'loopback-2283',
+  'nginx-only-80-443',
+  'containers-healthy',
+  'ping-through-nginx',
+  'sign-up-state',
+  'unit-state',
+  'perboot-unit-state',
+];
 
-interface Check { id: string; result: string; detail: string; fix?: string }
+interface Check {
+  id: string;
+  result: string;
+  detail: string;
+  fix?: string;
+}
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -33,7 +46,12 @@ async function host(atBoot: Record<string, string> = {}) {
   const config = `imds:\n  enabled: false\nstack:\n  serverUrl: http://127.0.0.1:${serverPort}\n  readyTimeoutSeconds: 10\n`;
   const root = makeRoot(config);
   const standin = mkdtempSync(path.join(os.tmpdir(), 'ifb-docker-'));
-  const env = { PATH: pathWith(HOST_BIN, FIXTURE_BIN), STANDIN_DIR: standin, STANDIN_PING_PORT: String(serverPort), STANDIN_PERBOOT: '1' };
+  const env = {
+    PATH: pathWith(HOST_BIN, FIXTURE_BIN),
+    STANDIN_DIR: standin,
+    STANDIN_PING_PORT: String(serverPort),
+    STANDIN_PERBOOT: '1',
+  };
   cleanups.push(() => killStandins(standin));
   const run = await runCli(['--root', root], { ...env, ...atBoot });
   expect(run.code, run.stdout + run.stderr).toBe(0);
@@ -56,7 +74,9 @@ async function host(atBoot: Record<string, string> = {}) {
 function dockerReporting(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ifb-docker-states-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(path.join(dir, 'docker'), `#!${process.execPath}
+  writeFileSync(
+    path.join(dir, 'docker'),
+    `#!${process.execPath}
 const { spawnSync } = require('node:child_process');
 const args = process.argv.slice(2);
 const real = spawnSync(process.execPath, [${JSON.stringify(path.join(FIXTURE_BIN, 'docker'))}, ...args], { encoding: 'utf8' });
@@ -71,7 +91,8 @@ if (args[0] === 'inspect' && real.status === 0) {
 process.stdout.write(out);
 process.stderr.write(real.stderr);
 process.exit(real.status ?? 1);
-`);
+`,
+  );
   chmodSync(path.join(dir, 'docker'), 0o755);
   return dir;
 }
@@ -90,24 +111,35 @@ describe('immich-firstboot doctor --live', () => {
     expect(Object.keys(checks)).toEqual(expect.arrayContaining(LIVE_IDS));
     expect(code, stderr).toBe(0);
     expect(checks['nginx-only-80-443']?.detail).toContain(`127.0.0.1:${ports.https}`);
-    expect(checks['ping-through-nginx']?.detail).toContain('answered pong with /etc/immich-firstboot/tls/current/cert.pem');
+    expect(checks['ping-through-nginx']?.detail).toContain(
+      'answered pong with /etc/immich-firstboot/tls/current/cert.pem',
+    );
   });
 
   it('fails loopback-2283 when Docker publishes the server on 0.0.0.0', async () => {
     const { doctor } = await host();
     const { code, checks } = await doctor({ STANDIN_PUBLISH_IP: '0.0.0.0' });
     expect(code).toBe(1);
-    expect(checks['loopback-2283']).toMatchObject({ result: 'fail', detail: expect.stringContaining('on 0.0.0.0:'), fix: expect.stringContaining("'127.0.0.1:2283:2283'") });
+    expect(checks['loopback-2283']).toMatchObject({
+      result: 'fail',
+      detail: expect.stringContaining('on 0.0.0.0:'),
+      fix: expect.stringContaining("'127.0.0.1:2283:2283'"),
+    });
   });
 
-  it('fails loopback-2283 when a socket listens on 0.0.0.0 on Immich\'s port (as ss reports it)', async () => {
+  it("fails loopback-2283 when a socket listens on 0.0.0.0 on Immich's port (as ss reports it)", async () => {
     const { doctor, env } = await host();
-    const { code, checks } = await doctor({ STANDIN_SS_EXTRA: `LISTEN 0 4096 0.0.0.0:${env.STANDIN_PING_PORT} 0.0.0.0:* users:(("intruder",pid=4242,fd=3))` });
+    const { code, checks } = await doctor({
+      STANDIN_SS_EXTRA: `LISTEN 0 4096 0.0.0.0:${env.STANDIN_PING_PORT} 0.0.0.0:* users:(("intruder",pid=4242,fd=3))`,
+    });
     expect(code).toBe(1);
-    expect(checks['loopback-2283']).toMatchObject({ result: 'fail', detail: expect.stringContaining(`a socket listens on 0.0.0.0:${env.STANDIN_PING_PORT}`) });
+    expect(checks['loopback-2283']).toMatchObject({
+      result: 'fail',
+      detail: expect.stringContaining(`a socket listens on 0.0.0.0:${env.STANDIN_PING_PORT}`),
+    });
   });
 
-  it('fails nginx-only-80-443 when a second program listens on the site\'s 443 port, naming its pid', async () => {
+  it("fails nginx-only-80-443 when a second program listens on the site's 443 port, naming its pid", async () => {
     const { doctor, ports } = await host();
     await listen(ports.https, '127.0.0.2');
     const { code, checks } = await doctor();
@@ -124,22 +156,39 @@ describe('immich-firstboot doctor --live', () => {
     nginx.stop();
     const { code, checks } = await doctor();
     expect(code).toBe(1);
-    expect(checks['nginx-only-80-443']).toMatchObject({ result: 'fail', detail: expect.stringContaining('nginx is not running'), fix: expect.stringContaining('systemctl restart nginx') });
-    expect(checks['ping-through-nginx']).toMatchObject({ result: 'fail', detail: expect.stringContaining('ECONNREFUSED') });
+    expect(checks['nginx-only-80-443']).toMatchObject({
+      result: 'fail',
+      detail: expect.stringContaining('nginx is not running'),
+      fix: expect.stringContaining('systemctl restart nginx'),
+    });
+    expect(checks['ping-through-nginx']).toMatchObject({
+      result: 'fail',
+      detail: expect.stringContaining('ECONNREFUSED'),
+    });
   });
 
   it('fails containers-healthy when the server container is unhealthy', async () => {
     const { doctor } = await host();
     const { code, checks } = await doctor({ STANDIN_NEVER_READY: '1' });
     expect(code).toBe(1);
-    expect(checks['containers-healthy']).toMatchObject({ result: 'fail', detail: expect.stringMatching(/^not healthy: immich_server running \(unhealthy\)$/), fix: expect.stringContaining('logs --tail 50 immich-server') });
+    expect(checks['containers-healthy']).toMatchObject({
+      result: 'fail',
+      detail: expect.stringMatching(/^not healthy: immich_server running \(unhealthy\)$/),
+      fix: expect.stringContaining('logs --tail 50 immich-server'),
+    });
   });
 
   it('warns containers-healthy, naming the container, while a health check is still starting, and exits 0', async () => {
     const { doctor } = await host({ STANDIN_ADMIN_REGISTERED: '1' });
-    const states = { PATH: pathWith(dockerReporting(), HOST_BIN, FIXTURE_BIN), STANDIN_STATES: 'immich-server=running/starting' };
+    const states = {
+      PATH: pathWith(dockerReporting(), HOST_BIN, FIXTURE_BIN),
+      STANDIN_STATES: 'immich-server=running/starting',
+    };
     const { code, checks } = await doctor(states);
-    expect(checks['containers-healthy']).toMatchObject({ result: 'warn', detail: 'health check still starting: immich_server; re-run `immich-firstboot doctor` in a minute' });
+    expect(checks['containers-healthy']).toMatchObject({
+      result: 'warn',
+      detail: 'health check still starting: immich_server; re-run `immich-firstboot doctor` in a minute',
+    });
     expect(code).toBe(0);
   });
 
@@ -147,10 +196,19 @@ describe('immich-firstboot doctor --live', () => {
     const { doctor } = await host({ STANDIN_ADMIN_REGISTERED: '1' });
     const PATH = pathWith(dockerReporting(), HOST_BIN, FIXTURE_BIN);
     const restarting = await doctor({ PATH, STANDIN_STATES: 'immich-server=restarting/starting' });
-    expect(restarting.checks['containers-healthy']).toMatchObject({ result: 'fail', detail: 'not healthy: immich_server restarting (starting)' });
+    expect(restarting.checks['containers-healthy']).toMatchObject({
+      result: 'fail',
+      detail: 'not healthy: immich_server restarting (starting)',
+    });
     expect(restarting.code).toBe(1);
-    const exited = await doctor({ PATH, STANDIN_STATES: 'immich-server=running/starting,immich-machine-learning=exited' });
-    expect(exited.checks['containers-healthy']).toMatchObject({ result: 'fail', detail: 'not healthy: immich_machine_learning exited; health check still starting: immich_server' });
+    const exited = await doctor({
+      PATH,
+      STANDIN_STATES: 'immich-server=running/starting,immich-machine-learning=exited',
+    });
+    expect(exited.checks['containers-healthy']).toMatchObject({
+      result: 'fail',
+      detail: 'not healthy: immich_machine_learning exited; health check still starting: immich_server',
+    });
     expect(exited.code).toBe(1);
   });
 
@@ -160,22 +218,37 @@ describe('immich-firstboot doctor --live', () => {
     await new Promise((r) => setTimeout(r, 200));
     const { code, checks } = await doctor();
     expect(code).toBe(1);
-    expect(checks['ping-through-nginx']).toMatchObject({ result: 'fail', detail: expect.stringContaining('answered 502'), fix: expect.stringContaining('Immich does not answer on http://127.0.0.1:') });
-    expect(checks['sign-up-state']).toMatchObject({ result: 'skipped', detail: expect.stringContaining('did not answer') });
+    expect(checks['ping-through-nginx']).toMatchObject({
+      result: 'fail',
+      detail: expect.stringContaining('answered 502'),
+      fix: expect.stringContaining('Immich does not answer on http://127.0.0.1:'),
+    });
+    expect(checks['sign-up-state']).toMatchObject({
+      result: 'skipped',
+      detail: expect.stringContaining('did not answer'),
+    });
   });
 
   it('warns in ping-through-nginx when nginx presents a certificate other than the one on disk', async () => {
     const { doctor, root, env } = await host({ STANDIN_ADMIN_REGISTERED: '1' });
     expect((await runCli(['--root', root, 'regenerate-cert'], env)).code).toBe(0); // nginx not reloaded
     const { code, checks } = await doctor();
-    expect(checks['ping-through-nginx']).toMatchObject({ result: 'warn', detail: expect.stringContaining('not /etc/immich-firstboot/tls/current/cert.pem'), fix: 'nginx -t && systemctl reload nginx' });
+    expect(checks['ping-through-nginx']).toMatchObject({
+      result: 'warn',
+      detail: expect.stringContaining('not /etc/immich-firstboot/tls/current/cert.pem'),
+      fix: 'nginx -t && systemctl reload nginx',
+    });
     expect(code).toBe(0);
   });
 
   it('warns sign-up-state while no admin exists (isInitialized: false), with the URL to sign up at', async () => {
     const { doctor, ports } = await host();
     const { code, checks } = await doctor();
-    expect(checks['sign-up-state']).toMatchObject({ result: 'warn', detail: expect.stringContaining('isInitialized: false'), fix: expect.stringMatching(new RegExp(`^sign up now at https://\\S+:${ports.https}/ `)) });
+    expect(checks['sign-up-state']).toMatchObject({
+      result: 'warn',
+      detail: expect.stringContaining('isInitialized: false'),
+      fix: expect.stringMatching(new RegExp(`^sign up now at https://\\S+:${ports.https}/ `)),
+    });
     expect(code).toBe(0);
   });
 
@@ -183,11 +256,18 @@ describe('immich-firstboot doctor --live', () => {
     const { doctor } = await host();
     const { code, checks } = await doctor({ STANDIN_UNIT_FAILED: 'immich-firstboot.service', STANDIN_PERBOOT: '' });
     expect(code).toBe(1);
-    expect(checks['unit-state']).toMatchObject({ result: 'fail', detail: 'immich-firstboot.service failed/failed, result exit-code', fix: expect.stringContaining('systemctl restart immich-firstboot.service') });
-    expect(checks['perboot-unit-state']).toMatchObject({ result: 'skipped', detail: 'immich-firstboot-perboot.service is not installed' });
+    expect(checks['unit-state']).toMatchObject({
+      result: 'fail',
+      detail: 'immich-firstboot.service failed/failed, result exit-code',
+      fix: expect.stringContaining('systemctl restart immich-firstboot.service'),
+    });
+    expect(checks['perboot-unit-state']).toMatchObject({
+      result: 'skipped',
+      detail: 'immich-firstboot-perboot.service is not installed',
+    });
   });
 
-  it('fails perboot-unit-state when the per-boot check failed at this boot, while the first boot\'s unit passes', async () => {
+  it("fails perboot-unit-state when the per-boot check failed at this boot, while the first boot's unit passes", async () => {
     const { doctor } = await host();
     const { code, checks } = await doctor({ STANDIN_UNIT_FAILED: 'immich-firstboot-perboot.service' });
     expect(code).toBe(1);
@@ -203,9 +283,17 @@ describe('immich-firstboot doctor --live', () => {
     const { doctor, root, config } = await host();
     const imds = await startImdsStub({ '/metadata/instance': { status: 200, body: INSTANCE_DOC('198.51.100.9') } });
     cleanups.push(() => imds.close());
-    writeFile(root, '/etc/immich-firstboot/config.yaml', config.replace('enabled: false', `enabled: true\n  url: ${imds.url}`));
+    writeFile(
+      root,
+      '/etc/immich-firstboot/config.yaml',
+      config.replace('enabled: false', `enabled: true\n  url: ${imds.url}`),
+    );
     const { code, checks } = await doctor();
     expect(code).toBe(1);
-    expect(checks['cert-names']).toMatchObject({ result: 'fail', detail: expect.stringContaining('current addresses 198.51.100.9, 10.1.0.4'), fix: 'immich-firstboot regenerate-cert' });
+    expect(checks['cert-names']).toMatchObject({
+      result: 'fail',
+      detail: expect.stringContaining('current addresses 198.51.100.9, 10.1.0.4'),
+      fix: 'immich-firstboot regenerate-cert',
+    });
   });
 });

@@ -11,7 +11,12 @@ beforeAll(() => {
   if (!existsSync(BUNDLE)) throw new Error('run `npm run build` first (npm test does)');
 });
 
-interface Check { id: string; result: string; detail: string; fix?: string }
+interface Check {
+  id: string;
+  result: string;
+  detail: string;
+  fix?: string;
+}
 
 async function booted(): Promise<string> {
   const root = makeRoot();
@@ -30,8 +35,26 @@ describe('immich-firstboot doctor', () => {
   it('passes a fresh first boot, and says every host-only check is skipped and why', async () => {
     const { code, checks } = await doctor(await booted());
     expect(code).toBe(0);
-    for (const id of ['config', 'env-mode', 'credentials-mode', 'key-mode', 'log-rotation', 'cert-expiry', 'cert-names', 'nginx-config']) expect(checks[id]?.result, id).toBe('pass');
-    for (const id of ['loopback-2283', 'nginx-only-80-443', 'containers-healthy', 'ping-through-nginx', 'sign-up-state', 'unit-state', 'perboot-unit-state']) {
+    for (const id of [
+      'config',
+      'env-mode',
+      'credentials-mode',
+      'key-mode',
+      'log-rotation',
+      'cert-expiry',
+      'cert-names',
+      'nginx-config',
+    ])
+      expect(checks[id]?.result, id).toBe('pass');
+    for (const id of [
+      'loopback-2283',
+      'nginx-only-80-443',
+      'containers-healthy',
+      'ping-through-nginx',
+      'sign-up-state',
+      'unit-state',
+      'perboot-unit-state',
+    ]) {
       expect(checks[id]).toMatchObject({ result: 'skipped', detail: expect.stringContaining('add --live') });
     }
   });
@@ -71,20 +94,51 @@ describe('immich-firstboot doctor on the tree', () => {
   it('fails nginx-config when nginx -t rejects the site, quoting nginx', async () => {
     const root = await booted();
     const site = readFile(root, '/etc/nginx/sites-available/immich');
-    writeFile(root, '/etc/nginx/sites-available/immich', site.replace('ssl_session_tickets off;', 'ssl_session_tickets off;\n    bogus_directive on;'));
+    writeFile(
+      root,
+      '/etc/nginx/sites-available/immich',
+      site.replace('ssl_session_tickets off;', 'ssl_session_tickets off;\n    bogus_directive on;'),
+    );
     const { code, checks } = await doctor(root);
     expect(code).toBe(1);
-    expect(checks['nginx-config']).toMatchObject({ result: 'fail', detail: expect.stringContaining('unknown directive "bogus_directive"'), fix: expect.stringContaining('nginx -t && systemctl reload nginx') });
+    expect(checks['nginx-config']).toMatchObject({
+      result: 'fail',
+      detail: expect.stringContaining('unknown directive "bogus_directive"'),
+      fix: expect.stringContaining('nginx -t && systemctl reload nginx'),
+    });
   });
 
   it('warns cert-expiry when the served certificate expires within 30 days', async () => {
     const root = await booted();
     const dir = path.join(root, '/etc/immich-firstboot/tls/current');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-days', '10', '-noenc', '-subj', '/CN=vm',
-      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-days',
+        '10',
+        '-noenc',
+        '-subj',
+        '/CN=vm',
+        '-keyout',
+        path.join(dir, 'key.pem'),
+        '-out',
+        path.join(dir, 'cert.pem'),
+      ],
+      { stdio: 'pipe' },
+    );
     chmodSync(path.join(dir, 'key.pem'), 0o600);
     const { code, checks } = await doctor(root);
-    expect(checks['cert-expiry']).toMatchObject({ result: 'warn', detail: expect.stringContaining('(< 30 days)'), fix: 'immich-firstboot regenerate-cert' });
+    expect(checks['cert-expiry']).toMatchObject({
+      result: 'warn',
+      detail: expect.stringContaining('(< 30 days)'),
+      fix: 'immich-firstboot regenerate-cert',
+    });
     expect(code).toBe(1); // the new certificate names none of the addresses: cert-names fails
     expect(checks['cert-names']?.result).toBe('fail');
   });
@@ -93,8 +147,29 @@ describe('immich-firstboot doctor on the tree', () => {
     const root = await booted();
     const dir = path.join(root, '/etc/immich-firstboot/tls/current');
     // Real openssl, run under libfaketime: a 30-day certificate issued on 2020-01-01.
-    execFileSync('faketime', ['2020-01-01 00:00:00', 'openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-days', '30', '-noenc', '-subj', '/CN=vm',
-      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'pipe' });
+    execFileSync(
+      'faketime',
+      [
+        '2020-01-01 00:00:00',
+        'openssl',
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-days',
+        '30',
+        '-noenc',
+        '-subj',
+        '/CN=vm',
+        '-keyout',
+        path.join(dir, 'key.pem'),
+        '-out',
+        path.join(dir, 'cert.pem'),
+      ],
+      { stdio: 'pipe' },
+    );
     chmodSync(path.join(dir, 'key.pem'), 0o600);
     const { code, checks } = await doctor(root);
     expect(code).toBe(1);
@@ -109,15 +184,41 @@ describe('immich-firstboot doctor on the tree', () => {
     const root = await booted();
     const live = '/etc/letsencrypt/live/photos.example.com';
     mkdirSync(path.join(root, live), { recursive: true });
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-days', '5', '-noenc', '-subj', '/CN=photos.example.com',
-      '-keyout', path.join(root, live, 'privkey.pem'), '-out', path.join(root, live, 'fullchain.pem')], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-days',
+        '5',
+        '-noenc',
+        '-subj',
+        '/CN=photos.example.com',
+        '-keyout',
+        path.join(root, live, 'privkey.pem'),
+        '-out',
+        path.join(root, live, 'fullchain.pem'),
+      ],
+      { stdio: 'pipe' },
+    );
     const site = readFile(root, '/etc/nginx/sites-available/immich')
       .replace(/ssl_certificate \S+;/, `ssl_certificate ${live}/fullchain.pem; # managed by Certbot`)
       .replace(/ssl_certificate_key \S+;/, `ssl_certificate_key ${live}/privkey.pem; # managed by Certbot`);
     writeFile(root, '/etc/nginx/sites-available/immich', site);
     const { checks } = await doctor(root);
-    expect(checks['cert-expiry']).toMatchObject({ result: 'warn', detail: expect.stringContaining(`${live}/fullchain.pem expires`), fix: 'certbot renew' });
-    expect(checks['cert-names']).toMatchObject({ result: 'skipped', detail: expect.stringContaining('not our self-signed certificate') });
+    expect(checks['cert-expiry']).toMatchObject({
+      result: 'warn',
+      detail: expect.stringContaining(`${live}/fullchain.pem expires`),
+      fix: 'certbot renew',
+    });
+    expect(checks['cert-names']).toMatchObject({
+      result: 'skipped',
+      detail: expect.stringContaining('not our self-signed certificate'),
+    });
   });
 
   it('reports an invalid config.yaml as a failed check and audits the rest with the defaults', async () => {
@@ -125,7 +226,10 @@ describe('immich-firstboot doctor on the tree', () => {
     writeFile(root, '/etc/immich-firstboot/config.yaml', 'stack:\n  serverUrl: http://0.0.0.0:2283\n');
     const { code, checks } = await doctor(root);
     expect(code).toBe(1);
-    expect(checks.config).toMatchObject({ result: 'fail', detail: expect.stringContaining('line 2: stack.serverUrl must be a loopback http:// URL') });
+    expect(checks.config).toMatchObject({
+      result: 'fail',
+      detail: expect.stringContaining('line 2: stack.serverUrl must be a loopback http:// URL'),
+    });
     expect(checks['env-mode']?.result).toBe('pass');
   });
 });

@@ -2,7 +2,16 @@
 // the stand-in (test/fixtures/bin/docker), which records every call and, with STANDIN_PROBE, whether
 // .env still existed at that moment; --host-docker lets it act under a temp --root.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, lstatSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  lstatSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -35,8 +44,8 @@ async function bootedRoot(): Promise<{ root: string; secret: string; keyLine: st
   writeFile(root, '/etc/nginx/sites-available/default', 'server { listen 80 default_server; }\n');
   const run = await runCli(['--root', root, 'run', '--skip-stack']);
   expect(run.code, run.stderr).toBe(0);
-  const secret = /^DB_PASSWORD=(.*)$/m.exec(readFile(root, '/opt/immich/.env'))![1]!;
-  const keyLine = readFile(root, '/etc/immich-firstboot/tls/current/key.pem').split('\n')[1]!;
+  const secret = /^DB_PASSWORD=(.*)$/m.exec(readFile(root, '/opt/immich/.env'))![1];
+  const keyLine = readFile(root, '/etc/immich-firstboot/tls/current/key.pem').split('\n')[1];
   expect(filesContaining(root, secret).length).toBeGreaterThan(0);
   return { root, secret, keyLine };
 }
@@ -48,9 +57,19 @@ const WANTS = '/etc/systemd/system/multi-user.target.wants/immich-firstboot.serv
 function standin(root: string, extra: Record<string, string> = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ifb-docker-'));
   writeFileSync(path.join(dir, 'up-done'), '');
-  const env = { PATH: pathWith(FIXTURE_BIN), STANDIN_DIR: dir, STANDIN_PROBE: path.join(root, 'opt/immich/.env'), ...extra };
+  const env = {
+    PATH: pathWith(FIXTURE_BIN),
+    STANDIN_DIR: dir,
+    STANDIN_PROBE: path.join(root, 'opt/immich/.env'),
+    ...extra,
+  };
   const calls = (): Array<{ args: string[]; probe: boolean; dotenv: string | null; env: Record<string, string> }> =>
-    existsSync(path.join(dir, 'probe.log')) ? readFileSync(path.join(dir, 'probe.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
+    existsSync(path.join(dir, 'probe.log'))
+      ? readFileSync(path.join(dir, 'probe.log'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l))
+      : [];
   return { env, calls };
 }
 
@@ -97,8 +116,16 @@ describe('immich-firstboot prepare-image', () => {
     expect(result.code, result.stderr).toBe(0);
 
     const compose = docker.calls().filter((c) => c.args[0] === 'compose' && !c.args.includes('version'));
-    const projectDir = compose[0]!.args[4]!;
-    const prefix = ['compose', '-p', 'immich', '--project-directory', projectDir, '-f', path.join(root, 'opt/immich/docker-compose.yml')];
+    const projectDir = compose[0].args[4];
+    const prefix = [
+      'compose',
+      '-p',
+      'immich',
+      '--project-directory',
+      projectDir,
+      '-f',
+      path.join(root, 'opt/immich/docker-compose.yml'),
+    ];
     expect(compose.map((c) => c.args)).toEqual([
       [...prefix, 'pull', 'immich-server'],
       [...prefix, 'pull', 'immich-machine-learning'],
@@ -107,16 +134,24 @@ describe('immich-firstboot prepare-image', () => {
       [...prefix, 'down', '-v', '--remove-orphans'],
     ]);
     // Every compose call came while .env was still there, saw an empty .env of its own and no secret.
-    expect(compose.every((c) => c.probe && c.dotenv === '' && c.env.DB_PASSWORD === '' && c.env.IMMICH_VERSION === 'v3.2.5')).toBe(true);
+    expect(
+      compose.every((c) => c.probe && c.dotenv === '' && c.env.DB_PASSWORD === '' && c.env.IMMICH_VERSION === 'v3.2.5'),
+    ).toBe(true);
     expect(existsSync(projectDir)).toBe(false);
     expect(existsSync(path.join(root, 'opt/immich/.env'))).toBe(false);
     expect(filesContaining(root, secret)).toEqual([]);
 
     expect(result.stdout).toContain('pulled ghcr.io/immich-app/immich-server:v3.2.5 (immich-server)\n');
     expect(result.stdout).toContain('pulled docker.io/valkey/valkey:9@sha256:');
-    for (const line of ['stopped and removed container standin-immich-server', 'removed volume immich_model-cache', 'removed network immich_default',
-      'removed /var/lib/immich-firstboot/docker-restart-pending', 'removed /var/lib/immich-firstboot/done',
-      `re-enabled immich-firstboot.service: created ${WANTS}`]) expect(result.stdout).toContain(`${line}\n`);
+    for (const line of [
+      'stopped and removed container standin-immich-server',
+      'removed volume immich_model-cache',
+      'removed network immich_default',
+      'removed /var/lib/immich-firstboot/docker-restart-pending',
+      'removed /var/lib/immich-firstboot/done',
+      `re-enabled immich-firstboot.service: created ${WANTS}`,
+    ])
+      expect(result.stdout).toContain(`${line}\n`);
     expect(result.stdout.trimEnd().split('\n').at(-1)).toBe('verified: no copy of the old secret or key remains');
     expect(readlinkSync(path.join(root, WANTS))).toBe(UNIT);
     // The lock was the last thing to go: nothing of ours, no lock, no temp file is left in the state directory.
@@ -129,7 +164,9 @@ describe('immich-firstboot prepare-image', () => {
     const docker = standin(root, { STANDIN_PULL_FAIL: 'immich-machine-learning' });
     const result = await runCli(['--root', root, 'prepare-image', '--pull', '--host-docker'], docker.env);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('could not pull ghcr.io/immich-app/immich-machine-learning:v3.2.4 (service immich-machine-learning): Error response from daemon: manifest for immich-machine-learning:v0.0.0 not found');
+    expect(result.stderr).toContain(
+      'could not pull ghcr.io/immich-app/immich-machine-learning:v3.2.4 (service immich-machine-learning): Error response from daemon: manifest for immich-machine-learning:v0.0.0 not found',
+    );
     expect(result.stderr).toContain('nothing was removed');
     expect(result.stderr).toMatch(/hint: check that this machine reaches ghcr\.io .*prepare-image --pull` again/);
     expect(docker.calls().some((c) => c.args.includes('down'))).toBe(false);
@@ -142,7 +179,12 @@ describe('immich-firstboot prepare-image', () => {
     children.push(holder);
     const stat = readFileSync(`/proc/${holder.pid}/stat`, 'utf8');
     const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-    writeFile(root, '/var/lib/immich-firstboot/lock', JSON.stringify({ pid: holder.pid, start, command: 'run' }), 0o600);
+    writeFile(
+      root,
+      '/var/lib/immich-firstboot/lock',
+      JSON.stringify({ pid: holder.pid, start, command: 'run' }),
+      0o600,
+    );
     const before = snapshotTree(root);
     const docker = standin(root);
     const result = await runCli(['--root', root, 'prepare-image', '--host-docker'], docker.env);
@@ -152,7 +194,7 @@ describe('immich-firstboot prepare-image', () => {
     expect(snapshotTree(root)).toEqual(before);
   });
 
-  it('under --root leaves the host\'s Docker alone unless --host-docker, and --pull there is a usage error', async () => {
+  it("under --root leaves the host's Docker alone unless --host-docker, and --pull there is a usage error", async () => {
     const { root } = await bootedRoot();
     const docker = standin(root);
     const pull = await runCli(['--root', root, 'prepare-image', '--pull'], docker.env);
@@ -196,14 +238,23 @@ describe('immich-firstboot prepare-image', () => {
     expect(result.stdout).toContain('skipped Docker: `docker` is not installed');
   });
 
-  it('on an offline tree, a test boot\'s container left in /var/lib/docker is found by the scan and fails the verdict', async () => {
+  it("on an offline tree, a test boot's container left in /var/lib/docker is found by the scan and fails the verdict", async () => {
     const { root, secret } = await bootedRoot();
     // What Docker keeps of a container made from .env's env_file: its environment, in its configuration.
-    writeFile(root, '/var/lib/docker/containers/0123abcd/config.v2.json', JSON.stringify({ Config: { Env: [`DB_PASSWORD=${secret}`] } }), 0o600);
+    writeFile(
+      root,
+      '/var/lib/docker/containers/0123abcd/config.v2.json',
+      JSON.stringify({ Config: { Env: [`DB_PASSWORD=${secret}`] } }),
+      0o600,
+    );
     writeFile(root, '/var/lib/docker/overlay2/l/layer/file', secret); // image layers are not scanned
     const result = await runCli(['--root', root, 'prepare-image']);
     expect(result.code).toBe(1);
-    expect(result.stdout).toContain("the tree's /var/lib/docker/containers holds 1 container(s) that only a boot of the tree can remove");
-    expect(result.stdout.trimEnd().split('\n').at(-1)).toBe('SECRET MATERIAL REMAINS in: /var/lib/docker/containers/0123abcd/config.v2.json');
+    expect(result.stdout).toContain(
+      "the tree's /var/lib/docker/containers holds 1 container(s) that only a boot of the tree can remove",
+    );
+    expect(result.stdout.trimEnd().split('\n').at(-1)).toBe(
+      'SECRET MATERIAL REMAINS in: /var/lib/docker/containers/0123abcd/config.v2.json',
+    );
   });
 });

@@ -18,14 +18,18 @@ afterEach(() => {
 function brokenRelease(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ifb-data-'));
   dirs.push(dir);
-  for (const sub of ['templates', 'nginx', 'compose']) cpSync(path.join(REPO, sub), path.join(dir, sub), { recursive: true });
+  for (const sub of ['templates', 'nginx', 'compose'])
+    cpSync(path.join(REPO, sub), path.join(dir, sub), { recursive: true });
   const template = path.join(dir, 'nginx/immich.conf.hbs');
-  writeFileSync(template, readFileSync(template, 'utf8').replace('proxy_request_buffering off;', 'proxy_request_buffering offf;'));
+  writeFileSync(
+    template,
+    readFileSync(template, 'utf8').replace('proxy_request_buffering off;', 'proxy_request_buffering offf;'),
+  );
   return dir;
 }
 
 describe('applying the nginx site', () => {
-  it('keeps the previous site when nginx -t rejects the new one, and fails with nginx\'s own message', async () => {
+  it("keeps the previous site when nginx -t rejects the new one, and fails with nginx's own message", async () => {
     const root = makeRoot('imds:\n  enabled: false\ndomain: photos.example.com\n');
     expect((await runCli(['--root', root, '--skip-stack'])).code).toBe(0);
     const good = readFile(root, SITE);
@@ -36,12 +40,16 @@ describe('applying the nginx site', () => {
     expect(run.lines.find((l) => l.level === 50)).toMatchObject({
       step: 'nginx-site',
       code: 'nginx-test-failed',
-      msg: expect.stringMatching(new RegExp(`^failed: nginx -t rejected the configuration: .*invalid value "offf" in "proxy_request_buffering" directive, it must be "on" or "off" in ${SITE}:\\d+`)),
+      msg: expect.stringMatching(
+        new RegExp(
+          `^failed: nginx -t rejected the configuration: .*invalid value "offf" in "proxy_request_buffering" directive, it must be "on" or "off" in ${SITE}:\\d+`,
+        ),
+      ),
       hint: expect.stringContaining('the previous site was put back'),
     });
   });
 
-  it('accepts the site inside a root that has Debian\'s own nginx.conf, which sets TLS protocols at http level too', async () => {
+  it("accepts the site inside a root that has Debian's own nginx.conf, which sets TLS protocols at http level too", async () => {
     const root = makeRoot();
     // Only the distro's files: this host's sites and modules belong to whoever else runs nginx here.
     mkdirSync(`${root}/etc/nginx/conf.d`, { recursive: true });

@@ -30,8 +30,15 @@ const certbotLines = (text: string) => text.split('\n').filter((l) => l.includes
 
 /** The certificate nginx serves, as `openssl x509 -noout -subject -issuer -ext subjectAltName` prints it. */
 function served(): string {
-  const pem = execFileSync('openssl', ['s_client', '-connect', `127.0.0.1:${nginx.https}`, '-servername', 'immich.test'], { input: '', encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
-  return execFileSync('openssl', ['x509', '-noout', '-issuer', '-ext', 'subjectAltName'], { input: pem, encoding: 'utf8' });
+  const pem = execFileSync(
+    'openssl',
+    ['s_client', '-connect', `127.0.0.1:${nginx.https}`, '-servername', 'immich.test'],
+    { input: '', encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  return execFileSync('openssl', ['x509', '-noout', '-issuer', '-ext', 'subjectAltName'], {
+    input: pem,
+    encoding: 'utf8',
+  });
 }
 
 beforeAll(async () => {
@@ -42,24 +49,59 @@ beforeAll(async () => {
   chmodSync(root, 0o755);
   mkdirSync(`${root}/etc/immich-firstboot`, { recursive: true });
   // IMDS on a stub (never 169.254.169.254); its private address changes in the address test.
-  writeFileSync(`${root}/etc/immich-firstboot/config.yaml`, [
-    'imds:\n  enabled: true\n  retrySeconds: 0', 'domain: immich.test', `stack:\n  serverUrl: http://127.0.0.1:${echo.port}`, '',
-  ].join('\n'));
+  writeFileSync(
+    `${root}/etc/immich-firstboot/config.yaml`,
+    [
+      'imds:\n  enabled: true\n  retrySeconds: 0',
+      'domain: immich.test',
+      `stack:\n  serverUrl: http://127.0.0.1:${echo.port}`,
+      '',
+    ].join('\n'),
+  );
   const run = await runCli(['--root', root, '--skip-stack'], env());
   if (run.code !== 0) throw new Error(`first boot failed: ${run.stdout}${run.stderr}`);
   nginx = await startNginx(root);
 
   // Pebble's HTTPS listener needs a certificate; Debian's package ships none, so make one for 127.0.0.1.
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-noenc', '-days', '1', '-subj', '/CN=pebble',
-    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', `${work}/pebble-key.pem`, '-out', `${work}/pebble-cert.pem`], { stdio: 'pipe' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-noenc',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=pebble',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      `${work}/pebble-key.pem`,
+      '-out',
+      `${work}/pebble-cert.pem`,
+    ],
+    { stdio: 'pipe' },
+  );
   const port = await freePort();
-  writeFileSync(`${work}/pebble.json`, JSON.stringify({
-    pebble: {
-      listenAddress: `127.0.0.1:${port}`, managementListenAddress: `127.0.0.1:${await freePort()}`,
-      certificate: `${work}/pebble-cert.pem`, privateKey: `${work}/pebble-key.pem`,
-      httpPort: nginx.http, tlsPort: nginx.https, ocspResponderURL: '', externalAccountBindingRequired: false,
-    },
-  }));
+  writeFileSync(
+    `${work}/pebble.json`,
+    JSON.stringify({
+      pebble: {
+        listenAddress: `127.0.0.1:${port}`,
+        managementListenAddress: `127.0.0.1:${await freePort()}`,
+        certificate: `${work}/pebble-cert.pem`,
+        privateKey: `${work}/pebble-key.pem`,
+        httpPort: nginx.http,
+        tlsPort: nginx.https,
+        ocspResponderURL: '',
+        externalAccountBindingRequired: false,
+      },
+    }),
+  );
   pebble = spawn('pebble', ['-config', `${work}/pebble.json`], {
     // Every authorization valid without a real challenge; no random bad nonces or sleeps.
     env: { ...process.env, PEBBLE_VA_ALWAYS_VALID: '1', PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' },
@@ -104,11 +146,40 @@ describe('the certificate after the VM moves to another address', () => {
 
 describe('certbot --nginx against our site', () => {
   it('gets a certificate from pebble, and --regenerate-cert and a full rerun leave its lines intact with nginx -t green', async () => {
-    const certbot = execFileSync('certbot', [
-      '--nginx', '--server', pebbleUrl, '-d', 'immich.test', '--agree-tos', '--register-unsafely-without-email', '--non-interactive', '--no-redirect',
-      '--config-dir', `${root}/etc/letsencrypt`, '--work-dir', `${work}/work`, '--logs-dir', `${work}/logs`,
-      '--nginx-server-root', nginx.prefix, '--nginx-ctl', '/usr/sbin/nginx', '--http-01-port', String(nginx.http), '--nginx-sleep-seconds', '1',
-    ], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, REQUESTS_CA_BUNDLE: `${work}/pebble-cert.pem` }, timeout: 120_000 });
+    const certbot = execFileSync(
+      'certbot',
+      [
+        '--nginx',
+        '--server',
+        pebbleUrl,
+        '-d',
+        'immich.test',
+        '--agree-tos',
+        '--register-unsafely-without-email',
+        '--non-interactive',
+        '--no-redirect',
+        '--config-dir',
+        `${root}/etc/letsencrypt`,
+        '--work-dir',
+        `${work}/work`,
+        '--logs-dir',
+        `${work}/logs`,
+        '--nginx-server-root',
+        nginx.prefix,
+        '--nginx-ctl',
+        '/usr/sbin/nginx',
+        '--http-01-port',
+        String(nginx.http),
+        '--nginx-sleep-seconds',
+        '1',
+      ],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, REQUESTS_CA_BUNDLE: `${work}/pebble-cert.pem` },
+        timeout: 120_000,
+      },
+    );
     expect(certbot).toContain('Successfully deployed certificate');
     expect(served()).toMatch(/issuer=.*Pebble/);
 
@@ -116,10 +187,15 @@ describe('certbot --nginx against our site', () => {
     writeFileSync(path.join(root, SITE), toRootView(readFileSync(nginx.siteCopy, 'utf8'), root, nginx));
     const edited = site();
     expect(certbotLines(edited)).toEqual([
-      expect.stringMatching(/^\s*ssl_certificate \/etc\/letsencrypt\/live\/immich\.test\/fullchain\.pem; # managed by Certbot$/),
-      expect.stringMatching(/^\s*ssl_certificate_key \/etc\/letsencrypt\/live\/immich\.test\/privkey\.pem; # managed by Certbot$/),
+      expect.stringMatching(
+        /^\s*ssl_certificate \/etc\/letsencrypt\/live\/immich\.test\/fullchain\.pem; # managed by Certbot$/,
+      ),
+      expect.stringMatching(
+        /^\s*ssl_certificate_key \/etc\/letsencrypt\/live\/immich\.test\/privkey\.pem; # managed by Certbot$/,
+      ),
     ]);
-    const fingerprint = () => /SHA256 ([0-9A-F:]+)/.exec(readFileSync(`${root}/root/immich-credentials.txt`, 'utf8'))![1];
+    const fingerprint = () =>
+      /SHA256 ([0-9A-F:]+)/.exec(readFileSync(`${root}/root/immich-credentials.txt`, 'utf8'))![1];
     const before = fingerprint();
 
     const regenerate = await runCli(['--root', root, '--regenerate-cert'], env());
@@ -132,18 +208,26 @@ describe('certbot --nginx against our site', () => {
     expect(site()).toBe(edited);
     // The operator's notes no longer claim a self-signed certificate that nginx does not serve.
     const notes = readFileSync(`${root}/root/immich-credentials.txt`, 'utf8');
-    expect(notes).toContain('nginx serves /etc/letsencrypt/live/immich.test/fullchain.pem (installed by certbot or by hand)');
+    expect(notes).toContain(
+      'nginx serves /etc/letsencrypt/live/immich.test/fullchain.pem (installed by certbot or by hand)',
+    );
     expect(notes).not.toContain('The certificate is self-signed, so the browser warns once');
 
     // A full rerun from a fresh journal (no recorded hash at all): every step runs again.
     rmSync(`${root}/var/lib/immich-firstboot`, { recursive: true });
     const rerun = await runCli(['--root', root, '--skip-stack'], env());
     expect(rerun.code).toBe(0);
-    expect(rerun.lines.find((l) => l.step === 'nginx-site' && l.level === 30 && 'changed' in l)?.msg).toBe(`nothing changed; kept the edited ${SITE}, ours is beside it`);
+    expect(rerun.lines.find((l) => l.step === 'nginx-site' && l.level === 30 && 'changed' in l)?.msg).toBe(
+      `nothing changed; kept the edited ${SITE}, ours is beside it`,
+    );
     expect(site()).toBe(edited);
     expect(existsSync(`${root}${SITE}.firstboot-new`)).toBe(true);
-    const status = JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout) as { warnings: Array<{ message: string }> };
-    expect(status.warnings.map((w) => w.message)).toContainEqual(expect.stringContaining(`${SITE} was changed by someone else; kept it`));
+    const status = JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout) as {
+      warnings: Array<{ message: string }>;
+    };
+    expect(status.warnings.map((w) => w.message)).toContainEqual(
+      expect.stringContaining(`${SITE} was changed by someone else; kept it`),
+    );
 
     // And the real nginx agrees: the site as it now stands still loads and still serves pebble's certificate.
     execFileSync('nginx', [...nginx.nginxArgs, '-t', '-q'], { stdio: 'pipe' });

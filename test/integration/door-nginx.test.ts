@@ -11,7 +11,17 @@ import { Readable } from 'node:stream';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { filesUnder, openFilesUnder, readFrame, rssKiB, startEcho, startNginx, textFrame, type Echo, type TestNginx } from '../support/door.js';
+import {
+  filesUnder,
+  openFilesUnder,
+  readFrame,
+  rssKiB,
+  startEcho,
+  startNginx,
+  textFrame,
+  type Echo,
+  type TestNginx,
+} from '../support/door.js';
 
 let root: string;
 let echo: Echo;
@@ -23,10 +33,16 @@ beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 'ifb-door-'));
   chmodSync(root, 0o755); // like a real /: nginx's workers (nobody) read the ACME webroot inside it
   mkdirSync(`${root}/etc/immich-firstboot`, { recursive: true });
-  writeFileSync(`${root}/etc/immich-firstboot/config.yaml`, [
-    'imds:\n  enabled: false', 'domain: immich.test', 'extraNames: [127.0.0.1, "::1"]',
-    `stack:\n  serverUrl: http://127.0.0.1:${echo.port}`, '',
-  ].join('\n'));
+  writeFileSync(
+    `${root}/etc/immich-firstboot/config.yaml`,
+    [
+      'imds:\n  enabled: false',
+      'domain: immich.test',
+      'extraNames: [127.0.0.1, "::1"]',
+      `stack:\n  serverUrl: http://127.0.0.1:${echo.port}`,
+      '',
+    ].join('\n'),
+  );
   const run = await runCli(['--root', root, '--skip-stack']);
   if (run.code !== 0) throw new Error(`first boot failed: ${run.stdout}${run.stderr}`);
   ca = readFileSync(`${root}/etc/immich-firstboot/tls/current/cert.pem`, 'utf8');
@@ -49,11 +65,24 @@ function get(scheme: 'http' | 'https', urlPath: string, headers: Record<string, 
   const port = scheme === 'https' ? nginx.https : nginx.http;
   const lib = scheme === 'https' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = lib.request({ host: '127.0.0.1', port, path: urlPath, headers: { host: 'immich.test', ...headers }, ca, servername: 'immich.test', agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const req = lib.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: urlPath,
+        headers: { host: 'immich.test', ...headers },
+        ca,
+        servername: 'immich.test',
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -99,15 +128,36 @@ describe('the nginx door, served by real nginx', () => {
     expect(answer.status).toBe(200);
     const seen = JSON.parse(answer.body) as { url: string; headers: Record<string, string> };
     expect(seen.url).toBe('/.well-known/immich');
-    expect(seen.headers).toMatchObject({ host: 'immich.test', 'x-real-ip': '127.0.0.1', 'x-forwarded-for': '127.0.0.1', 'x-forwarded-proto': 'https' });
+    expect(seen.headers).toMatchObject({
+      host: 'immich.test',
+      'x-real-ip': '127.0.0.1',
+      'x-forwarded-for': '127.0.0.1',
+      'x-forwarded-proto': 'https',
+    });
   });
 
   it('upgrades to a WebSocket and round-trips a message through it', async () => {
     const key = Buffer.from('immich-firstboot').toString('base64');
-    const socket = tls.connect({ host: '127.0.0.1', port: nginx.https, ca, servername: 'immich.test', ALPNProtocols: ['http/1.1'] });
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port: nginx.https,
+      ca,
+      servername: 'immich.test',
+      ALPNProtocols: ['http/1.1'],
+    });
     await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
-    socket.write(['GET /api/socket.io/?EIO=4&transport=websocket HTTP/1.1', 'Host: immich.test', 'Upgrade: websocket', 'Connection: Upgrade',
-      `Sec-WebSocket-Key: ${key}`, 'Sec-WebSocket-Version: 13', '', ''].join('\r\n'));
+    socket.write(
+      [
+        'GET /api/socket.io/?EIO=4&transport=websocket HTTP/1.1',
+        'Host: immich.test',
+        'Upgrade: websocket',
+        'Connection: Upgrade',
+        `Sec-WebSocket-Key: ${key}`,
+        'Sec-WebSocket-Version: 13',
+        '',
+        '',
+      ].join('\r\n'),
+    );
     let received = Buffer.alloc(0);
     const handshake = await new Promise<string>((resolve) => {
       socket.on('data', function onData(chunk: Buffer) {
@@ -128,24 +178,30 @@ describe('the nginx door, served by real nginx', () => {
         const frame = readFrame(received);
         if (frame) resolve(frame.text);
       };
-      socket.on('data', (chunk: Buffer) => { received = Buffer.concat([received, chunk]); tryRead(); });
+      socket.on('data', (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+        tryRead();
+      });
       tryRead();
     });
     socket.destroy();
     expect(reply).toBe('echo: hello from the phone');
-    expect(echo.seen.find((s) => s.url.startsWith('/api/socket.io/'))?.headers).toMatchObject({ upgrade: 'websocket', connection: 'upgrade' });
+    expect(echo.seen.find((s) => s.url.startsWith('/api/socket.io/'))?.headers).toMatchObject({
+      upgrade: 'websocket',
+      connection: 'upgrade',
+    });
   });
 
   it('streams a 1 GiB upload to Immich while nginx neither grows in memory nor spools the body to disk', async () => {
     const size = 1024 ** 3;
     const chunk = Buffer.alloc(1024 * 1024, 0x5a);
     const [worker] = nginx.workerPids();
-    const rssBefore = rssKiB(worker!);
+    const rssBefore = rssKiB(worker);
     let rssMax = rssBefore;
     let spooled: string[] = [];
     const sampler = setInterval(() => {
-      rssMax = Math.max(rssMax, rssKiB(worker!));
-      spooled = spooled.concat(filesUnder(nginx.bodyTemp), openFilesUnder(worker!, nginx.bodyTemp));
+      rssMax = Math.max(rssMax, rssKiB(worker));
+      spooled = spooled.concat(filesUnder(nginx.bodyTemp), openFilesUnder(worker, nginx.bodyTemp));
     }, 100);
     let sent = 0;
     const body = new Readable({
@@ -156,14 +212,29 @@ describe('the nginx door, served by real nginx', () => {
       },
     });
     const answer = await new Promise<Answer>((resolve, reject) => {
-      const req = https.request({
-        host: '127.0.0.1', port: nginx.https, path: '/api/assets', method: 'POST', ca, servername: 'immich.test', agent: false,
-        headers: { host: 'immich.test', 'content-type': 'application/octet-stream', 'content-length': String(size) },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      });
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port: nginx.https,
+          path: '/api/assets',
+          method: 'POST',
+          ca,
+          servername: 'immich.test',
+          agent: false,
+          headers: { host: 'immich.test', 'content-type': 'application/octet-stream', 'content-length': String(size) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(chunks).toString('utf8'),
+            }),
+          );
+        },
+      );
       req.on('error', reject);
       body.pipe(req);
     });
@@ -172,16 +243,39 @@ describe('the nginx door, served by real nginx', () => {
     expect(JSON.parse(answer.body)).toMatchObject({ url: '/api/assets', bytes: size });
     expect(spooled.concat(filesUnder(nginx.bodyTemp))).toEqual([]);
     // A buffered body would cost nginx (or its disk) the whole GiB; streaming costs a few buffers.
-    const grownMiB = (Math.max(rssMax, rssKiB(worker!)) - rssBefore) / 1024;
+    const grownMiB = (Math.max(rssMax, rssKiB(worker)) - rssBefore) / 1024;
     expect(grownMiB).toBeLessThan(32);
   }, 180_000);
 
   it('offers only TLS 1.2 and 1.3, and only the intended ECDHE AEAD ciphers (sslscan)', () => {
-    const out = execFileSync('sslscan', ['--no-colour', '--no-heartbleed', '--no-compression', '--no-fallback', '--no-renegotiation', '--no-groups',
-      '--sni-name=immich.test', `127.0.0.1:${nginx.https}`], { encoding: 'utf8', timeout: 120_000 });
-    const protocols = Object.fromEntries([...out.matchAll(/^(SSLv2|SSLv3|TLSv1\.[0-3])\s+(enabled|disabled)/gm)].map((m) => [m[1], m[2]]));
-    expect(protocols).toEqual({ SSLv2: 'disabled', SSLv3: 'disabled', 'TLSv1.0': 'disabled', 'TLSv1.1': 'disabled', 'TLSv1.2': 'enabled', 'TLSv1.3': 'enabled' });
-    const accepted = [...out.matchAll(/^(?:Preferred|Accepted)\s+(TLSv1\.[23])\s+\d+ bits\s+(\S+)/gm)].map((m) => `${m[1]} ${m[2]}`);
+    const out = execFileSync(
+      'sslscan',
+      [
+        '--no-colour',
+        '--no-heartbleed',
+        '--no-compression',
+        '--no-fallback',
+        '--no-renegotiation',
+        '--no-groups',
+        '--sni-name=immich.test',
+        `127.0.0.1:${nginx.https}`,
+      ],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    const protocols = Object.fromEntries(
+      [...out.matchAll(/^(SSLv2|SSLv3|TLSv1\.[0-3])\s+(enabled|disabled)/gm)].map((m) => [m[1], m[2]]),
+    );
+    expect(protocols).toEqual({
+      SSLv2: 'disabled',
+      SSLv3: 'disabled',
+      'TLSv1.0': 'disabled',
+      'TLSv1.1': 'disabled',
+      'TLSv1.2': 'enabled',
+      'TLSv1.3': 'enabled',
+    });
+    const accepted = [...out.matchAll(/^(?:Preferred|Accepted)\s+(TLSv1\.[23])\s+\d+ bits\s+(\S+)/gm)].map(
+      (m) => `${m[1]} ${m[2]}`,
+    );
     // An ECDSA certificate: the ECDHE-ECDSA half of Mozilla's intermediate list, plus TLS 1.3's suites.
     expect(accepted.sort()).toEqual([
       'TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256',
@@ -194,8 +288,15 @@ describe('the nginx door, served by real nginx', () => {
   }, 150_000);
 
   it('serves a certificate whose SANs name the domain, the hostname and the configured addresses (openssl s_client)', () => {
-    const served = execFileSync('openssl', ['s_client', '-connect', `127.0.0.1:${nginx.https}`, '-servername', 'immich.test'], { input: '', encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
-    const san = execFileSync('openssl', ['x509', '-noout', '-ext', 'subjectAltName'], { input: served, encoding: 'utf8' });
+    const served = execFileSync(
+      'openssl',
+      ['s_client', '-connect', `127.0.0.1:${nginx.https}`, '-servername', 'immich.test'],
+      { input: '', encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    const san = execFileSync('openssl', ['x509', '-noout', '-ext', 'subjectAltName'], {
+      input: served,
+      encoding: 'utf8',
+    });
     expect(san).toMatch(/DNS:immich\.test/);
     expect(san).toMatch(/IP Address:127\.0\.0\.1/);
     expect(san).toMatch(/IP Address:0:0:0:0:0:0:0:1/);

@@ -23,7 +23,10 @@ beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 'ifb-reload-'));
   chmodSync(root, 0o755); // nginx's workers (nobody) reach the webroot inside it
   mkdirSync(`${root}/etc/immich-firstboot`, { recursive: true });
-  writeFileSync(`${root}/etc/immich-firstboot/config.yaml`, 'imds:\n  enabled: false\ndomain: immich.test\nextraNames: [127.0.0.1]\n');
+  writeFileSync(
+    `${root}/etc/immich-firstboot/config.yaml`,
+    'imds:\n  enabled: false\ndomain: immich.test\nextraNames: [127.0.0.1]\n',
+  );
   const run = await runCli(['--root', root, '--skip-stack']);
   if (run.code !== 0) throw new Error(`first boot failed: ${run.stdout}${run.stderr}`);
   nginx = await startNginx(root);
@@ -38,15 +41,19 @@ afterAll(() => {
 /** What a browser on this machine is shown: the fingerprint of the certificate nginx presents. */
 function presented(): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port: nginx.https, servername: 'immich.test', rejectUnauthorized: false }, () => {
-      resolve(socket.getPeerCertificate().fingerprint256);
-      socket.destroy();
-    });
+    const socket = tls.connect(
+      { host: '127.0.0.1', port: nginx.https, servername: 'immich.test', rejectUnauthorized: false },
+      () => {
+        resolve(socket.getPeerCertificate().fingerprint256);
+        socket.destroy();
+      },
+    );
     socket.on('error', reject);
   });
 }
 
-const onDisk = (): string => new X509Certificate(readFileSync(`${root}/etc/immich-firstboot/tls/current/cert.pem`)).fingerprint256;
+const onDisk = (): string =>
+  new X509Certificate(readFileSync(`${root}/etc/immich-firstboot/tls/current/cert.pem`)).fingerprint256;
 
 /** `--regenerate-cert` into the root: a new pair on disk, which the test nginx has not loaded. */
 async function regenerate(): Promise<{ before: string; after: string }> {
@@ -73,11 +80,17 @@ function host(reloadLate: () => void): { sys: System; calls: string[] } {
     const command = `${file} ${args.join(' ')}`;
     calls.push(command);
     if (command === 'systemctl is-active --quiet nginx.service') return ok(command);
-    if (command === 'systemctl reload nginx.service') return reloadLate(), ok(command);
+    if (command === 'systemctl reload nginx.service') return (reloadLate(), ok(command));
     throw new Error(`unexpected exec: ${command}`);
   };
   // reloadNginx acts only on the host (root /); with systemd it reads no file, so this fs has no methods.
-  const sys: System = { ...createSystem(root, {}), fs: { root: '/', onHost: true } as RootedFs, onHost: true, hostHasSystemd: () => true, exec };
+  const sys: System = {
+    ...createSystem(root, {}),
+    fs: { root: '/', onHost: true } as RootedFs,
+    onHost: true,
+    hostHasSystemd: () => true,
+    exec,
+  };
   return { sys, calls };
 }
 
@@ -86,11 +99,15 @@ const reloadNginxNow = (): void => void execFileSync('nginx', [...nginx.nginxArg
 describe('reloading nginx for a new certificate', () => {
   it('returns only once nginx presents the new certificate on loopback, though the reload lands 0.5 s after systemctl returned', async () => {
     const { after } = await regenerate();
-    const { sys, calls } = host(() => setTimeout(() => {
-      try {
-        reloadNginxNow();
-      } catch { /* nginx already stopped: the test has failed and said why */ }
-    }, 500));
+    const { sys, calls } = host(() =>
+      setTimeout(() => {
+        try {
+          reloadNginxNow();
+        } catch {
+          /* nginx already stopped: the test has failed and said why */
+        }
+      }, 500),
+    );
     const started = Date.now();
     const outcome = await reloadServing(sys, { door, fingerprint: after });
     expect(outcome).toBe('reloaded');

@@ -9,7 +9,7 @@ import { INSTANCE_DOC, LB_DOC, startImdsStub, type ImdsStub } from '../support/i
 import { makeRoot, modeOf, readFile, snapshotTree, writeFile } from '../support/root.js';
 import { freePort } from '../support/net.js';
 
-const password = (root: string) => /^DB_PASSWORD=(.*)$/m.exec(readFile(root, '/opt/immich/.env'))![1]!;
+const password = (root: string) => /^DB_PASSWORD=(.*)$/m.exec(readFile(root, '/opt/immich/.env'))![1];
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
@@ -18,7 +18,6 @@ afterEach(async () => {
 beforeAll(() => {
   if (!existsSync(BUNDLE)) throw new Error('run `npm run build` first (npm test does)');
 });
-
 
 /** A directory with a fake program that fails the way a broken install would. */
 function brokenBin(name: string, script: string): string {
@@ -48,12 +47,16 @@ describe('immich-firstboot run --skip-stack', () => {
     for (const [file, mode] of Object.entries(modes)) expect(`${file} ${modeOf(root, file)}`).toBe(`${file} ${mode}`);
     expect(password(root)).toMatch(/^[A-Za-z0-9]{32}$/);
     expect(readFile(root, '/root/immich-credentials.txt')).toContain(`Password: ${password(root)}`);
-    expect(readFile(root, '/opt/immich/docker-compose.yml')).toBe(readFileSync(path.join(FIXTURE_BIN, '../../../compose/docker-compose.yml'), 'utf8'));
+    expect(readFile(root, '/opt/immich/docker-compose.yml')).toBe(
+      readFileSync(path.join(FIXTURE_BIN, '../../../compose/docker-compose.yml'), 'utf8'),
+    );
 
     const before = snapshotTree(root);
     const second = await runCli(['--root', root, 'run', '--skip-stack']);
     expect(second.code).toBe(0);
-    expect(second.lines.map((l) => l.msg)).toEqual([expect.stringMatching(/^first boot already done \(.*\); nothing to do$/)]);
+    expect(second.lines.map((l) => l.msg)).toEqual([
+      expect.stringMatching(/^first boot already done \(.*\); nothing to do$/),
+    ]);
     expect(snapshotTree(root)).toEqual(before);
   });
 
@@ -86,18 +89,28 @@ describe('immich-firstboot run --skip-stack', () => {
     const failed = await runCli(['--root', root, '--skip-stack'], { PATH: pathWith(broken) });
     expect(failed.code).toBe(1);
     const error = failed.lines.find((l) => l.level === 50)!;
-    expect(error).toMatchObject({ step: 'tls-cert', msg: 'failed: openssl could not make the self-signed certificate: openssl: simulated failure' });
+    expect(error).toMatchObject({
+      step: 'tls-cert',
+      msg: 'failed: openssl could not make the self-signed certificate: openssl: simulated failure',
+    });
     // The last line, all a sysadmin may read in the journal: what stopped, what was kept, what to run.
     expect(failed.lines.at(-1)).toMatchObject({
       level: 50,
       kept: ['host-facts', 'env', 'compose-file', 'docker-logs'],
-      msg: 'first boot stopped at tls-cert; kept: host-facts, env, compose-file, docker-logs (the Postgres secret in /opt/immich/.env never changes); ' +
+      msg:
+        'first boot stopped at tls-cert; kept: host-facts, env, compose-file, docker-logs (the Postgres secret in /opt/immich/.env never changes); ' +
         'fix the cause above, then run `immich-firstboot` (or `systemctl restart immich-firstboot`): it resumes at tls-cert',
     });
     expect(existsSync(`${root}/var/lib/immich-firstboot/done`)).toBe(false);
     const status = await runCli(['--root', root, 'status', '--json']);
     expect(status.code).toBe(1);
-    expect(JSON.parse(status.stdout)).toMatchObject({ status: 'error', step: 'tls-cert', errors: [{ step: 'tls-cert', code: 'openssl-failed', hint: expect.stringContaining('run `immich-firstboot` again') }] });
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      status: 'error',
+      step: 'tls-cert',
+      errors: [
+        { step: 'tls-cert', code: 'openssl-failed', hint: expect.stringContaining('run `immich-firstboot` again') },
+      ],
+    });
     const secret = password(root);
 
     const resumed = await runCli(['--root', root, '--skip-stack']);
@@ -121,7 +134,11 @@ describe('immich-firstboot run --skip-stack', () => {
     writeFile(root, '/opt/immich/postgres/PG_VERSION', '14\n');
     const run = await runCli(['--root', root, '--skip-stack']);
     expect(run.code).toBe(1);
-    expect(run.lines.find((l) => l.level === 50)).toMatchObject({ step: 'env', code: 'env-secret-lost', hint: expect.stringContaining('restore /opt/immich/.env') });
+    expect(run.lines.find((l) => l.level === 50)).toMatchObject({
+      step: 'env',
+      code: 'env-secret-lost',
+      hint: expect.stringContaining('restore /opt/immich/.env'),
+    });
     expect(existsSync(`${root}/opt/immich/.env`)).toBe(false);
   });
 
@@ -158,12 +175,29 @@ describe('immich-firstboot run with the stack (stand-in docker, IMDS stub)', () 
       '/metadata/loadbalancer': { status: 200, body: LB_DOC('198.51.100.20') },
     });
     const standin = mkdtempSync(path.join(os.tmpdir(), 'ifb-docker-'));
-    cleanups.push(() => imds.close(), () => {
-      killStandins(standin);
-    });
-    writeFile(root, '/etc/immich-firstboot/config.yaml', `stack:\n  serverUrl: http://127.0.0.1:${port}\n  readyTimeoutSeconds: 10\n`);
-    const env = { PATH: pathWith(FIXTURE_BIN), STANDIN_DIR: standin, STANDIN_PING_PORT: String(port), IMMICH_FIRSTBOOT_IMDS_URL: imds.url, ...extra };
-    const argv = () => readFileSync(path.join(standin, 'argv.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[]);
+    cleanups.push(
+      () => imds.close(),
+      () => {
+        killStandins(standin);
+      },
+    );
+    writeFile(
+      root,
+      '/etc/immich-firstboot/config.yaml',
+      `stack:\n  serverUrl: http://127.0.0.1:${port}\n  readyTimeoutSeconds: 10\n`,
+    );
+    const env = {
+      PATH: pathWith(FIXTURE_BIN),
+      STANDIN_DIR: standin,
+      STANDIN_PING_PORT: String(port),
+      IMMICH_FIRSTBOOT_IMDS_URL: imds.url,
+      ...extra,
+    };
+    const argv = () =>
+      readFileSync(path.join(standin, 'argv.log'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as string[]);
     return { root, env, imds, argv };
   }
 
@@ -171,13 +205,26 @@ describe('immich-firstboot run with the stack (stand-in docker, IMDS stub)', () 
     const { root, env, imds, argv } = await setup({ STANDIN_PONG_DELAY_MS: '1500' });
     const run = await runCli(['--root', root], env);
     expect(run.code).toBe(0);
-    expect(argv()).toContainEqual(['compose', '-p', 'immich', '-f', `${root}/opt/immich/docker-compose.yml`, 'up', '-d']);
-    expect(imds.requests.every((r) => r.headers.metadata === 'true' && r.headers['x-forwarded-for'] === undefined)).toBe(true);
+    expect(argv()).toContainEqual([
+      'compose',
+      '-p',
+      'immich',
+      '-f',
+      `${root}/opt/immich/docker-compose.yml`,
+      'up',
+      '-d',
+    ]);
+    expect(
+      imds.requests.every((r) => r.headers.metadata === 'true' && r.headers['x-forwarded-for'] === undefined),
+    ).toBe(true);
     const credentials = readFile(root, '/root/immich-credentials.txt');
     expect(credentials).toContain('https://198.51.100.20/');
     expect(credentials).toContain('Server URL: https://198.51.100.20/api');
     expect(credentials).toContain('no admin yet: sign-up is open');
-    expect(JSON.parse(readFile(root, '/var/lib/immich-firstboot/done'))).toMatchObject({ instanceId: '5c08b38e-4d57-4c23-ac45-aca61037f084', instanceIdSource: 'azure-imds' });
+    expect(JSON.parse(readFile(root, '/var/lib/immich-firstboot/done'))).toMatchObject({
+      instanceId: '5c08b38e-4d57-4c23-ac45-aca61037f084',
+      instanceIdSource: 'azure-imds',
+    });
     expect(run.stdout).not.toContain(password(root));
     expect(JSON.stringify(argv())).not.toContain(password(root));
     const status = JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout);
@@ -195,12 +242,18 @@ describe('immich-firstboot run with the stack (stand-in docker, IMDS stub)', () 
     expect(readFile(root, '/root/immich-credentials.txt')).toContain('no admin yet: sign-up is open');
   });
 
-  it('fails with the containers\' logs and a hint when Immich never answers', async () => {
+  it("fails with the containers' logs and a hint when Immich never answers", async () => {
     const { root, env } = await setup({ STANDIN_NEVER_READY: '1' });
     const run = await runCli(['--root', root], env);
     expect(run.code).toBe(1);
-    expect(run.lines.find((l) => l.msg.includes('last log lines'))).toMatchObject({ logs: expect.stringContaining('stand-in server log') });
-    expect(run.lines.find((l) => l.level === 50 && l.code)).toMatchObject({ step: 'stack-ready', code: 'stack-not-ready', hint: expect.stringContaining('docker compose -p immich') });
+    expect(run.lines.find((l) => l.msg.includes('last log lines'))).toMatchObject({
+      logs: expect.stringContaining('stand-in server log'),
+    });
+    expect(run.lines.find((l) => l.level === 50 && l.code)).toMatchObject({
+      step: 'stack-ready',
+      code: 'stack-not-ready',
+      hint: expect.stringContaining('docker compose -p immich'),
+    });
   }, 30_000);
 });
 
@@ -231,7 +284,10 @@ describe('immich-firstboot --regenerate-cert', () => {
     const after = readFile(root, '/root/immich-credentials.txt');
     const fingerprint = (t: string) => /SHA256 ([0-9A-F:]+)/.exec(t)![1];
     expect(fingerprint(after)).not.toBe(fingerprint(before));
-    expect(JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout)).toMatchObject({ status: 'done', certFingerprint: fingerprint(after) });
+    expect(JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout)).toMatchObject({
+      status: 'done',
+      certFingerprint: fingerprint(after),
+    });
     expect(password(root)).toBe(secret);
   });
 });

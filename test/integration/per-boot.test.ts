@@ -12,11 +12,14 @@ import { makeRoot, readFile, snapshotTree, writeFile } from '../support/root.js'
 
 const SITE = '/etc/nginx/sites-available/immich';
 const CERT = '/etc/immich-firstboot/tls/current/cert.pem';
-const password = (root: string) => /^DB_PASSWORD=(.*)$/m.exec(readFile(root, '/opt/immich/.env'))![1]!;
-const opensslX509 = (root: string, ...args: string[]) => execFileSync('openssl', ['x509', '-in', path.join(root, CERT), '-noout', ...args], { encoding: 'utf8' });
-const fingerprint = (root: string) => /Fingerprint=([0-9A-F:]+)/.exec(opensslX509(root, '-fingerprint', '-sha256'))![1]!;
-const status = async (root: string) => JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout) as Record<string, unknown>;
-const stamp = (root: string) => JSON.parse(readFile(root, '/var/lib/immich-firstboot/done')) as { instanceId: string; completedAt: string };
+const password = (root: string) => /^DB_PASSWORD=(.*)$/m.exec(readFile(root, '/opt/immich/.env'))![1];
+const opensslX509 = (root: string, ...args: string[]) =>
+  execFileSync('openssl', ['x509', '-in', path.join(root, CERT), '-noout', ...args], { encoding: 'utf8' });
+const fingerprint = (root: string) => /Fingerprint=([0-9A-F:]+)/.exec(opensslX509(root, '-fingerprint', '-sha256'))![1];
+const status = async (root: string) =>
+  JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout) as Record<string, unknown>;
+const stamp = (root: string) =>
+  JSON.parse(readFile(root, '/var/lib/immich-firstboot/done')) as { instanceId: string; completedAt: string };
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -52,46 +55,62 @@ function times(root: string): Record<string, string> {
 
 /** Every file under the root whose content holds `text`. */
 function filesHolding(root: string, text: string): string[] {
-  return Object.entries(snapshotTree(root)).filter(([, entry]) => entry.includes(text)).map(([file]) => file);
+  return Object.entries(snapshotTree(root))
+    .filter(([, entry]) => entry.includes(text))
+    .map(([file]) => file);
 }
 
 describe('per-boot when nothing changed', () => {
-  it('exits 0 and writes nothing, not even the lock, and starts no program (strace: one execve, node\'s own)', async () => {
+  it("exits 0 and writes nothing, not even the lock, and starts no program (strace: one execve, node's own)", async () => {
     const root = await doneRoot();
     const before = { tree: snapshotTree(root), times: times(root) };
     const trace = path.join(mkdtempSync(path.join(os.tmpdir(), 'ifb-strace-')), 'execve.log');
     cleanups.push(() => rmSync(path.dirname(trace), { recursive: true, force: true }));
-    const run = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve,execveat', '-o', trace, process.execPath, BUNDLE, '--root', root, 'per-boot'], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+    const run = spawnSync(
+      'strace',
+      ['-f', '-qq', '-e', 'trace=execve,execveat', '-o', trace, process.execPath, BUNDLE, '--root', root, 'per-boot'],
+      { encoding: 'utf8', env: { PATH: process.env.PATH } },
+    );
     expect(run.error, 'strace is needed (bash test/env/install-deps.sh)').toBeUndefined();
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toContain('per-boot check: same instance, same addresses; nothing to do');
-    const execs = readFileSync(trace, 'utf8').split('\n').filter((l) => /execve(at)?\(/.test(l));
+    const execs = readFileSync(trace, 'utf8')
+      .split('\n')
+      .filter((l) => /execve(at)?\(/.test(l));
     expect(execs).toEqual([expect.stringContaining(`execve("${process.execPath}"`)]);
     expect(snapshotTree(root)).toEqual(before.tree);
     expect(times(root)).toEqual(before.times);
   });
 
-  it('exits 0 at once, writing nothing, when first boot has not finished (that is the first-boot unit\'s job)', async () => {
+  it("exits 0 at once, writing nothing, when first boot has not finished (that is the first-boot unit's job)", async () => {
     const root = makeRoot();
     const before = snapshotTree(root);
     const run = await runCli(['--root', root, 'per-boot']);
     expect(run.code).toBe(0);
-    expect(run.lines.map((l) => l.msg)).toEqual(['first boot has not finished; nothing to check (immich-firstboot.service does the first boot)']);
+    expect(run.lines.map((l) => l.msg)).toEqual([
+      'first boot has not finished; nothing to check (immich-firstboot.service does the first boot)',
+    ]);
     expect(snapshotTree(root)).toEqual(before);
   });
 });
 
-describe('per-boot on a clone (the machine-id differs from the done-stamp\'s)', () => {
+describe("per-boot on a clone (the machine-id differs from the done-stamp's)", () => {
   it('keeps the secret when Postgres holds data; new certificate, credentials, done-stamp; status and MOTD say so', async () => {
     const root = await doneRoot();
     writeFile(root, '/opt/immich/postgres/PG_VERSION', '14\n');
     const secret = password(root);
-    const old = { fingerprint: fingerprint(root), stamp: stamp(root), credentials: readFile(root, '/root/immich-credentials.txt') };
+    const old = {
+      fingerprint: fingerprint(root),
+      stamp: stamp(root),
+      credentials: readFile(root, '/root/immich-credentials.txt'),
+    };
     writeFile(root, '/etc/machine-id', 'fedcba9876543210fedcba9876543210\n');
 
     const run = await runCli(['--root', root, 'per-boot']);
     expect(run.code, run.stdout).toBe(0);
-    expect(run.lines.find((l) => l.level === 40)?.msg).toBe('this VM is a clone: first boot ran on instance 0123456789abcdef0123456789abcdef, this is fedcba9876543210fedcba9876543210; making a new certificate and credentials, keeping the Postgres secret (Postgres holds data)');
+    expect(run.lines.find((l) => l.level === 40)?.msg).toBe(
+      'this VM is a clone: first boot ran on instance 0123456789abcdef0123456789abcdef, this is fedcba9876543210fedcba9876543210; making a new certificate and credentials, keeping the Postgres secret (Postgres holds data)',
+    );
     expect(password(root)).toBe(secret);
     expect(fingerprint(root)).not.toBe(old.fingerprint);
     const credentials = readFile(root, '/root/immich-credentials.txt');
@@ -103,11 +122,21 @@ describe('per-boot on a clone (the machine-id differs from the done-stamp\'s)', 
 
     const report = await status(root);
     expect(report).toMatchObject({
-      status: 'done', instanceId: 'fedcba9876543210fedcba9876543210', certFingerprint: fingerprint(root),
-      clone: { fromInstanceId: '0123456789abcdef0123456789abcdef', toInstanceId: 'fedcba9876543210fedcba9876543210', secret: 'kept (Postgres holds data)' },
+      status: 'done',
+      instanceId: 'fedcba9876543210fedcba9876543210',
+      certFingerprint: fingerprint(root),
+      clone: {
+        fromInstanceId: '0123456789abcdef0123456789abcdef',
+        toInstanceId: 'fedcba9876543210fedcba9876543210',
+        secret: 'kept (Postgres holds data)',
+      },
     });
-    expect((await runCli(['--root', root, 'status'])).stdout).toContain('clone: a copy of instance 0123456789abcdef0123456789abcdef');
-    expect((await runCli(['--root', root, 'motd'])).stdout).toContain('This VM is a copy of instance 0123456789abcdef0123456789abcdef, noticed');
+    expect((await runCli(['--root', root, 'status'])).stdout).toContain(
+      'clone: a copy of instance 0123456789abcdef0123456789abcdef',
+    );
+    expect((await runCli(['--root', root, 'motd'])).stdout).toContain(
+      'This VM is a copy of instance 0123456789abcdef0123456789abcdef, noticed',
+    );
 
     // Handled once: the next boot of the clone finds nothing to do.
     const again = await runCli(['--root', root, 'per-boot']);
@@ -116,7 +145,12 @@ describe('per-boot on a clone (the machine-id differs from the done-stamp\'s)', 
 
   it('gets a new secret when Postgres holds no data: every other .env line kept, the old secret nowhere in the tree', async () => {
     const root = await doneRoot();
-    writeFile(root, '/opt/immich/.env', `${readFile(root, '/opt/immich/.env')}# the operator's own\nMY_SETTING=1\n`, 0o640);
+    writeFile(
+      root,
+      '/opt/immich/.env',
+      `${readFile(root, '/opt/immich/.env')}# the operator's own\nMY_SETTING=1\n`,
+      0o640,
+    );
     const secret = password(root);
     const envBefore = readFile(root, '/opt/immich/.env');
     writeFile(root, '/etc/machine-id', 'fedcba9876543210fedcba9876543210\n');
@@ -153,19 +187,28 @@ describe('per-boot when handling a clone fails', () => {
       hint: expect.stringContaining('systemctl restart immich-firstboot-perboot'),
     });
     expect(stamp(root)).toEqual(old);
-    expect((await status(root)).warnings).toEqual([expect.objectContaining({ step: 'per-boot', message: expect.stringContaining('failed at step tls-cert') })]);
+    expect((await status(root)).warnings).toEqual([
+      expect.objectContaining({ step: 'per-boot', message: expect.stringContaining('failed at step tls-cert') }),
+    ]);
 
     const retry = await runCli(['--root', root, 'per-boot']);
     expect(retry.code, retry.stdout).toBe(0);
     expect(stamp(root).instanceId).toBe('fedcba9876543210fedcba9876543210');
-    expect(await status(root)).toMatchObject({ warnings: [], clone: { toInstanceId: 'fedcba9876543210fedcba9876543210' } });
+    expect(await status(root)).toMatchObject({
+      warnings: [],
+      clone: { toInstanceId: 'fedcba9876543210fedcba9876543210' },
+    });
   });
 
   it('waits for a run that holds the lock: exit 4, nothing changed', async () => {
     const root = await doneRoot();
     writeFile(root, '/etc/machine-id', 'fedcba9876543210fedcba9876543210\n');
     const stat = readFileSync('/proc/self/stat', 'utf8');
-    writeFile(root, '/var/lib/immich-firstboot/lock', JSON.stringify({ pid: process.pid, start: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19], command: 'run' }));
+    writeFile(
+      root,
+      '/var/lib/immich-firstboot/lock',
+      JSON.stringify({ pid: process.pid, start: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19], command: 'run' }),
+    );
     const before = snapshotTree(root);
     const run = await runCli(['--root', root, 'per-boot']);
     expect(run.code).toBe(4);
@@ -190,7 +233,9 @@ describe('per-boot after the addresses changed (IMDS stub: another private IP)',
     expect(opensslX509(root, '-ext', 'subjectAltName')).toContain('IP Address:10.1.0.4');
     // Nothing changed yet: the stub answers, and nothing is written.
     const before = snapshotTree(root);
-    expect((await runCli(['--root', root, 'per-boot'], env())).lines.at(-1)?.msg).toBe('per-boot check: same instance, same addresses; nothing to do');
+    expect((await runCli(['--root', root, 'per-boot'], env())).lines.at(-1)?.msg).toBe(
+      'per-boot check: same instance, same addresses; nothing to do',
+    );
     expect(snapshotTree(root)).toEqual(before);
     await serve('10.1.0.99');
     return root;
@@ -201,34 +246,66 @@ describe('per-boot after the addresses changed (IMDS stub: another private IP)',
     const old = fingerprint(root);
     const run = await runCli(['--root', root, 'per-boot'], env());
     expect(run.code, run.stdout).toBe(0);
-    expect(run.lines.find((l) => l.step === 'tls-cert')?.msg).toMatch(/^new ECDSA certificate \(it does not name 10\.1\.0\.99\)/);
+    expect(run.lines.find((l) => l.step === 'tls-cert')?.msg).toMatch(
+      /^new ECDSA certificate \(it does not name 10\.1\.0\.99\)/,
+    );
     expect(run.lines.map((l) => l.msg)).toContain('nginx -t: the configuration is valid');
     const names = opensslX509(root, '-ext', 'subjectAltName');
     expect(names).toContain('IP Address:10.1.0.99');
     expect(names).not.toContain('IP Address:10.1.0.4,');
     expect(fingerprint(root)).not.toBe(old);
     expect(readFile(root, '/root/immich-credentials.txt')).toContain('https://10.1.0.99/');
-    expect(await status(root)).toMatchObject({ addressChange: { from: expect.arrayContaining(['10.1.0.4']), to: expect.arrayContaining(['10.1.0.99']), certificate: 'renewed' }, clone: null });
-    expect((await runCli(['--root', root, 'per-boot'], env())).lines.at(-1)?.msg).toBe('per-boot check: same instance, same addresses; nothing to do');
+    expect(await status(root)).toMatchObject({
+      addressChange: {
+        from: expect.arrayContaining(['10.1.0.4']),
+        to: expect.arrayContaining(['10.1.0.99']),
+        certificate: 'renewed',
+      },
+      clone: null,
+    });
+    expect((await runCli(['--root', root, 'per-boot'], env())).lines.at(-1)?.msg).toBe(
+      'per-boot check: same instance, same addresses; nothing to do',
+    );
   });
 
-  it('leaves a certificate that is not ours alone (certbot\'s in the site) and says so in the log, status and MOTD', async () => {
+  it("leaves a certificate that is not ours alone (certbot's in the site) and says so in the log, status and MOTD", async () => {
     const root = await movedRoot();
     // As certbot --nginx leaves the site (test/integration/door-certbot.test.ts does it for real).
-    writeFile(root, SITE, readFile(root, SITE)
-      .replace(/ssl_certificate \S+;/, 'ssl_certificate /etc/letsencrypt/live/immich.test/fullchain.pem; # managed by Certbot')
-      .replace(/ssl_certificate_key \S+;/, 'ssl_certificate_key /etc/letsencrypt/live/immich.test/privkey.pem; # managed by Certbot'));
-    const before = { site: readFile(root, SITE), fingerprint: fingerprint(root), tls: snapshotTree(root), credentials: readFile(root, '/root/immich-credentials.txt') };
+    writeFile(
+      root,
+      SITE,
+      readFile(root, SITE)
+        .replace(
+          /ssl_certificate \S+;/,
+          'ssl_certificate /etc/letsencrypt/live/immich.test/fullchain.pem; # managed by Certbot',
+        )
+        .replace(
+          /ssl_certificate_key \S+;/,
+          'ssl_certificate_key /etc/letsencrypt/live/immich.test/privkey.pem; # managed by Certbot',
+        ),
+    );
+    const before = {
+      site: readFile(root, SITE),
+      fingerprint: fingerprint(root),
+      tls: snapshotTree(root),
+      credentials: readFile(root, '/root/immich-credentials.txt'),
+    };
 
     const run = await runCli(['--root', root, 'per-boot'], env());
     expect(run.code, run.stdout).toBe(0);
-    expect(run.lines.find((l) => l.level === 40)?.msg).toMatch(/^addresses .*10\.1\.0\.4.* → .*10\.1\.0\.99.*; nginx serves \/etc\/letsencrypt\/live\/immich\.test\/fullchain\.pem, not our self-signed certificate: left alone/);
+    expect(run.lines.find((l) => l.level === 40)?.msg).toMatch(
+      /^addresses .*10\.1\.0\.4.* → .*10\.1\.0\.99.*; nginx serves \/etc\/letsencrypt\/live\/immich\.test\/fullchain\.pem, not our self-signed certificate: left alone/,
+    );
     expect(readFile(root, SITE)).toBe(before.site);
     expect(fingerprint(root)).toBe(before.fingerprint);
     expect(readFile(root, '/root/immich-credentials.txt')).toBe(before.credentials);
     const changed = Object.keys(snapshotTree(root)).filter((k) => snapshotTree(root)[k] !== before.tls[k]);
     expect(changed).toEqual(['var/lib/immich-firstboot/state.json']);
-    expect(await status(root)).toMatchObject({ addressChange: { certificate: 'not ours (nginx serves /etc/letsencrypt/live/immich.test/fullchain.pem): left alone' } });
+    expect(await status(root)).toMatchObject({
+      addressChange: {
+        certificate: 'not ours (nginx serves /etc/letsencrypt/live/immich.test/fullchain.pem): left alone',
+      },
+    });
     expect((await runCli(['--root', root, 'motd'])).stdout).toContain('the certificate nginx serves is not ours');
   });
 

@@ -11,7 +11,17 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE, runCli } from '../support/cli.js';
-import { ensureEngine, listenersOn, makeSecondHost, removeDir, removeProject, sh, testDataDir, UP, type SecondHost } from '../support/engine.js';
+import {
+  ensureEngine,
+  listenersOn,
+  makeSecondHost,
+  removeDir,
+  removeProject,
+  sh,
+  testDataDir,
+  UP,
+  type SecondHost,
+} from '../support/engine.js';
 import { makeRoot, readFile, writeFile } from '../support/root.js';
 
 let dataDir: string;
@@ -48,31 +58,48 @@ interface Setup {
  * the root (Docker bind-mounts host paths, so /opt/immich/... would land on this machine's own /opt);
  * the first boot keeps them and adds the secret and the rest, as it does for an operator's .env.
  */
-function engineRoot({ compose = 'auto', envLines = '', daemonJson = { labels: ['org.immich-firstboot.test=kept'] }, readyTimeoutSeconds = 60 }: Setup = {}): string {
+function engineRoot({
+  compose = 'auto',
+  envLines = '',
+  daemonJson = { labels: ['org.immich-firstboot.test=kept'] },
+  readyTimeoutSeconds = 60,
+}: Setup = {}): string {
   const root = makeRoot('');
-  writeFile(root, '/etc/immich-firstboot/config.yaml', [
-    'imds:\n  enabled: false',
-    `compose:\n  command: ${compose}`,
-    `stack:\n  readyTimeoutSeconds: ${readyTimeoutSeconds}`,
-    // On a VM this is `systemctl restart docker.service`; here dockerd is ours, restarted with this root's file.
-    `dockerLogs:\n  maxSize: 7m\n  maxFile: "3"\n  restartCommand: [bash, ${UP}, --restart, --config-file, ${root}/etc/docker/daemon.json]`,
-  ].join('\n'));
-  writeFile(root, '/opt/immich/.env', `UPLOAD_LOCATION=${root}/opt/immich/library\nDB_DATA_LOCATION=${root}/opt/immich/postgres\n${envLines}`, 0o640);
+  writeFile(
+    root,
+    '/etc/immich-firstboot/config.yaml',
+    [
+      'imds:\n  enabled: false',
+      `compose:\n  command: ${compose}`,
+      `stack:\n  readyTimeoutSeconds: ${readyTimeoutSeconds}`,
+      // On a VM this is `systemctl restart docker.service`; here dockerd is ours, restarted with this root's file.
+      `dockerLogs:\n  maxSize: 7m\n  maxFile: "3"\n  restartCommand: [bash, ${UP}, --restart, --config-file, ${root}/etc/docker/daemon.json]`,
+    ].join('\n'),
+  );
+  writeFile(
+    root,
+    '/opt/immich/.env',
+    `UPLOAD_LOCATION=${root}/opt/immich/library\nDB_DATA_LOCATION=${root}/opt/immich/postgres\n${envLines}`,
+    0o640,
+  );
   writeFile(root, '/etc/docker/daemon.json', JSON.stringify(daemonJson));
   return root;
 }
 
 const firstBoot = (root: string) => runCli(['--root', root], { IMMICH_FIRSTBOOT_DATA_DIR: dataDir });
-const password = (root: string) => /^DB_PASSWORD=(.*)$/m.exec(readFile(root, '/opt/immich/.env'))![1]!;
-const summary = (lines: Awaited<ReturnType<typeof firstBoot>>['lines'], step: string) => lines.find((l) => l.step === step && 'changed' in l)?.msg;
+const password = (root: string) => /^DB_PASSWORD=(.*)$/m.exec(readFile(root, '/opt/immich/.env'))![1];
+const summary = (lines: Awaited<ReturnType<typeof firstBoot>>['lines'], step: string) =>
+  lines.find((l) => l.step === step && 'changed' in l)?.msg;
 
 function get(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    http.get(url, { agent: false, timeout: 5000 }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
+    http
+      .get(url, { agent: false, timeout: 5000 }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
   });
 }
 
@@ -87,7 +114,9 @@ describe.sequential('the Immich stack on a real Docker engine (stand-in images)'
     expect(boot.code, boot.stdout + boot.stderr).toBe(0);
     restartedDocker = true;
     expect(boot.lines.at(-1)?.msg).toBe('first boot done; see /root/immich-credentials.txt');
-    expect(summary(boot.lines, 'stack-start')).toMatch(/^`docker compose -p immich up -d` done .*; ports 2283 on loopback only \(127\.0\.0\.1:2283\)$/);
+    expect(summary(boot.lines, 'stack-start')).toMatch(
+      /^`docker compose -p immich up -d` done .*; ports 2283 on loopback only \(127\.0\.0\.1:2283\)$/,
+    );
 
     // What a client on this machine sees.
     expect(await get('http://127.0.0.1:2283/api/server/ping')).toEqual({ status: 200, body: '{"res":"pong"}' });
@@ -97,15 +126,23 @@ describe.sequential('the Immich stack on a real Docker engine (stand-in images)'
 
     // daemon.json: the foreign key kept (and applied by the restarted dockerd), rotation merged in,
     // and the containers, created after the restart, carry the rotation.
-    expect(JSON.parse(readFile(root, '/etc/docker/daemon.json'))).toEqual({ labels: ['org.immich-firstboot.test=kept'], ...ROTATED });
+    expect(JSON.parse(readFile(root, '/etc/docker/daemon.json'))).toEqual({
+      labels: ['org.immich-firstboot.test=kept'],
+      ...ROTATED,
+    });
     expect(await sh("docker info --format '{{json .Labels}}'")).toContain('org.immich-firstboot.test=kept');
-    expect(await inspect('immich_server', '.HostConfig.LogConfig')).toEqual({ Type: 'json-file', Config: { 'max-size': '7m', 'max-file': '3' } });
+    expect(await inspect('immich_server', '.HostConfig.LogConfig')).toEqual({
+      Type: 'json-file',
+      Config: { 'max-size': '7m', 'max-file': '3' },
+    });
 
     // The database was initialised with the secret from .env; status and credentials know no admin exists.
     expect(readFile(root, '/opt/immich/postgres/standin-postgres-password').trim()).toBe(password(root));
     const status = JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout);
     expect(status).toMatchObject({ status: 'done', adminRegistered: false, pending: [], warnings: [] });
-    expect(readFile(root, '/root/immich-credentials.txt')).toContain('State when this file was written: no admin yet: sign-up is open');
+    expect(readFile(root, '/root/immich-credentials.txt')).toContain(
+      'State when this file was written: no admin yet: sign-up is open',
+    );
   });
 
   it('Immich cannot be reached from a second host, while a listener on 0.0.0.0 can (the stack from the test above)', async () => {
@@ -138,7 +175,13 @@ describe.sequential('the Immich stack on a real Docker engine (stand-in images)'
     const boot = await firstBoot(root);
     expect(boot.code).toBe(1);
     const error = boot.lines.find((l) => l.level === 50 && l.code === 'stack-not-ready')!;
-    expect(error).toMatchObject({ step: 'stack-ready', msg: expect.stringMatching(/^failed: Immich did not answer http:\/\/127\.0\.0\.1:2283\/api\/server\/ping within 1\ds \(not healthy: immich-server (unhealthy|starting)\b/), hint: expect.stringContaining('docker compose -p immich') });
+    expect(error).toMatchObject({
+      step: 'stack-ready',
+      msg: expect.stringMatching(
+        /^failed: Immich did not answer http:\/\/127\.0\.0\.1:2283\/api\/server\/ping within 1\ds \(not healthy: immich-server (unhealthy|starting)\b/,
+      ),
+      hint: expect.stringContaining('docker compose -p immich'),
+    });
     expect(error.logs).toContain('stand-in server: never healthy (test mode)');
     expect(boot.stdout).not.toContain(password(root));
     const status = JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout);
@@ -150,7 +193,10 @@ describe.sequential('the Immich stack on a real Docker engine (stand-in images)'
     const root = engineRoot({ daemonJson: ROTATED });
     // An operator's edit (kept by the first boot, which writes its own beside it): publish on this
     // machine's address on the test link, reachable from the second host.
-    const edited = readFileSync(path.join(dataDir, 'compose/docker-compose.yml'), 'utf8').replace("'127.0.0.1:2283:2283'", `'${secondHost!.hostAddress}:2283:2283'`);
+    const edited = readFileSync(path.join(dataDir, 'compose/docker-compose.yml'), 'utf8').replace(
+      "'127.0.0.1:2283:2283'",
+      `'${secondHost!.hostAddress}:2283:2283'`,
+    );
     writeFile(root, '/opt/immich/docker-compose.yml', edited);
     const boot = await firstBoot(root);
     expect(boot.code).toBe(1);
@@ -163,21 +209,29 @@ describe.sequential('the Immich stack on a real Docker engine (stand-in images)'
     await removeProject();
   });
 
-  it('prepare-image after a test boot: `down -v` removes project immich\'s containers, network and volume, and leaves another project\'s container', async () => {
+  it("prepare-image after a test boot: `down -v` removes project immich's containers, network and volume, and leaves another project's container", async () => {
     const root = engineRoot({ daemonJson: ROTATED });
     const boot = await firstBoot(root);
     expect(boot.code, boot.stdout + boot.stderr).toBe(0);
     const label = 'label=com.docker.compose.project=immich';
     expect((await sh(`docker volume ls -q --filter ${label}`)).trim()).toBe('immich_model-cache');
-    await sh('docker rm -f ifb-other-project >/dev/null 2>&1; docker run -d --name ifb-other-project --label com.docker.compose.project=other ghcr.io/immich-app/immich-machine-learning:v3.2.4 >/dev/null');
+    await sh(
+      'docker rm -f ifb-other-project >/dev/null 2>&1; docker run -d --name ifb-other-project --label com.docker.compose.project=other ghcr.io/immich-app/immich-machine-learning:v3.2.4 >/dev/null',
+    );
     try {
       // --force: the test boot initialised Postgres in the root's bind mount; that is data, kept.
       const prepared = await runCli(['--root', root, 'prepare-image', '--host-docker', '--force']);
       expect(prepared.code, prepared.stdout + prepared.stderr).toBe(0);
-      for (const line of ['removed container immich_server', 'removed container immich_postgres', 'removed volume immich_model-cache', 'removed network immich_default']) {
+      for (const line of [
+        'removed container immich_server',
+        'removed container immich_postgres',
+        'removed volume immich_model-cache',
+        'removed network immich_default',
+      ]) {
         expect(prepared.stdout).toContain(`${line}\n`);
       }
-      for (const kind of ['ps -a', 'volume ls', 'network ls']) expect(await sh(`docker ${kind} -q --filter ${label}`)).toBe('');
+      for (const kind of ['ps -a', 'volume ls', 'network ls'])
+        expect(await sh(`docker ${kind} -q --filter ${label}`)).toBe('');
       expect(await inspect('ifb-other-project', '.State.Running')).toBe(true);
       expect(readFile(root, '/opt/immich/postgres/PG_VERSION').trim()).toBe('14');
       expect(prepared.stdout.trimEnd().split('\n').at(-1)).toBe('verified: no copy of the old secret or key remains');

@@ -20,13 +20,25 @@ async function setup(extra: Record<string, string>) {
   const { port } = server.address() as net.AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   const root = makeRoot();
-  writeFile(root, '/etc/immich-firstboot/config.yaml', `imds:\n  enabled: false\nstack:\n  serverUrl: http://127.0.0.1:${port}\n  readyTimeoutSeconds: 10\n`);
+  writeFile(
+    root,
+    '/etc/immich-firstboot/config.yaml',
+    `imds:\n  enabled: false\nstack:\n  serverUrl: http://127.0.0.1:${port}\n  readyTimeoutSeconds: 10\n`,
+  );
   const standin = mkdtempSync(path.join(os.tmpdir(), 'ifb-docker-'));
   cleanups.push(() => {
     const pidFile = path.join(standin, 'server.pid');
-    if (existsSync(pidFile)) try { process.kill(Number(readFileSync(pidFile, 'utf8'))); } catch { /* already gone */ }
+    if (existsSync(pidFile))
+      try {
+        process.kill(Number(readFileSync(pidFile, 'utf8')));
+      } catch {
+        /* already gone */
+      }
   });
-  return { root, env: { PATH: pathWith(FIXTURE_BIN), STANDIN_DIR: standin, STANDIN_PING_PORT: String(port), ...extra } };
+  return {
+    root,
+    env: { PATH: pathWith(FIXTURE_BIN), STANDIN_DIR: standin, STANDIN_PING_PORT: String(port), ...extra },
+  };
 }
 
 describe('immich-firstboot and the first admin', () => {
@@ -36,15 +48,22 @@ describe('immich-firstboot and the first admin', () => {
     const credentials = readFile(root, '/root/immich-credentials.txt');
     expect(credentials).toContain('Immich already has an admin account');
     expect(credentials).not.toContain('The first person to sign up');
-    expect(JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout)).toMatchObject({ status: 'done', adminRegistered: true });
+    expect(JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout)).toMatchObject({
+      status: 'done',
+      adminRegistered: true,
+    });
     expect((await runCli(['--root', root, 'status'])).stdout).toContain('first admin: registered\n');
   });
 
   it('says in status and in the credentials file that the first admin is still to be registered', async () => {
     const { root, env } = await setup({});
     expect((await runCli(['--root', root], env)).code).toBe(0);
-    expect(readFile(root, '/root/immich-credentials.txt')).toContain('The first person to sign up in the web UI becomes the admin');
-    expect((await runCli(['--root', root, 'status'])).stdout).toContain('first admin: not registered yet (sign up in the web UI)\n');
+    expect(readFile(root, '/root/immich-credentials.txt')).toContain(
+      'The first person to sign up in the web UI becomes the admin',
+    );
+    expect((await runCli(['--root', root, 'status'])).stdout).toContain(
+      'first admin: not registered yet (sign up in the web UI)\n',
+    );
   });
 });
 
@@ -59,7 +78,13 @@ describe('immich-firstboot and a port published beyond loopback', () => {
     expect(status).toMatchObject({
       status: 'error',
       step: 'stack-start',
-      errors: [{ code: 'port-exposed', message: expect.stringContaining('Docker publishes immich_server on 0.0.0.0:'), hint: expect.stringContaining("'127.0.0.1:2283:2283'") }],
+      errors: [
+        {
+          code: 'port-exposed',
+          message: expect.stringContaining('Docker publishes immich_server on 0.0.0.0:'),
+          hint: expect.stringContaining("'127.0.0.1:2283:2283'"),
+        },
+      ],
     });
     expect(existsSync(`${root}/var/lib/immich-firstboot/done`)).toBe(false);
   });

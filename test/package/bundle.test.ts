@@ -20,7 +20,10 @@ describe('the build', () => {
       const text = readFileSync(path.join(DIST, name), 'utf8');
       expect(text, name).not.toContain('compileFunction');
       expect(text, name).toMatch(new RegExp(`//# sourceMappingURL=${name.replace('.', '\\.')}\\.map\\s*$`));
-      expect(JSON.parse(readFileSync(path.join(DIST, `${name}.map`), 'utf8')), name).toMatchObject({ version: 3, sources: expect.any(Array) });
+      expect(JSON.parse(readFileSync(path.join(DIST, `${name}.map`), 'utf8')), name).toMatchObject({
+        version: 3,
+        sources: expect.any(Array),
+      });
     }
     // No line a reader cannot read: the longest line of our own code stays short.
     const entry = readFileSync(path.join(DIST, 'immich-firstboot.mjs'), 'utf8');
@@ -31,11 +34,16 @@ describe('the build', () => {
     // A release whose credentials template does not parse: Handlebars' parser throws inside the step,
     // which logs the error with its stack (code internal).
     const data = mkdtempSync(path.join(os.tmpdir(), 'ifb-data-'));
-    for (const dir of ['templates', 'nginx', 'compose']) cpSync(path.join(REPO, dir), path.join(data, dir), { recursive: true });
+    for (const dir of ['templates', 'nginx', 'compose'])
+      cpSync(path.join(REPO, dir), path.join(data, dir), { recursive: true });
     writeFileSync(path.join(data, 'templates/credentials.txt.hbs'), 'Hello {{#if}}\n');
-    const run = await runCli(['--root', makeRoot(), '--skip-stack'], { IMMICH_FIRSTBOOT_DATA_DIR: data, NODE_OPTIONS: '--enable-source-maps' });
+    const run = await runCli(['--root', makeRoot(), '--skip-stack'], {
+      IMMICH_FIRSTBOOT_DATA_DIR: data,
+      NODE_OPTIONS: '--enable-source-maps',
+    });
     expect(run.code).toBe(1);
-    const failed = run.lines.find((l) => l.step === 'credentials' && l.level >= 50) as { err?: { stack?: string } } | undefined;
+    const failed = run.lines.find((l) => l.step === 'credentials' && l.level >= 50) as
+      { err?: { stack?: string } } | undefined;
     const stack = failed?.err?.stack ?? '';
     expect(stack).toMatch(/node_modules\/handlebars\/[\w/.-]+\.js:\d+:\d+/);
     expect(stack).toMatch(/src\/render\.ts:\d+:\d+/);

@@ -17,7 +17,9 @@ describe('the .deb', () => {
   }, 180_000);
 
   it('is lintian-clean: no errors, no warnings', () => {
-    const run = spawnSync('lintian', ['--fail-on', 'error,warning', '--no-tag-display-limit', DEB], { encoding: 'utf8' });
+    const run = spawnSync('lintian', ['--fail-on', 'error,warning', '--no-tag-display-limit', DEB], {
+      encoding: 'utf8',
+    });
     expect(`${run.stdout}${run.stderr}`.split('\n').filter((l) => /^[EW]: /.test(l))).toEqual([]);
     expect(run.status).toBe(0);
   }, 180_000);
@@ -38,19 +40,36 @@ describe('the .deb', () => {
       './usr/share/man/man8/immich-firstboot.8.gz',
       './usr/share/bash-completion/completions/immich-firstboot',
       '-rwxr-xr-x root/root .* ./etc/update-motd.d/60-immich',
-    ]) expect(list).toMatch(new RegExp(entry, 'm'));
+    ])
+      expect(list).toMatch(new RegExp(entry, 'm'));
     // Every chunk the build made, and nothing an older build left.
     const chunks = (names: string[]): string[] => names.filter((n) => /^chunk-.*\.mjs$/.test(n)).sort();
-    const packaged = list.split('\n').map((l) => /\.\/usr\/lib\/immich-firstboot\/([^/]+)$/.exec(l)?.[1]).filter((n): n is string => !!n);
+    const packaged = list
+      .split('\n')
+      .map((l) => /\.\/usr\/lib\/immich-firstboot\/([^/]+)$/.exec(l)?.[1])
+      .filter((n): n is string => !!n);
     expect(chunks(packaged)).toEqual(chunks(readdirSync(path.join(REPO, 'dist'))));
-    const wrapper = execFileSync('sh', ['-c', `dpkg-deb --fsys-tarfile ${DEB} | tar -xOf - ./usr/lib/immich-firstboot/immich-firstboot.wrapper`], { encoding: 'utf8' });
-    expect(wrapper).toMatch(/^exec \/usr\/bin\/node --enable-source-maps \/usr\/lib\/immich-firstboot\/immich-firstboot\.mjs "\$@"$/m);
+    const wrapper = execFileSync(
+      'sh',
+      ['-c', `dpkg-deb --fsys-tarfile ${DEB} | tar -xOf - ./usr/lib/immich-firstboot/immich-firstboot.wrapper`],
+      { encoding: 'utf8' },
+    );
+    expect(wrapper).toMatch(
+      /^exec \/usr\/bin\/node --enable-source-maps \/usr\/lib\/immich-firstboot\/immich-firstboot\.mjs "\$@"$/m,
+    );
     expect(execFileSync('dpkg-deb', ['--ctrl-tarfile', DEB]).length).toBeGreaterThan(0);
-    const conffiles = execFileSync('sh', ['-c', `dpkg-deb --ctrl-tarfile ${DEB} | tar -xOf - ./conffiles`], { encoding: 'utf8' });
+    const conffiles = execFileSync('sh', ['-c', `dpkg-deb --ctrl-tarfile ${DEB} | tar -xOf - ./conffiles`], {
+      encoding: 'utf8',
+    });
     // Everything under /etc is a conffile (debhelper): the config and the MOTD script, which an admin may edit or empty.
-    expect(conffiles.trim().split('\n').sort()).toEqual(['/etc/immich-firstboot/config.yaml', '/etc/update-motd.d/60-immich']);
+    expect(conffiles.trim().split('\n').sort()).toEqual([
+      '/etc/immich-firstboot/config.yaml',
+      '/etc/update-motd.d/60-immich',
+    ]);
     const control = execFileSync('dpkg-deb', ['--field', DEB], { encoding: 'utf8' });
-    expect(control).toMatch(/Depends: .*nodejs \(>= 18\.19\).*openssl.*docker\.io \| docker-ce.*docker-compose-v2 \| docker-compose-plugin \| docker-compose/s);
+    expect(control).toMatch(
+      /Depends: .*nodejs \(>= 18\.19\).*openssl.*docker\.io \| docker-ce.*docker-compose-v2 \| docker-compose-plugin \| docker-compose/s,
+    );
     // The CLI on its own: Debian 13's docker.io does not satisfy it (test/e2e proves the install there).
     expect(control).toContain('docker-cli | docker-ce-cli | docker.io (<< 26.1.4+dfsg1-7~) | docker.io (>= 27~)');
     expect(control).toContain('Recommends: certbot, python3-certbot-nginx');
@@ -58,14 +77,18 @@ describe('the .deb', () => {
   });
 
   it('enables both units in postinst without starting them, and purges only its own state', () => {
-    const postinst = execFileSync('sh', ['-c', `dpkg-deb --ctrl-tarfile ${DEB} | tar -xOf - ./postinst`], { encoding: 'utf8' });
+    const postinst = execFileSync('sh', ['-c', `dpkg-deb --ctrl-tarfile ${DEB} | tar -xOf - ./postinst`], {
+      encoding: 'utf8',
+    });
     expect(postinst).toMatch(/^set -e$/m);
     for (const unit of ['immich-firstboot.service', 'immich-firstboot-perboot.service']) {
       expect(postinst).toMatch(new RegExp(`deb-systemd-helper (--quiet )?enable '?${unit.replace('.', '\\.')}`));
     }
     expect(postinst).not.toMatch(/deb-systemd-invoke (re)?start|systemctl (re)?start/);
     expect(postinst).not.toMatch(/immich-firstboot (run|--)/);
-    const postrm = execFileSync('sh', ['-c', `dpkg-deb --ctrl-tarfile ${DEB} | tar -xOf - ./postrm`], { encoding: 'utf8' });
+    const postrm = execFileSync('sh', ['-c', `dpkg-deb --ctrl-tarfile ${DEB} | tar -xOf - ./postrm`], {
+      encoding: 'utf8',
+    });
     expect(postrm).toContain('rm -rf /var/lib/immich-firstboot');
     expect(postrm.replace(/^#.*$/gm, '')).not.toMatch(/rm[^\n]*\/opt\/immich/);
   });
@@ -75,12 +98,16 @@ describe.each([UNIT, PERBOOT])('the systemd unit %s', (unit) => {
   it('passes systemd-analyze verify with no unknown key', () => {
     const run = spawnSync('systemd-analyze', ['verify', '--man=no', unit], { encoding: 'utf8' });
     // The ExecStart binary is not installed on the test host; everything else must be clean.
-    const problems = `${run.stdout}${run.stderr}`.split('\n').filter((l) => l.trim() && !l.includes('is not executable: No such file or directory'));
+    const problems = `${run.stdout}${run.stderr}`
+      .split('\n')
+      .filter((l) => l.trim() && !l.includes('is not executable: No such file or directory'));
     expect(problems).toEqual([]);
   });
 
   it('scores an exposure of at most 3.0 in systemd-analyze security', () => {
-    const run = spawnSync('systemd-analyze', ['security', '--offline=true', '--threshold=50', unit], { encoding: 'utf8' });
+    const run = spawnSync('systemd-analyze', ['security', '--offline=true', '--threshold=50', unit], {
+      encoding: 'utf8',
+    });
     const score = Number(/Overall exposure level for .*: (\d+\.\d+)/.exec(run.stdout)?.[1]);
     console.log(`systemd-analyze security exposure of ${path.basename(unit)}: ${score}`);
     expect(score).toBeLessThanOrEqual(3.0);
@@ -91,7 +118,14 @@ describe.each([UNIT, PERBOOT])('the systemd unit %s', (unit) => {
 describe('the first-boot unit', () => {
   it('keeps the settings the job depends on', () => {
     const unit = readFileSync(UNIT, 'utf8');
-    for (const line of ['Type=oneshot', 'RemainAfterExit=yes', 'ConditionPathExists=!/var/lib/immich-firstboot/done', 'NotifyAccess=all', 'Requires=docker.service', 'Documentation=man:immich-firstboot(8)']) {
+    for (const line of [
+      'Type=oneshot',
+      'RemainAfterExit=yes',
+      'ConditionPathExists=!/var/lib/immich-firstboot/done',
+      'NotifyAccess=all',
+      'Requires=docker.service',
+      'Documentation=man:immich-firstboot(8)',
+    ]) {
       expect(unit).toContain(line);
     }
     // After cloud-init's config stage, never cloud-init.target (test/package/boot-order.test.ts).
@@ -109,15 +143,29 @@ describe('the first-boot unit', () => {
 describe('the per-boot unit', () => {
   it('runs `per-boot` at every boot once first boot is done, after it, nginx, Docker and the network', () => {
     const unit = readFileSync(PERBOOT, 'utf8');
-    for (const line of ['Type=oneshot', 'ExecStart=/usr/bin/immich-firstboot per-boot', 'ConditionPathExists=/var/lib/immich-firstboot/done', 'WantedBy=multi-user.target']) {
+    for (const line of [
+      'Type=oneshot',
+      'ExecStart=/usr/bin/immich-firstboot per-boot',
+      'ConditionPathExists=/var/lib/immich-firstboot/done',
+      'WantedBy=multi-user.target',
+    ]) {
       expect(unit).toContain(line);
     }
-    expect(unit).toMatch(/^After=immich-firstboot\.service .*network-online\.target.*nginx\.service.*docker\.service.*cloud-config\.service/m);
+    expect(unit).toMatch(
+      /^After=immich-firstboot\.service .*network-online\.target.*nginx\.service.*docker\.service.*cloud-config\.service/m,
+    );
   });
 
-  it('has the first-boot unit\'s sandbox, line for line', () => {
-    const sandbox = (file: string) => readFileSync(file, 'utf8').split('[Service]')[1]!.split('\n')
-      .filter((l) => /^(Protect|Private|Restrict|ReadWritePaths|BindPaths|TemporaryFileSystem|InaccessiblePaths|Capability|SystemCall|IPAddress|NoNewPrivileges|LockPersonality|KeyringMode|DevicePolicy|UMask|StateDirectory)/.test(l));
+  it("has the first-boot unit's sandbox, line for line", () => {
+    const sandbox = (file: string) =>
+      readFileSync(file, 'utf8')
+        .split('[Service]')[1]
+        .split('\n')
+        .filter((l) =>
+          /^(Protect|Private|Restrict|ReadWritePaths|BindPaths|TemporaryFileSystem|InaccessiblePaths|Capability|SystemCall|IPAddress|NoNewPrivileges|LockPersonality|KeyringMode|DevicePolicy|UMask|StateDirectory)/.test(
+            l,
+          ),
+        );
     expect(sandbox(PERBOOT)).toEqual(sandbox(UNIT));
   });
 });
@@ -126,7 +174,11 @@ describe('the shipped config.yaml', () => {
   it('parses as it ships (all commented) and, uncommented, states exactly the defaults', () => {
     const text = readFileSync(path.join(REPO, 'templates/config.yaml'), 'utf8');
     expect(parseConfig(text, { displayPath: 'config.yaml' })).toEqual(DEFAULT_CONFIG);
-    const uncommented = text.split('\n').filter((l) => /^#(\S| {2})/.test(l)).map((l) => l.slice(1)).join('\n');
+    const uncommented = text
+      .split('\n')
+      .filter((l) => /^#(\S| {2})/.test(l))
+      .map((l) => l.slice(1))
+      .join('\n');
     expect(parseConfig(uncommented, { displayPath: 'config.yaml' })).toEqual(DEFAULT_CONFIG);
   });
 });

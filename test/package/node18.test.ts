@@ -8,7 +8,10 @@ import { makeRoot, modeOf } from '../support/root.js';
 
 let node18 = '';
 beforeAll(() => {
-  node18 = execFileSync('bash', [path.join(REPO, 'test/env/node18.sh')], { encoding: 'utf8' }).trim().split('\n').at(-1)!;
+  node18 = execFileSync('bash', [path.join(REPO, 'test/env/node18.sh')], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .at(-1)!;
 }, 300_000);
 
 describe('the bundle under Node 18', () => {

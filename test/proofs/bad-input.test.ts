@@ -1,7 +1,16 @@
 // The bad-input matrix: each case hands the built bundle one broken thing and checks the exit code,
 // that the message names the file, key or line and the fix, and that nothing was lost or half-written.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -44,15 +53,31 @@ describe('config.yaml and the command line', () => {
       expect(snapshotTree(root)).toEqual(before);
     });
   rejects('text that is not YAML', 'imds: [enabled: false\n', /config\.yaml line \d+: not valid YAML/);
-  rejects('an unknown key', 'imds:\n  enabled: false\nadmin_password: x\n', /config\.yaml line 3: unknown key "admin_password"/);
-  rejects('a wrong type', 'imds:\n  enabled: "no"\n', /config\.yaml line 2: imds\.enabled must be true or false, not "no"/);
+  rejects(
+    'an unknown key',
+    'imds:\n  enabled: false\nadmin_password: x\n',
+    /config\.yaml line 3: unknown key "admin_password"/,
+  );
+  rejects(
+    'a wrong type',
+    'imds:\n  enabled: "no"\n',
+    /config\.yaml line 2: imds\.enabled must be true or false, not "no"/,
+  );
   rejects('a domain with spaces', 'domain: "photos example.com"\n', /line 1: domain must be a DNS name/);
   rejects('a domain with quotes', `domain: 'x.com" ssl off;'\n`, /line 1: domain must be a DNS name/);
   rejects('a domain with a template', 'domain: "{{dbPassword}}.example.com"\n', /line 1: domain must be a DNS name/);
   rejects('a domain with a newline', 'domain: "a.example.com\\nserver { }"\n', /line 1: domain must be a DNS name/);
   rejects('a list instead of a mapping', '- domain: x.com\n', /must be a mapping of keys/);
-  rejects('a certificate valid longer than Apple accepts', 'tls:\n  days: 825\n', /line 2: tls\.days must be a whole number from 1 to 397, not 825/);
-  rejects('a server URL off loopback', 'stack:\n  serverUrl: http://0.0.0.0:2283\n', /stack\.serverUrl must be a loopback http:\/\/ URL/);
+  rejects(
+    'a certificate valid longer than Apple accepts',
+    'tls:\n  days: 825\n',
+    /line 2: tls\.days must be a whole number from 1 to 397, not 825/,
+  );
+  rejects(
+    'a server URL off loopback',
+    'stack:\n  serverUrl: http://0.0.0.0:2283\n',
+    /stack\.serverUrl must be a loopback http:\/\/ URL/,
+  );
 
   it('rejects a --config file that does not exist with exit 3', async () => {
     const run = await runCli(['--root', makeRoot(), '--config', '/nonexistent/config.yaml']);
@@ -61,14 +86,23 @@ describe('config.yaml and the command line', () => {
   });
 
   it('rejects a bad IMMICH_FIRSTBOOT_IMDS_URL with exit 3', async () => {
-    const run = await runCli(['--root', makeRoot(), '--skip-stack'], { IMMICH_FIRSTBOOT_IMDS_URL: 'http://x/$(reboot)' });
+    const run = await runCli(['--root', makeRoot(), '--skip-stack'], {
+      IMMICH_FIRSTBOOT_IMDS_URL: 'http://x/$(reboot)',
+    });
     expect(run.code).toBe(3);
     expect(run.stderr).toMatch(/IMMICH_FIRSTBOOT_IMDS_URL must be an http:\/\/ base URL/);
   });
 });
 
 describe('an existing /opt/immich/.env', () => {
-  const envCase = (name: string, text: string, mode: number, expectCode: number, check: (root: string, run: CliResult) => void, pgData = false) =>
+  const envCase = (
+    name: string,
+    text: string,
+    mode: number,
+    expectCode: number,
+    check: (root: string, run: CliResult) => void,
+    pgData = false,
+  ) =>
     it(name, async () => {
       const root = makeRoot();
       writeFile(root, '/opt/immich/.env', text, mode);
@@ -79,30 +113,76 @@ describe('an existing /opt/immich/.env', () => {
       expect(noTemps(root)).toEqual([]);
     });
 
-  envCase('that is malformed is left untouched, and the line is named', `DB_PASSWORD=${GOOD_PASSWORD}\nthis is not an assignment\n`, 0o640, 1, (root, run) => {
-    expect(readFile(root, '/opt/immich/.env')).toBe(`DB_PASSWORD=${GOOD_PASSWORD}\nthis is not an assignment\n`);
-    expect(errorLine(run)).toMatchObject({ code: 'env-malformed', msg: expect.stringContaining('/opt/immich/.env line 2 is not KEY=VALUE'), hint: expect.stringContaining('fix or remove that line') });
-  });
-  envCase('with CRLF line ends keeps its secret and its line ends', `DB_PASSWORD=${GOOD_PASSWORD}\r\n`, 0o640, 0, (root) => {
-    const text = readFile(root, '/opt/immich/.env');
-    expect(text.startsWith(`DB_PASSWORD=${GOOD_PASSWORD}\r\n`)).toBe(true);
-    expect(text.replace(/\r\n/g, '')).not.toContain('\n');
-  });
-  envCase('without DB_PASSWORD, before Postgres ever ran, gets a new one appended', 'TZ=Europe/Paris\n', 0o640, 0, (root) => {
-    expect(readFile(root, '/opt/immich/.env')).toMatch(/^TZ=Europe\/Paris\n# Added by immich-firstboot\n(.|\n)*DB_PASSWORD=[A-Za-z0-9]{32}\n/);
-  });
-  envCase('without DB_PASSWORD, after Postgres ran, is refused: a new secret would lock Immich out', 'TZ=Europe/Paris\n', 0o640, 1, (root, run) => {
-    expect(readFile(root, '/opt/immich/.env')).toBe('TZ=Europe/Paris\n');
-    expect(errorLine(run)).toMatchObject({ code: 'env-secret-lost', hint: expect.stringContaining('DB_PASSWORD=<the password Postgres was initialised with>') });
-  }, true);
-  envCase('whose password breaks Immich\'s charset is refused, untouched', 'DB_PASSWORD=p@ss word!\n', 0o640, 1, (root, run) => {
-    expect(readFile(root, '/opt/immich/.env')).toBe('DB_PASSWORD=p@ss word!\n');
-    expect(errorLine(run)).toMatchObject({ code: 'env-bad-password', hint: expect.stringContaining('ALTER USER') });
-  });
-  envCase('that is world-readable is narrowed to 0640, content kept', `DB_PASSWORD=${GOOD_PASSWORD}\nUPLOAD_LOCATION=/opt/immich/library\nDB_DATA_LOCATION=/opt/immich/postgres\nTZ=UTC\nIMMICH_VERSION=v3.2.4\nDB_USERNAME=postgres\nDB_DATABASE_NAME=immich\n`, 0o644, 0, (root) => {
-    expect(modeOf(root, '/opt/immich/.env')).toBe('0640');
-    expect(readFile(root, '/opt/immich/.env')).toContain(`DB_PASSWORD=${GOOD_PASSWORD}\n`);
-  });
+  envCase(
+    'that is malformed is left untouched, and the line is named',
+    `DB_PASSWORD=${GOOD_PASSWORD}\nthis is not an assignment\n`,
+    0o640,
+    1,
+    (root, run) => {
+      expect(readFile(root, '/opt/immich/.env')).toBe(`DB_PASSWORD=${GOOD_PASSWORD}\nthis is not an assignment\n`);
+      expect(errorLine(run)).toMatchObject({
+        code: 'env-malformed',
+        msg: expect.stringContaining('/opt/immich/.env line 2 is not KEY=VALUE'),
+        hint: expect.stringContaining('fix or remove that line'),
+      });
+    },
+  );
+  envCase(
+    'with CRLF line ends keeps its secret and its line ends',
+    `DB_PASSWORD=${GOOD_PASSWORD}\r\n`,
+    0o640,
+    0,
+    (root) => {
+      const text = readFile(root, '/opt/immich/.env');
+      expect(text.startsWith(`DB_PASSWORD=${GOOD_PASSWORD}\r\n`)).toBe(true);
+      expect(text.replace(/\r\n/g, '')).not.toContain('\n');
+    },
+  );
+  envCase(
+    'without DB_PASSWORD, before Postgres ever ran, gets a new one appended',
+    'TZ=Europe/Paris\n',
+    0o640,
+    0,
+    (root) => {
+      expect(readFile(root, '/opt/immich/.env')).toMatch(
+        /^TZ=Europe\/Paris\n# Added by immich-firstboot\n(.|\n)*DB_PASSWORD=[A-Za-z0-9]{32}\n/,
+      );
+    },
+  );
+  envCase(
+    'without DB_PASSWORD, after Postgres ran, is refused: a new secret would lock Immich out',
+    'TZ=Europe/Paris\n',
+    0o640,
+    1,
+    (root, run) => {
+      expect(readFile(root, '/opt/immich/.env')).toBe('TZ=Europe/Paris\n');
+      expect(errorLine(run)).toMatchObject({
+        code: 'env-secret-lost',
+        hint: expect.stringContaining('DB_PASSWORD=<the password Postgres was initialised with>'),
+      });
+    },
+    true,
+  );
+  envCase(
+    "whose password breaks Immich's charset is refused, untouched",
+    'DB_PASSWORD=p@ss word!\n',
+    0o640,
+    1,
+    (root, run) => {
+      expect(readFile(root, '/opt/immich/.env')).toBe('DB_PASSWORD=p@ss word!\n');
+      expect(errorLine(run)).toMatchObject({ code: 'env-bad-password', hint: expect.stringContaining('ALTER USER') });
+    },
+  );
+  envCase(
+    'that is world-readable is narrowed to 0640, content kept',
+    `DB_PASSWORD=${GOOD_PASSWORD}\nUPLOAD_LOCATION=/opt/immich/library\nDB_DATA_LOCATION=/opt/immich/postgres\nTZ=UTC\nIMMICH_VERSION=v3.2.4\nDB_USERNAME=postgres\nDB_DATABASE_NAME=immich\n`,
+    0o644,
+    0,
+    (root) => {
+      expect(modeOf(root, '/opt/immich/.env')).toBe('0640');
+      expect(readFile(root, '/opt/immich/.env')).toContain(`DB_PASSWORD=${GOOD_PASSWORD}\n`);
+    },
+  );
 });
 
 describe('an existing /etc/docker/daemon.json', () => {
@@ -115,48 +195,94 @@ describe('an existing /etc/docker/daemon.json', () => {
       expected(readFile(root, '/etc/docker/daemon.json'), run);
       if (code !== 0) expect(existsSync(`${root}/var/lib/immich-firstboot/done`)).toBe(false);
     });
-  daemonCase('that is not JSON is left untouched and the run fails clearly', '{"data-root": "/mnt/docker",}', 1, (json, run) => {
-    expect(json).toBe('{"data-root": "/mnt/docker",}');
-    expect(errorLine(run)).toMatchObject({ code: 'daemon-json-invalid', hint: expect.stringContaining('python3 -m json.tool') });
-  });
-  daemonCase('that is empty is treated as {}', '', 0, (json) => expect(JSON.parse(json)['log-driver']).toBe('json-file'));
+  daemonCase(
+    'that is not JSON is left untouched and the run fails clearly',
+    '{"data-root": "/mnt/docker",}',
+    1,
+    (json, run) => {
+      expect(json).toBe('{"data-root": "/mnt/docker",}');
+      expect(errorLine(run)).toMatchObject({
+        code: 'daemon-json-invalid',
+        hint: expect.stringContaining('python3 -m json.tool'),
+      });
+    },
+  );
+  daemonCase('that is empty is treated as {}', '', 0, (json) =>
+    expect(JSON.parse(json)['log-driver']).toBe('json-file'),
+  );
   daemonCase('that is not an object is left untouched', '"json-file"', 1, (json, run) => {
     expect(json).toBe('"json-file"');
     expect(errorLine(run)?.msg).toContain('must hold a JSON object');
   });
-  daemonCase('with a conflicting log-driver keeps the operator\'s choice and warns', '{"log-driver": "local"}', 0, (json, run) => {
-    expect(json).toBe('{"log-driver": "local"}');
-    expect(run.lines.find((l) => l.level === 40)?.msg).toContain('sets log-driver "local"; kept it');
-  });
+  daemonCase(
+    "with a conflicting log-driver keeps the operator's choice and warns",
+    '{"log-driver": "local"}',
+    0,
+    (json, run) => {
+      expect(json).toBe('{"log-driver": "local"}');
+      expect(run.lines.find((l) => l.level === 40)?.msg).toContain('sets log-driver "local"; kept it');
+    },
+  );
 });
 
 describe('Azure IMDS misbehaving (a stub on 127.0.0.1)', () => {
   const imdsCase = (name: string, routes: Record<string, Route | Route[]>, expectPublic: string | null, timeout = 1) =>
-    it(name, async () => {
-      const stub = await startImdsStub(routes);
-      try {
-        const root = makeRoot(`imds:\n  timeoutSeconds: ${timeout}\n  retrySeconds: 3\n`);
-        const run = await runCli(['--root', root, '--skip-stack'], { IMMICH_FIRSTBOOT_IMDS_URL: stub.url });
-        expect(run.code).toBe(0);
-        const credentials = readFile(root, '/root/immich-credentials.txt');
-        if (expectPublic) expect(credentials).toContain(`https://${expectPublic}/`);
-        else expect(run.lines.some((l) => l.msg.includes('IMDS not available; using local interfaces only'))).toBe(true);
-      } finally {
-        await stub.close();
-      }
-    }, 30_000);
+    it(
+      name,
+      async () => {
+        const stub = await startImdsStub(routes);
+        try {
+          const root = makeRoot(`imds:\n  timeoutSeconds: ${timeout}\n  retrySeconds: 3\n`);
+          const run = await runCli(['--root', root, '--skip-stack'], { IMMICH_FIRSTBOOT_IMDS_URL: stub.url });
+          expect(run.code).toBe(0);
+          const credentials = readFile(root, '/root/immich-credentials.txt');
+          if (expectPublic) expect(credentials).toContain(`https://${expectPublic}/`);
+          else
+            expect(run.lines.some((l) => l.msg.includes('IMDS not available; using local interfaces only'))).toBe(true);
+        } finally {
+          await stub.close();
+        }
+      },
+      30_000,
+    );
   imdsCase('that never answers (timeout) falls back to local interfaces', { '/metadata/instance': 'hang' }, null, 0.5);
   imdsCase('that resets the connection falls back to local interfaces', { '/metadata/instance': 'reset' }, null);
-  imdsCase('that answers 429 first is retried', { '/metadata/instance': [{ status: 429, body: '' }, { status: 200, body: INSTANCE_DOC('203.0.113.50') }] }, '203.0.113.50');
-  imdsCase('that answers 410 until the budget runs out falls back', { '/metadata/instance': { status: 410, body: '' } }, null);
-  imdsCase('that answers HTML falls back', { '/metadata/instance': { status: 200, body: '<html>proxy login</html>' } }, null);
-  imdsCase('with an empty public IP asks the load balancer', { '/metadata/instance': { status: 200, body: INSTANCE_DOC('') }, '/metadata/loadbalancer': { status: 200, body: LB_DOC('198.51.100.77') } }, '198.51.100.77');
+  imdsCase(
+    'that answers 429 first is retried',
+    {
+      '/metadata/instance': [
+        { status: 429, body: '' },
+        { status: 200, body: INSTANCE_DOC('203.0.113.50') },
+      ],
+    },
+    '203.0.113.50',
+  );
+  imdsCase(
+    'that answers 410 until the budget runs out falls back',
+    { '/metadata/instance': { status: 410, body: '' } },
+    null,
+  );
+  imdsCase(
+    'that answers HTML falls back',
+    { '/metadata/instance': { status: 200, body: '<html>proxy login</html>' } },
+    null,
+  );
+  imdsCase(
+    'with an empty public IP asks the load balancer',
+    {
+      '/metadata/instance': { status: 200, body: INSTANCE_DOC('') },
+      '/metadata/loadbalancer': { status: 200, body: LB_DOC('198.51.100.77') },
+    },
+    '198.51.100.77',
+  );
 
   it('that refuses connections falls back to local interfaces', async () => {
     const root = makeRoot('imds:\n  url: http://127.0.0.1:9\n');
     const run = await runCli(['--root', root, '--skip-stack']);
     expect(run.code).toBe(0);
-    expect(run.lines.find((l) => l.msg.includes('IMDS not available'))).toMatchObject({ reason: expect.stringContaining('ECONNREFUSED') });
+    expect(run.lines.find((l) => l.msg.includes('IMDS not available'))).toMatchObject({
+      reason: expect.stringContaining('ECONNREFUSED'),
+    });
   });
 });
 
@@ -164,7 +290,11 @@ describe('missing or failing programs', () => {
   it('fails with a hint when there is no docker at all', async () => {
     const run = await runCli(['--root', makeRoot()], { PATH: dirWith('openssl') });
     expect(run.code).toBe(1);
-    expect(errorLine(run)).toMatchObject({ step: 'stack-start', code: 'compose-missing', hint: expect.stringContaining('Debian 13: apt install docker-cli docker-compose') });
+    expect(errorLine(run)).toMatchObject({
+      step: 'stack-start',
+      code: 'compose-missing',
+      hint: expect.stringContaining('Debian 13: apt install docker-cli docker-compose'),
+    });
   });
 
   it('fails after bounded retries when compose exits non-zero, keeping .env', async () => {
@@ -173,7 +303,11 @@ describe('missing or failing programs', () => {
     const run = await runCli(['--root', root], { PATH: pathWith(FIXTURE_BIN), STANDIN_DIR: standin });
     writeFileSync(path.join(standin, 'up-failures'), '0');
     expect(run.code).toBe(1);
-    expect(errorLine(run)).toMatchObject({ step: 'stack-start', code: 'compose-up-failed', msg: expect.stringContaining('failed 3 times: Error response from daemon: stand-in failure (simulated)') });
+    expect(errorLine(run)).toMatchObject({
+      step: 'stack-start',
+      code: 'compose-up-failed',
+      msg: expect.stringContaining('failed 3 times: Error response from daemon: stand-in failure (simulated)'),
+    });
     expect(readFile(root, '/opt/immich/.env')).toMatch(/DB_PASSWORD=[A-Za-z0-9]{32}/);
   }, 60_000);
 
@@ -181,7 +315,11 @@ describe('missing or failing programs', () => {
     const root = makeRoot();
     const run = await runCli(['--root', root, '--skip-stack'], { PATH: dirWith() });
     expect(run.code).toBe(1);
-    expect(errorLine(run)).toMatchObject({ step: 'tls-cert', code: 'openssl-missing', hint: expect.stringContaining('apt install openssl') });
+    expect(errorLine(run)).toMatchObject({
+      step: 'tls-cert',
+      code: 'openssl-missing',
+      hint: expect.stringContaining('apt install openssl'),
+    });
     const secret = readFile(root, '/opt/immich/.env');
     expect((await runCli(['--root', root, '--skip-stack'])).code).toBe(0);
     expect(readFile(root, '/opt/immich/.env')).toBe(secret);
@@ -194,7 +332,11 @@ describe('the filesystem refusing', () => {
     writeFileSync(`${root}/filler`, Buffer.alloc(48 * 1024));
     const run = await runCli(['--root', root, '--skip-stack']);
     expect(run.code).toBe(1);
-    expect(errorLine(run)).toMatchObject({ code: 'io-enospc', msg: expect.stringMatching(/could not write \S+: ENOSPC/), hint: expect.stringContaining('free disk space') });
+    expect(errorLine(run)).toMatchObject({
+      code: 'io-enospc',
+      msg: expect.stringMatching(/could not write \S+: ENOSPC/),
+      hint: expect.stringContaining('free disk space'),
+    });
     expect(noTemps(root)).toEqual([]);
     execFileSync('rm', [`${root}/filler`]);
     const again = await runCli(['--root', root, '--skip-stack']);
@@ -219,7 +361,10 @@ describe('the filesystem refusing', () => {
     symlinkSync(elsewhere, `${root}/opt/immich`);
     const run = await runCli(['--root', root, '--skip-stack']);
     expect(run.code).toBe(1);
-    expect(errorLine(run)).toMatchObject({ code: 'path-escapes-root', hint: expect.stringContaining('replace the symlink') });
+    expect(errorLine(run)).toMatchObject({
+      code: 'path-escapes-root',
+      hint: expect.stringContaining('replace the symlink'),
+    });
     expect(execFileSync('ls', ['-A', elsewhere], { encoding: 'utf8' })).toBe('');
   });
 
@@ -230,7 +375,10 @@ describe('the filesystem refusing', () => {
     symlinkSync('/datadisk/immich', `${root}/opt/immich`);
     const run = await runCli(['--root', root, '--skip-stack']);
     expect(run.code).toBe(1);
-    expect(errorLine(run)).toMatchObject({ code: 'path-escapes-root', msg: expect.stringContaining('/opt/immich leads outside the root') });
+    expect(errorLine(run)).toMatchObject({
+      code: 'path-escapes-root',
+      msg: expect.stringContaining('/opt/immich leads outside the root'),
+    });
     expect(execFileSync('ls', ['-A', `${root}/datadisk/immich`], { encoding: 'utf8' })).toBe('');
   });
 

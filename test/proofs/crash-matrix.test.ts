@@ -17,15 +17,20 @@ let port = 0;
 let env: Record<string, string> = {};
 afterAll(() => killStandins(standin));
 
-
 function freshRoot(): string {
   const root = makeRoot();
-  writeFile(root, '/etc/immich-firstboot/config.yaml', `imds:\n  enabled: false\nstack:\n  serverUrl: http://127.0.0.1:${port}\n  readyTimeoutSeconds: 30\n`);
+  writeFile(
+    root,
+    '/etc/immich-firstboot/config.yaml',
+    `imds:\n  enabled: false\nstack:\n  serverUrl: http://127.0.0.1:${port}\n  readyTimeoutSeconds: 30\n`,
+  );
   return root;
 }
 
 const secretOf = (root: string): string | undefined =>
-  existsSync(`${root}/opt/immich/.env`) ? /^DB_PASSWORD=(.*)$/m.exec(readFileSync(`${root}/opt/immich/.env`, 'utf8'))?.[1] : undefined;
+  existsSync(`${root}/opt/immich/.env`)
+    ? /^DB_PASSWORD=(.*)$/m.exec(readFileSync(`${root}/opt/immich/.env`, 'utf8'))?.[1]
+    : undefined;
 
 /** The tree with what is random per run (secret, key, cert, fingerprint, times) taken out. */
 function normalised(root: string): Record<string, string> {
@@ -37,16 +42,22 @@ function normalised(root: string): Record<string, string> {
       const key = path.relative(root, full).replace(/pair-[0-9T]+-[0-9a-f]+/, 'pair-*');
       const st = lstatSync(full);
       const meta = (st.mode & 0o7777).toString(8);
-      if (st.isSymbolicLink()) out[key] = `${meta} -> ${readlinkSync(full).replace(/pair-[0-9T]+-[0-9a-f]+/, 'pair-*')}`;
+      if (st.isSymbolicLink())
+        out[key] = `${meta} -> ${readlinkSync(full).replace(/pair-[0-9T]+-[0-9a-f]+/, 'pair-*')}`;
       else if (st.isDirectory()) {
         out[key] = `${meta} dir`;
         walk(full);
       } else if (/\.pem$/.test(name)) out[key] = `${meta} pem`;
       else if (name === 'state.json') {
         const journal = JSON.parse(readFileSync(full, 'utf8'));
-        out[key] = `${meta} ${journal.status} ${Object.keys(journal.completed).join(',')} managed:${Object.keys(journal.managed).sort().join(',')}`;
+        out[key] =
+          `${meta} ${journal.status} ${Object.keys(journal.completed).join(',')} managed:${Object.keys(journal.managed).sort().join(',')}`;
       } else if (name === 'done') out[key] = `${meta} ${Object.keys(JSON.parse(readFileSync(full, 'utf8'))).join(',')}`;
-      else out[key] = `${meta} ${readFileSync(full, 'utf8').split(secret).join('<secret>').replace(/SHA256 [0-9A-F:]+/g, 'SHA256 <fp>')}`;
+      else
+        out[key] = `${meta} ${readFileSync(full, 'utf8')
+          .split(secret)
+          .join('<secret>')
+          .replace(/SHA256 [0-9A-F:]+/g, 'SHA256 <fp>')}`;
     }
   };
   walk(root);
@@ -87,12 +98,18 @@ describe('a first boot killed at any point', () => {
       const doneAtCrash = existsSync(`${root}/var/lib/immich-firstboot/done`);
       if (doneAtCrash) {
         const journal = JSON.parse(readFileSync(`${root}/var/lib/immich-firstboot/state.json`, 'utf8'));
-        if (Object.keys(journal.completed).length !== FIRST_BOOT.length) problems.push('done-stamp before every step completed');
+        if (Object.keys(journal.completed).length !== FIRST_BOOT.length)
+          problems.push('done-stamp before every step completed');
       }
       const status = await runCli(['--root', root, 'status', '--json']);
       const report = JSON.parse(status.stdout);
       if (!doneAtCrash && existsSync(`${root}/var/lib/immich-firstboot/state.json`)) {
-        if (report.status !== 'error' || report.errors[0]?.code !== 'interrupted' || !report.step || !/resumes at/.test(report.errors[0]?.hint ?? '')) {
+        if (
+          report.status !== 'error' ||
+          report.errors[0]?.code !== 'interrupted' ||
+          !report.step ||
+          !/resumes at/.test(report.errors[0]?.hint ?? '')
+        ) {
           problems.push(`status in the gap: ${status.stdout.slice(0, 200)}`);
         }
       }
@@ -103,7 +120,10 @@ describe('a first boot killed at any point', () => {
       const temps = Object.keys(tree).filter((k) => /\.tmp$/.test(k) || k.endsWith('/lock'));
       if (temps.length) problems.push(`left behind: ${temps.join(', ')}`);
       for (const key of new Set([...Object.keys(clean), ...Object.keys(tree)])) {
-        if (clean[key] !== tree[key]) problems.push(`${key}: ${JSON.stringify(tree[key])?.slice(0, 120)} != clean ${JSON.stringify(clean[key])?.slice(0, 120)}`);
+        if (clean[key] !== tree[key])
+          problems.push(
+            `${key}: ${JSON.stringify(tree[key])?.slice(0, 120)} != clean ${JSON.stringify(clean[key])?.slice(0, 120)}`,
+          );
       }
       if (problems.length) failures.push(`${point}: ${problems.join('; ')}`);
     }

@@ -10,7 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { startEcho, startNginx, type Echo, type TestNginx } from '../support/door.js';
 
-interface Finding { id: string; severity: string; finding: string }
+interface Finding {
+  id: string;
+  severity: string;
+  finding: string;
+}
 let root: string;
 let echo: Echo;
 let nginx: TestNginx;
@@ -21,13 +25,20 @@ beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 'ifb-scan-'));
   chmodSync(root, 0o755);
   mkdirSync(`${root}/etc/immich-firstboot`, { recursive: true });
-  writeFileSync(`${root}/etc/immich-firstboot/config.yaml`, `imds:\n  enabled: false\ndomain: immich.test\nextraNames: [127.0.0.1]\nstack:\n  serverUrl: http://127.0.0.1:${echo.port}\n`);
+  writeFileSync(
+    `${root}/etc/immich-firstboot/config.yaml`,
+    `imds:\n  enabled: false\ndomain: immich.test\nextraNames: [127.0.0.1]\nstack:\n  serverUrl: http://127.0.0.1:${echo.port}\n`,
+  );
   const run = await runCli(['--root', root, '--skip-stack']);
   if (run.code !== 0) throw new Error(`first boot failed: ${run.stdout}${run.stderr}`);
   nginx = await startNginx(root);
   const out = process.env.IFB_SCAN_OUT ?? path.join(root, 'testssl.json');
   rmSync(out, { force: true });
-  const scan = spawnSync('testssl', ['--nodns', 'none', '--quiet', '--color', '0', '--warnings', 'off', '--jsonfile', out, `127.0.0.1:${nginx.https}`], { encoding: 'utf8', timeout: 600_000 });
+  const scan = spawnSync(
+    'testssl',
+    ['--nodns', 'none', '--quiet', '--color', '0', '--warnings', 'off', '--jsonfile', out, `127.0.0.1:${nginx.https}`],
+    { encoding: 'utf8', timeout: 600_000 },
+  );
   if (scan.error) throw scan.error;
   findings = JSON.parse(readFileSync(out, 'utf8')) as Finding[];
 }, 700_000);
@@ -43,14 +54,21 @@ const byId = (id: string) => findings.find((f) => f.id === id)?.finding ?? '(mis
 describe('testssl.sh on the door', () => {
   it('sees only TLS 1.2 and 1.3', () => {
     expect({ SSLv2: byId('SSLv2'), SSLv3: byId('SSLv3'), TLS1: byId('TLS1'), TLS1_1: byId('TLS1_1') }).toEqual({
-      SSLv2: 'not offered', SSLv3: 'not offered', TLS1: 'not offered', TLS1_1: 'not offered',
+      SSLv2: 'not offered',
+      SSLv3: 'not offered',
+      TLS1: 'not offered',
+      TLS1_1: 'not offered',
     });
     expect(byId('TLS1_2')).toBe('offered');
     expect(byId('TLS1_3')).toMatch(/^offered/);
   });
 
   it('finds forward secrecy and AEAD ciphers only', () => {
-    expect(findings.filter((f) => /^cipherlist_/.test(f.id) && !/AEAD|STRONG/.test(f.id)).map((f) => `${f.id}: ${f.finding}`)).toEqual(
+    expect(
+      findings
+        .filter((f) => /^cipherlist_/.test(f.id) && !/AEAD|STRONG/.test(f.id))
+        .map((f) => `${f.id}: ${f.finding}`),
+    ).toEqual(
       findings.filter((f) => /^cipherlist_/.test(f.id) && !/AEAD|STRONG/.test(f.id)).map((f) => `${f.id}: not offered`),
     );
     expect(findings.find((f) => /^(PFS|FS)$/.test(f.id))?.finding).toMatch(/offered/);
@@ -59,7 +77,9 @@ describe('testssl.sh on the door', () => {
 
   it('reports nothing VULNERABLE and nothing NOT ok but the self-signed chain of trust', () => {
     const summary = findings.map((f) => `${f.severity.padEnd(8)} ${f.id}: ${f.finding}`);
-    console.log(`testssl.sh summary (${findings.length} findings):\n${summary.filter((l) => !/^(OK|INFO)\s/.test(l)).join('\n')}`);
+    console.log(
+      `testssl.sh summary (${findings.length} findings):\n${summary.filter((l) => !/^(OK|INFO)\s/.test(l)).join('\n')}`,
+    );
     expect(findings.filter((f) => /VULNERABLE/.test(f.finding)).map((f) => f.id)).toEqual([]);
     // Expected, each for a reason: a self-signed certificate has no chain of trust and no CRL/OCSP;
     // Mozilla's intermediate profile sets ssl_prefer_server_ciphers off on purpose (every offered
@@ -69,5 +89,4 @@ describe('testssl.sh on the door', () => {
     expect(bad.map((f) => f.id).filter((id) => !expected.test(id))).toEqual([]);
     expect(findings.find((f) => f.id === 'cipher_order')?.finding).toBe('NOT a cipher order configured');
   });
-
 });

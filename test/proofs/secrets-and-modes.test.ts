@@ -12,17 +12,30 @@ import { freePort } from '../support/net.js';
 const standin = mkdtempSync(path.join(os.tmpdir(), 'ifb-secret-'));
 afterAll(() => killStandins(standin));
 
-
 async function stackRoot(): Promise<{ root: string; env: Record<string, string> }> {
   const port = await freePort();
-  const root = makeRoot(`imds:\n  enabled: false\nstack:\n  serverUrl: http://127.0.0.1:${port}\n  readyTimeoutSeconds: 30\n`);
-  return { root, env: { PATH: pathWith(FIXTURE_BIN), STANDIN_DIR: standin, STANDIN_PING_PORT: String(port), STANDIN_PONG_DELAY_MS: '1500' } };
+  const root = makeRoot(
+    `imds:\n  enabled: false\nstack:\n  serverUrl: http://127.0.0.1:${port}\n  readyTimeoutSeconds: 30\n`,
+  );
+  return {
+    root,
+    env: {
+      PATH: pathWith(FIXTURE_BIN),
+      STANDIN_DIR: standin,
+      STANDIN_PING_PORT: String(port),
+      STANDIN_PONG_DELAY_MS: '1500',
+    },
+  };
 }
 
-const secretOf = (root: string) => /^DB_PASSWORD=(.*)$/m.exec(readFile(root, '/opt/immich/.env'))![1]!;
+const secretOf = (root: string) => /^DB_PASSWORD=(.*)$/m.exec(readFile(root, '/opt/immich/.env'))![1];
 
-async function watch(root: string): Promise<() => Promise<{ sweeps: number; files: Record<string, { modes: string[]; uids: number[] }> }>> {
-  const watcher = spawn(process.execPath, [path.join(REPO, 'test/fixtures/watch/mode-watcher.mjs'), root], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function watch(
+  root: string,
+): Promise<() => Promise<{ sweeps: number; files: Record<string, { modes: string[]; uids: number[] }> }>> {
+  const watcher = spawn(process.execPath, [path.join(REPO, 'test/fixtures/watch/mode-watcher.mjs'), root], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   watcher.stdout.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise<void>((resolve) => watcher.stdout.once('data', () => resolve()));
@@ -65,22 +78,39 @@ describe('the secret and the modes', () => {
     for (const [file, { modes, uids }] of Object.entries(files)) {
       if (uids.some((u) => u !== 0)) violations.push(`${file} owned by ${uids.join(',')}`);
       const max = limit(file);
-      if (max !== undefined) for (const m of modes) if ((parseInt(m, 8) & ~max) !== 0) violations.push(`${file} was ${m}`);
+      if (max !== undefined)
+        for (const m of modes) if ((parseInt(m, 8) & ~max) !== 0) violations.push(`${file} was ${m}`);
     }
     expect(violations).toEqual([]);
     expect(Object.keys(files)).toEqual(expect.arrayContaining(['opt/immich/.env', 'root/immich-credentials.txt']));
   }, 120_000);
 
-  it('never puts the secret in a child process\'s arguments, the logs, status --json or a world-readable file', async () => {
+  it("never puts the secret in a child process's arguments, the logs, status --json or a world-readable file", async () => {
     const { root, env } = await stackRoot();
     // Every program the run starts goes through a shim that records its argv, then runs the real one.
     const shims = mkdtempSync(path.join(os.tmpdir(), 'ifb-shims-'));
     const argvLog = path.join(shims, 'argv.log');
-    for (const program of ['openssl', 'docker', 'docker-compose', 'nginx', 'systemd-notify', 'systemctl', 'ss', 'dockerd']) {
-      writeFileSync(path.join(shims, program), `#!/bin/sh\nprintf '%s\\n' "${program} $*" >> ${argvLog}\nPATH=${env.PATH}\nexec ${program} "$@"\n`);
+    for (const program of [
+      'openssl',
+      'docker',
+      'docker-compose',
+      'nginx',
+      'systemd-notify',
+      'systemctl',
+      'ss',
+      'dockerd',
+    ]) {
+      writeFileSync(
+        path.join(shims, program),
+        `#!/bin/sh\nprintf '%s\\n' "${program} $*" >> ${argvLog}\nPATH=${env.PATH}\nexec ${program} "$@"\n`,
+      );
       chmodSync(path.join(shims, program), 0o755);
     }
-    const run = await runCli(['--root', root], { ...env, PATH: `${shims}:${env.PATH}`, NOTIFY_SOCKET: '/nonexistent/notify' });
+    const run = await runCli(['--root', root], {
+      ...env,
+      PATH: `${shims}:${env.PATH}`,
+      NOTIFY_SOCKET: '/nonexistent/notify',
+    });
     expect(run.code).toBe(0);
     const secret = secretOf(root);
     const argv = readFileSync(argvLog, 'utf8');
@@ -91,8 +121,12 @@ describe('the secret and the modes', () => {
     const status = await runCli(['--root', root, 'status', '--json']);
     expect(status.stdout).not.toContain(secret);
     const { execFileSync } = await import('node:child_process');
-    const readable = execFileSync('find', [root, '-type', 'f', '-perm', '-o+r'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
-    for (const file of readable) expect(`${file}: ${readFileSync(file, 'utf8').includes(secret)}`).toBe(`${file}: false`);
+    const readable = execFileSync('find', [root, '-type', 'f', '-perm', '-o+r'], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean);
+    for (const file of readable)
+      expect(`${file}: ${readFileSync(file, 'utf8').includes(secret)}`).toBe(`${file}: false`);
   }, 120_000);
 });
 

@@ -19,7 +19,11 @@ export interface CliResult {
   lines: Array<Record<string, unknown> & { msg: string; level: number; step?: string }>;
 }
 
-export function runCli(args: string[], env: Record<string, string | undefined> = {}, node = process.execPath): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  node = process.execPath,
+): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       node,
@@ -28,10 +32,11 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
         const signal = error?.signal ?? null;
-        const lines = stdout.split('\n').flatMap((l) => {
+        const lines = stdout.split('\n').flatMap((l): CliResult['lines'] => {
           try {
-            const parsed: unknown = JSON.parse(l);
-            return parsed && typeof parsed === 'object' && 'level' in parsed ? [parsed as CliResult['lines'][number]] : [];
+            // A JSON line with a level is one of our log lines.
+            const parsed = JSON.parse(l) as CliResult['lines'][number] | null;
+            return parsed && typeof parsed === 'object' && 'level' in parsed ? [parsed] : [];
           } catch {
             return [];
           }

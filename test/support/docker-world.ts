@@ -18,13 +18,31 @@ export interface World {
   restart?: ExecResult;
 }
 
-export const ok = (stdout = ''): ExecResult => ({ command: '', exitCode: 0, stdout, stderr: '', notFound: false, timedOut: false });
-export const fail = (stderr: string, notFound = false): ExecResult => ({ command: '', exitCode: notFound ? undefined : 1, stdout: '', stderr, notFound, timedOut: false });
+export const ok = (stdout = ''): ExecResult => ({
+  command: '',
+  exitCode: 0,
+  stdout,
+  stderr: '',
+  notFound: false,
+  timedOut: false,
+});
+export const fail = (stderr: string, notFound = false): ExecResult => ({
+  command: '',
+  exitCode: notFound ? undefined : 1,
+  stdout: '',
+  stderr,
+  notFound,
+  timedOut: false,
+});
 
 const SERVICES = ['immich-server', 'immich-machine-learning', 'redis', 'database'];
 
 export function dockerWorld(world: World = {}): Exec & { calls: string[][] } {
-  const { publishIp = '127.0.0.1', ss = ['LISTEN 0      4096       127.0.0.1:2283      0.0.0.0:*'], serverHealth = 'healthy' } = world;
+  const {
+    publishIp = '127.0.0.1',
+    ss = ['LISTEN 0      4096       127.0.0.1:2283      0.0.0.0:*'],
+    serverHealth = 'healthy',
+  } = world;
   const maxSize = 'maxSize' in world ? world.maxSize : '50m';
   const calls: string[][] = [];
   const exec = (async (file: string, args: readonly string[]) => {
@@ -37,18 +55,26 @@ export function dockerWorld(world: World = {}): Exec & { calls: string[][] } {
     if (compose && args.includes('stop')) return ok();
     if (file === 'docker' && args[0] === 'ps') return ok(`${SERVICES.map((s) => `id-${s}`).join('\n')}\n`);
     if (file === 'docker' && args[0] === 'inspect') {
-      return ok(JSON.stringify(args.slice(1).map((id) => {
-        const service = id.replace(/^id-/, '');
-        const ports = service === 'immich-server' ? { '2283/tcp': [{ HostIp: publishIp, HostPort: '2283' }] } : {};
-        return {
-          Id: id,
-          Name: `/${service}`,
-          Config: { Labels: { 'com.docker.compose.service': service } },
-          State: { Status: 'running', Health: { Status: service === 'immich-server' ? serverHealth : 'healthy' } },
-          HostConfig: { NetworkMode: 'immich_default', PortBindings: ports, LogConfig: { Type: 'json-file', Config: maxSize ? { 'max-size': maxSize, 'max-file': '5' } : {} } },
-          NetworkSettings: { Ports: ports },
-        };
-      })));
+      return ok(
+        JSON.stringify(
+          args.slice(1).map((id) => {
+            const service = id.replace(/^id-/, '');
+            const ports = service === 'immich-server' ? { '2283/tcp': [{ HostIp: publishIp, HostPort: '2283' }] } : {};
+            return {
+              Id: id,
+              Name: `/${service}`,
+              Config: { Labels: { 'com.docker.compose.service': service } },
+              State: { Status: 'running', Health: { Status: service === 'immich-server' ? serverHealth : 'healthy' } },
+              HostConfig: {
+                NetworkMode: 'immich_default',
+                PortBindings: ports,
+                LogConfig: { Type: 'json-file', Config: maxSize ? { 'max-size': maxSize, 'max-file': '5' } : {} },
+              },
+              NetworkSettings: { Ports: ports },
+            };
+          }),
+        ),
+      );
     }
     if (file === 'docker' && args[0] === 'info') return ok('20.10.24\n');
     if (file === 'ss') return ok(`${ss.join('\n')}\n`);

@@ -8,7 +8,17 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -40,7 +50,9 @@ export async function startEcho(): Promise<Echo> {
   const server = http.createServer((req, res) => {
     const entry: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, bytes: 0 };
     seen.push(entry);
-    req.on('data', (chunk: Buffer) => { entry.bytes += chunk.length; });
+    req.on('data', (chunk: Buffer) => {
+      entry.bytes += chunk.length;
+    });
     req.on('end', () => {
       const status = Number(/^\/status\/(\d{3})$/.exec(entry.url)?.[1] ?? 200);
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -50,8 +62,12 @@ export async function startEcho(): Promise<Echo> {
   server.on('upgrade', (req, socket: net.Socket) => {
     upgraded.add(socket);
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, bytes: 0 });
-    const accept = createHash('sha1').update(`${String(req.headers['sec-websocket-key'])}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    const accept = createHash('sha1')
+      .update(`${String(req.headers['sec-websocket-key'])}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+      .digest('base64');
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+    );
     let buffered = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
@@ -65,11 +81,12 @@ export async function startEcho(): Promise<Echo> {
   return {
     port: (server.address() as net.AddressInfo).port,
     seen,
-    close: () => new Promise((resolve) => {
-      for (const socket of upgraded) socket.destroy();
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of upgraded) socket.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -78,18 +95,18 @@ export function textFrame(text: string, mask: boolean): Buffer {
   const payload = Buffer.from(text);
   if (payload.length > 125) throw new Error('test frames stay under 126 bytes');
   const key = mask ? Buffer.from([0x12, 0x34, 0x56, 0x78]) : Buffer.alloc(0);
-  const body = mask ? payload.map((b, i) => b ^ key[i % 4]!) : payload;
+  const body = mask ? payload.map((b, i) => b ^ key[i % 4]) : payload;
   return Buffer.concat([Buffer.from([0x81, (mask ? 0x80 : 0) | payload.length]), key, body]);
 }
 
 export function readFrame(data: Buffer): { text: string; size: number } | undefined {
   if (data.length < 2) return undefined;
-  const masked = (data[1]! & 0x80) !== 0;
-  const length = data[1]! & 0x7f;
+  const masked = (data[1] & 0x80) !== 0;
+  const length = data[1] & 0x7f;
   const size = 2 + (masked ? 4 : 0) + length;
   if (data.length < size) return undefined;
   const key = masked ? data.subarray(2, 6) : undefined;
-  const payload = data.subarray(size - length, size).map((b, i) => (key ? b ^ key[i % 4]! : b));
+  const payload = data.subarray(size - length, size).map((b, i) => (key ? b ^ key[i % 4] : b));
   return { text: Buffer.from(payload).toString('utf8'), size };
 }
 
@@ -128,7 +145,8 @@ export function toHostView(site: string, root: string, ports: { http: number; ht
 
 export function toRootView(copy: string, root: string, ports: { http: number; https: number }): string {
   return copy
-    .split(`${root}/`).join('/')
+    .split(`${root}/`)
+    .join('/')
     .replace(new RegExp(`listen 127\\.0\\.0\\.1:${ports.http} `, 'g'), 'listen 80 ')
     .replace(new RegExp(`listen \\[::1\\]:${ports.http} `, 'g'), 'listen [::]:80 ')
     .replace(new RegExp(`listen 127\\.0\\.0\\.1:${ports.https} `, 'g'), 'listen 443 ')
@@ -147,18 +165,31 @@ export async function startNginx(root: string, given?: { http: number; https: nu
   const siteCopy = path.join(prefix, 'sites/immich');
   const temp = (name: string) => path.join(prefix, name);
   const conf = path.join(prefix, 'nginx.conf');
-  writeFileSync(conf, [
-    `pid ${temp('nginx.pid')};`, `error_log ${temp('error.log')} warn;`, 'worker_processes 1;', 'events { worker_connections 256; }',
-    'http {', '    access_log off;',
-    ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `    ${t}_temp_path ${temp(`${t}_temp`)};`),
-    `    include ${prefix}/sites/*;`, '}', '',
-  ].join('\n'));
+  writeFileSync(
+    conf,
+    [
+      `pid ${temp('nginx.pid')};`,
+      `error_log ${temp('error.log')} warn;`,
+      'worker_processes 1;',
+      'events { worker_connections 256; }',
+      'http {',
+      '    access_log off;',
+      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `    ${t}_temp_path ${temp(`${t}_temp`)};`),
+      `    include ${prefix}/sites/*;`,
+      '}',
+      '',
+    ].join('\n'),
+  );
   const nginxArgs = ['-p', `${prefix}/`, '-c', conf, '-e', temp('error.log')];
   const derive = () => writeFileSync(siteCopy, toHostView(readFileSync(path.join(root, SITE), 'utf8'), root, ports));
   derive();
   execFileSync('nginx', nginxArgs, { stdio: 'pipe' });
   const masterPid = () => Number(readFileSync(temp('nginx.pid'), 'utf8'));
-  const workerPids = () => execFileSync('pgrep', ['-P', String(masterPid())], { encoding: 'utf8' }).trim().split('\n').map(Number);
+  const workerPids = () =>
+    execFileSync('pgrep', ['-P', String(masterPid())], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map(Number);
   await waitFor(() => net.connect(ports.https, '127.0.0.1'));
   return {
     ...ports,
@@ -182,7 +213,9 @@ export async function startNginx(root: string, given?: { http: number; https: nu
         process.kill(pid, 'SIGTERM');
         const until = Date.now() + 10_000;
         while (existsSync(`/proc/${pid}`) && Date.now() < until) execFileSync('sleep', ['0.05']);
-      } catch { /* not running */ }
+      } catch {
+        /* not running */
+      }
       rmSync(prefix, { recursive: true, force: true });
     },
   };
@@ -192,7 +225,10 @@ async function waitFor(connect: () => net.Socket): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise<boolean>((resolve) => {
       const s = connect();
-      s.on('connect', () => { s.destroy(); resolve(true); });
+      s.on('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
       s.on('error', () => resolve(false));
     });
     if (ok) return;
@@ -203,7 +239,9 @@ async function waitFor(connect: () => net.Socket): Promise<void> {
 
 export function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath ?? e.path, e.name));
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath ?? e.path, e.name));
 }
 
 /**

@@ -26,14 +26,18 @@ export function run(file: string, args: string[], timeoutMs = 120_000): Promise<
 
 export async function sh(command: string): Promise<string> {
   const result = await run('bash', ['-c', command]);
-  if (result.code !== 0) throw new Error(`\`${command}\` failed (exit ${result.code}): ${result.stderr}${result.stdout}`);
+  if (result.code !== 0)
+    throw new Error(`\`${command}\` failed (exit ${result.code}): ${result.stderr}${result.stdout}`);
   return result.stdout;
 }
 
 /** Starts Docker if needed and builds the stand-in images; throws (the tests fail) if Docker cannot start. */
 export function ensureEngine(): void {
   execFileSync('bash', [UP], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 120_000 });
-  execFileSync('bash', [path.join(REPO, 'test/fixtures/standin-images/build.sh')], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+  execFileSync('bash', [path.join(REPO, 'test/fixtures/standin-images/build.sh')], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    timeout: 120_000,
+  });
 }
 
 /**
@@ -68,7 +72,10 @@ export function removeDir(dir: string): void {
  */
 export function listenersOn(port: number): string[] {
   const out: string[] = [];
-  for (const [file, v6] of [['/proc/net/tcp', false], ['/proc/net/tcp6', true]] as const) {
+  for (const [file, v6] of [
+    ['/proc/net/tcp', false],
+    ['/proc/net/tcp6', true],
+  ] as const) {
     for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
       const [, local, , state] = line.trim().split(/\s+/);
       if (!local || state !== '0A') continue; // 0A = LISTEN
@@ -85,7 +92,7 @@ const word = (hex: string): number[] => [6, 4, 2, 0].map((i) => Number.parseInt(
 const ipv4 = (hex: string): string => word(hex).join('.');
 function ipv6(hex: string): string {
   const bytes = [0, 8, 16, 24].flatMap((i) => word(hex.slice(i, i + 8)));
-  const groups = Array.from({ length: 8 }, (_, i) => ((bytes[2 * i]! << 8) | bytes[2 * i + 1]!).toString(16));
+  const groups = Array.from({ length: 8 }, (_, i) => ((bytes[2 * i] << 8) | bytes[2 * i + 1]).toString(16));
   return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
 }
 
@@ -109,20 +116,23 @@ export async function makeSecondHost(): Promise<SecondHost> {
     await run('ip', ['netns', 'del', ns]);
   };
   await remove();
-  await sh([
-    `ip netns add ${ns}`,
-    `ip link add ${here} type veth peer name ${there}`,
-    `ip link set ${there} netns ${ns}`,
-    `ip addr add ${net}.1/30 dev ${here}`,
-    `ip link set ${here} up`,
-    `ip netns exec ${ns} ip addr add ${net}.2/30 dev ${there}`,
-    `ip netns exec ${ns} ip link set ${there} up`,
-    `ip netns exec ${ns} ip link set lo up`,
-  ].join(' && '));
+  await sh(
+    [
+      `ip netns add ${ns}`,
+      `ip link add ${here} type veth peer name ${there}`,
+      `ip link set ${there} netns ${ns}`,
+      `ip addr add ${net}.1/30 dev ${here}`,
+      `ip link set ${here} up`,
+      `ip netns exec ${ns} ip addr add ${net}.2/30 dev ${there}`,
+      `ip netns exec ${ns} ip link set ${there} up`,
+      `ip netns exec ${ns} ip link set lo up`,
+    ].join(' && '),
+  );
   const script = `const s=require('net').connect({host:process.argv[1],port:+process.argv[2]});s.setTimeout(3000,()=>{console.log('timeout');process.exit(0)});s.on('connect',()=>{console.log('connected');s.destroy()});s.on('error',(e)=>console.log(e.code))`;
   return {
     hostAddress: `${net}.1`,
-    probe: async (address, port) => (await run('ip', ['netns', 'exec', ns, process.execPath, '-e', script, address, String(port)])).stdout.trim(),
+    probe: async (address, port) =>
+      (await run('ip', ['netns', 'exec', ns, process.execPath, '-e', script, address, String(port)])).stdout.trim(),
     remove,
   };
 }

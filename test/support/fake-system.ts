@@ -1,7 +1,14 @@
 // A System for unit tests: the real rooted filesystem on a temp root, and strict fakes for the rest
 // (an unexpected program or HTTP call fails the test, as Immich's strict repository mocks do).
 
-import { createSystem, type Exec, type HttpGet, type PeerFingerprint, type System, type NetworkAddress } from '../../src/system/index.js';
+import {
+  createSystem,
+  type Exec,
+  type HttpGet,
+  type PeerFingerprint,
+  type System,
+  type NetworkAddress,
+} from '../../src/system/index.js';
 import { DEFAULT_CONFIG, type Config } from '../../src/config.js';
 import { createLogger, SecretRegistry } from '../../src/log.js';
 import { newJournal } from '../../src/state.js';
@@ -25,23 +32,42 @@ export function fakeSystem(root: string, options: FakeOptions = {}): System & { 
   return {
     ...real,
     clock,
-    exec: options.exec ?? (async (file, args) => { throw new Error(`unexpected exec: ${file} ${args.join(' ')}`); }),
-    httpGet: options.httpGet ?? (async ({ url }) => { throw Object.assign(new Error(`unexpected GET ${url}`), { code: 'ECONNREFUSED' }); }),
-    peerFingerprint: options.peerFingerprint ?? (async ({ host, port }) => { throw Object.assign(new Error(`unexpected TLS handshake with ${host}:${port}`), { code: 'ECONNREFUSED' }); }),
-    interfaces: () => options.interfaces ?? [
-      { iface: 'lo', address: '127.0.0.1', family: 'IPv4', internal: true },
-      { iface: 'eth0', address: '10.0.0.4', family: 'IPv4', internal: false },
-      { iface: 'docker0', address: '172.17.0.1', family: 'IPv4', internal: false },
-    ],
+    exec:
+      options.exec ??
+      (async (file, args) => {
+        throw new Error(`unexpected exec: ${file} ${args.join(' ')}`);
+      }),
+    httpGet:
+      options.httpGet ??
+      (async ({ url }) => {
+        throw Object.assign(new Error(`unexpected GET ${url}`), { code: 'ECONNREFUSED' });
+      }),
+    peerFingerprint:
+      options.peerFingerprint ??
+      (async ({ host, port }) => {
+        throw Object.assign(new Error(`unexpected TLS handshake with ${host}:${port}`), { code: 'ECONNREFUSED' });
+      }),
+    interfaces: () =>
+      options.interfaces ?? [
+        { iface: 'lo', address: '127.0.0.1', family: 'IPv4', internal: true },
+        { iface: 'eth0', address: '10.0.0.4', family: 'IPv4', internal: false },
+        { iface: 'docker0', address: '172.17.0.1', family: 'IPv4', internal: false },
+      ],
     randomBytes: options.random ?? real.randomBytes,
     now: () => new Date(clock.ms),
-    sleep: async (ms) => { clock.ms += ms; },
+    sleep: async (ms) => {
+      clock.ms += ms;
+    },
     kernelHostname: () => options.hostname ?? 'testvm',
     hostHasSystemd: () => false,
     // Real: the shipped data files (dataFile, dataPath) and this host's processes (the lock's liveness).
     // Strict: the host beyond the temp root.
-    readHostFile: async (hostPath) => { throw new Error(`unexpected read of the host's ${hostPath}`); },
-    hostScratch: async (prefix) => { throw new Error(`unexpected host temp directory ${prefix}`); },
+    readHostFile: async (hostPath) => {
+      throw new Error(`unexpected read of the host's ${hostPath}`);
+    },
+    hostScratch: async (prefix) => {
+      throw new Error(`unexpected host temp directory ${prefix}`);
+    },
   };
 }
 
@@ -53,7 +79,12 @@ export interface Captured {
 export function stepContext(sys: System, config: Partial<Config> = {}, options: Partial<RunOptions> = {}): Captured {
   const logs: Array<Record<string, unknown>> = [];
   const secrets = new SecretRegistry();
-  const log = createLogger({ level: 'debug', format: 'json', sink: { write: (l) => logs.push(JSON.parse(l)) }, secrets });
+  const log = createLogger({
+    level: 'debug',
+    format: 'json',
+    sink: { write: (l) => logs.push(JSON.parse(l)) },
+    secrets,
+  });
   const journal = newJournal('run', sys.now());
   const ctx: StepContext = {
     sys,

@@ -7,7 +7,7 @@ export function sections(page: string): Map<string, string[]> {
   let current: string[] | undefined;
   for (const line of page.split('\n')) {
     const title = /^\.SH\s+(.*)$/.exec(line);
-    if (title) found.set(unquote(title[1]!), (current = []));
+    if (title) found.set(unquote(title[1]), (current = []));
     else current?.push(line);
   }
   return found;
@@ -17,14 +17,14 @@ export function sections(page: string): Map<string, string[]> {
 export function plain(line: string): string {
   const macro = /^\.(B|I|BI|BR|IB|IR|RB|RI)\s+(.*)$/.exec(line);
   if (!macro) return unescape(line);
-  const args = [...macro[2]!.matchAll(/"((?:[^"]|"")*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+  const args = [...macro[2].matchAll(/"((?:[^"]|"")*)"|(\S+)/g)].map((m) => m[1] ?? m[2]);
   // .B and .I join their words with spaces; the alternating ones (.BR, .BI, ...) join them with none.
-  return unescape(macro[1]!.length === 1 ? args.join(' ') : args.join(''));
+  return unescape(macro[1].length === 1 ? args.join(' ') : args.join(''));
 }
 
 /** The tag line of each item of a `.TP` list, as plain text. */
 export function tags(lines: readonly string[]): string[] {
-  return lines.flatMap((line, i) => (line === '.TP' && lines[i + 1] !== undefined ? [plain(lines[i + 1]!)] : []));
+  return lines.flatMap((line, i) => (line === '.TP' && lines[i + 1] !== undefined ? [plain(lines[i + 1])] : []));
 }
 
 function unquote(text: string): string {

@@ -1,6 +1,15 @@
 // Temp roots for tests: a directory that stands for /, with an optional config.yaml.
 
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync, lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import {
+  mkdtempSync,
+  mkdirSync,
+  writeFileSync,
+  rmSync,
+  readFileSync,
+  lstatSync,
+  readdirSync,
+  readlinkSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';

@@ -22,7 +22,10 @@ const takes = (command: Command, name: OptionName): boolean => {
 };
 
 /** Each command's long spellings: its word (`status`) and its option (`--regenerate-cert`). */
-const spellings = ([name, c]: [Command, CommandSpec]): string[] => [...(c.word === false ? [] : [name]), ...(c.flag ? [`--${c.flag.long}`] : [])];
+const spellings = ([name, c]: [Command, CommandSpec]): string[] => [
+  ...(c.word === false ? [] : [name]),
+  ...(c.flag ? [`--${c.flag.long}`] : []),
+];
 /** Every word the program reads: command words, options and command options, long and short. */
 const everySpelling = [
   ...commands.flatMap(spellings),
@@ -40,8 +43,12 @@ describe('the bash completion', () => {
   });
 
   it('completes the value of each option that takes one: directories for DIR, files for FILE', () => {
-    const completes = Object.fromEntries([...script.matchAll(/^\s*(--[\w-]+)\) COMPREPLY=\(\$\(compgen -(\w) /gm)].map((m) => [m[1], m[2]]));
-    const expected = Object.fromEntries(options.flatMap(([name, o]) => ('value' in o ? [[`--${name}`, o.value === 'DIR' ? 'd' : 'f']] : [])));
+    const completes = Object.fromEntries(
+      [...script.matchAll(/^\s*(--[\w-]+)\) COMPREPLY=\(\$\(compgen -(\w) /gm)].map((m) => [m[1], m[2]]),
+    );
+    const expected = Object.fromEntries(
+      options.flatMap(([name, o]) => ('value' in o ? [[`--${name}`, o.value === 'DIR' ? 'd' : 'f']] : [])),
+    );
     expect(completes).toEqual(expected);
   });
 
@@ -49,7 +56,18 @@ describe('the bash completion', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ifb-complete-'));
     mkdirSync(path.join(dir, 'tree'));
     const complete = (...words: string[]): string[] => {
-      const run = spawnSync('bash', ['-c', `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _immich_firstboot; printf '%s\\n' "\${COMPREPLY[@]}"`, 'bash', COMPLETION, 'immich-firstboot', ...words], { cwd: dir, encoding: 'utf8' });
+      const run = spawnSync(
+        'bash',
+        [
+          '-c',
+          `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _immich_firstboot; printf '%s\\n' "\${COMPREPLY[@]}"`,
+          'bash',
+          COMPLETION,
+          'immich-firstboot',
+          ...words,
+        ],
+        { cwd: dir, encoding: 'utf8' },
+      );
       expect(run.stderr).toBe('');
       return run.stdout.split('\n').filter(Boolean).sort();
     };
@@ -88,9 +106,10 @@ describe('the man page', () => {
     const items = lines.join('\n').split('\n.TP\n').slice(1);
     for (const [name, o] of options) {
       if (o.commands === 'all') continue;
-      const item = items.find((text) => plain(text.split('\n')[0]!).split(' ')[0] === `--${name}`) ?? '';
+      const item = items.find((text) => plain(text.split('\n')[0]).split(' ')[0] === `--${name}`) ?? '';
       const body = item.split('\n').slice(1).map(plain).join(' ');
-      for (const command of o.commands) expect(body, `--${name}`).toMatch(new RegExp(`(^|[^\\w-])${command}([^\\w-]|$)`));
+      for (const command of o.commands)
+        expect(body, `--${name}`).toMatch(new RegExp(`(^|[^\\w-])${command}([^\\w-]|$)`));
     }
   });
 
@@ -100,15 +119,26 @@ describe('the man page', () => {
     const chunks = (end < 0 ? lines : lines.slice(0, end)).join('\n').split('\n.br\n');
     const seen = new Map<Command, string[]>();
     for (const chunk of chunks) {
-      const words = chunk.split('\n').map(plain).join(' ').replace(/[[\]|]/g, ' ').split(/\s+/).filter(Boolean);
+      const words = chunk
+        .split('\n')
+        .map(plain)
+        .join(' ')
+        .replace(/[[\]|]/g, ' ')
+        .split(/\s+/)
+        .filter(Boolean);
       expect(words[0], chunk).toBe('immich-firstboot');
       for (const word of words.slice(1)) {
-        expect(everySpelling.includes(word) || word === 'DIR' || word === 'FILE', `${word} in the SYNOPSIS is not in the tables`).toBe(true);
+        expect(
+          everySpelling.includes(word) || word === 'DIR' || word === 'FILE',
+          `${word} in the SYNOPSIS is not in the tables`,
+        ).toBe(true);
       }
       const named = commands.filter((row) => spellings(row).some((s) => words.includes(s))).map(([name]) => name);
       expect(named.length, chunk).toBeLessThanOrEqual(1);
       const command = named[0] ?? 'run';
-      const given = words.filter((w) => w.startsWith('--') && !commands.some((row) => spellings(row).includes(w))).map((w) => w.slice(2) as OptionName);
+      const given = words
+        .filter((w) => w.startsWith('--') && !commands.some((row) => spellings(row).includes(w)))
+        .map((w) => w.slice(2) as OptionName);
       for (const name of given) expect(takes(command, name), `--${name} on the SYNOPSIS line of ${command}`).toBe(true);
       expect(seen.has(command), `${command} has two SYNOPSIS lines`).toBe(false);
       seen.set(command, given);
@@ -124,7 +154,11 @@ describe('the man page', () => {
     const groff = spawnSync('groff', ['-man', '-Tutf8', '-ww', MAN_PAGE], { encoding: 'utf8' });
     expect(groff.error).toBeUndefined();
     expect(groff.stderr).toBe('');
-    const text = execFileSync('man', ['-l', MAN_PAGE], { encoding: 'utf8', env: { ...process.env, MANWIDTH: '100', MAN_KEEP_FORMATTING: '' } });
-    for (const title of ['SYNOPSIS', 'COMMANDS', 'OPTIONS', 'EXIT STATUS']) expect(text).toMatch(new RegExp(`^${title}$`, 'm'));
+    const text = execFileSync('man', ['-l', MAN_PAGE], {
+      encoding: 'utf8',
+      env: { ...process.env, MANWIDTH: '100', MAN_KEEP_FORMATTING: '' },
+    });
+    for (const title of ['SYNOPSIS', 'COMMANDS', 'OPTIONS', 'EXIT STATUS'])
+      expect(text).toMatch(new RegExp(`^${title}$`, 'm'));
   });
 });

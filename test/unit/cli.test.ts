@@ -13,7 +13,15 @@ const refusal = (argv: string[]): { exitCode: number; message: string } | undefi
 describe('the command line', () => {
   it('runs the first boot when no command is given, with / as the root and no --config', () => {
     expect(parseArgs([])).toEqual({
-      command: 'run', root: '/', config: undefined, skipStack: false, json: false, force: false, pull: false, hostDocker: false, live: false,
+      command: 'run',
+      root: '/',
+      config: undefined,
+      skipStack: false,
+      json: false,
+      force: false,
+      pull: false,
+      hostDocker: false,
+      live: false,
     });
   });
 
@@ -38,9 +46,17 @@ describe('the command line', () => {
 
   it('takes a value after the option or after =, options before or after the command', () => {
     expect(parseArgs(['--root', '/tmp/t', 'doctor', '--live', '--json', '--config=/tmp/c.yaml'])).toMatchObject({
-      command: 'doctor', root: '/tmp/t', config: '/tmp/c.yaml', live: true, json: true,
+      command: 'doctor',
+      root: '/tmp/t',
+      config: '/tmp/c.yaml',
+      live: true,
+      json: true,
     });
-    expect(parseArgs(['prepare-image', '--root=/tmp/t', '--pull', '--host-docker', '--force'])).toMatchObject({ pull: true, hostDocker: true, force: true });
+    expect(parseArgs(['prepare-image', '--root=/tmp/t', '--pull', '--host-docker', '--force'])).toMatchObject({
+      pull: true,
+      hostDocker: true,
+      force: true,
+    });
     expect(parseArgs(['--skip-stack'])).toMatchObject({ command: 'run', skipStack: true });
   });
 
@@ -65,7 +81,10 @@ describe('the command line', () => {
     [['doctor', '--force'], '--force goes with prepare-image'],
     [['run', '--pull'], '--pull goes with prepare-image'],
     [['status', '--host-docker'], '--host-docker goes with prepare-image'],
-    [['prepare-image', '--pull', '--root', '/tmp/t'], '--pull with --root pulls into the running host\'s Docker, not the tree\'s; add --host-docker if that is what you want'],
+    [
+      ['prepare-image', '--pull', '--root', '/tmp/t'],
+      "--pull with --root pulls into the running host's Docker, not the tree's; add --host-docker if that is what you want",
+    ],
   ])('refuses %j with exit 2: %s', (argv, message) => {
     expect(refusal(argv)).toEqual({ exitCode: 2, message });
   });
@@ -79,8 +98,20 @@ describe('the command line', () => {
   });
 
   it('documents every command and option in the usage text, wrapped within 102 columns', () => {
-    for (const word of ['run', 'status', 'regenerate-cert', 'per-boot', 'prepare-image', 'doctor', 'motd']) expect(USAGE).toMatch(new RegExp(`^  ${word} +\\S`, 'm'));
-    for (const option of ['--root DIR', '--config FILE', '--skip-stack', '--json', '--pull', '--force', '--host-docker', '--live', '-h, --help', '-V, --version']) {
+    for (const word of ['run', 'status', 'regenerate-cert', 'per-boot', 'prepare-image', 'doctor', 'motd'])
+      expect(USAGE).toMatch(new RegExp(`^  ${word} +\\S`, 'm'));
+    for (const option of [
+      '--root DIR',
+      '--config FILE',
+      '--skip-stack',
+      '--json',
+      '--pull',
+      '--force',
+      '--host-docker',
+      '--live',
+      '-h, --help',
+      '-V, --version',
+    ]) {
       expect(USAGE).toMatch(new RegExp(`^  ${option} +\\S`, 'm'));
     }
     expect(USAGE).toContain('(also --regenerate-cert)');

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, parseConfig } from '../../src/config.js';
-import { FirstbootError } from '../../src/errors.js';
+import { type FirstbootError } from '../../src/errors.js';
 
-const parse = (text: string | undefined, env = {}) => parseConfig(text, { displayPath: '/etc/immich-firstboot/config.yaml', env });
+const parse = (text: string | undefined, env = {}) =>
+  parseConfig(text, { displayPath: '/etc/immich-firstboot/config.yaml', env });
 const failure = (text: string, env = {}): FirstbootError => {
   try {
     parse(text, env);
@@ -28,7 +29,9 @@ describe('config.yaml', () => {
 
   it('rejects an unknown key naming its path and line, with exit code 3', () => {
     const error = failure('domain: null\nimds:\n  enable: false\n');
-    expect(error.message).toBe('/etc/immich-firstboot/config.yaml line 3: unknown key "imds.enable" (known keys here: imds.enabled, imds.url, imds.timeoutSeconds, imds.retrySeconds)');
+    expect(error.message).toBe(
+      '/etc/immich-firstboot/config.yaml line 3: unknown key "imds.enable" (known keys here: imds.enabled, imds.url, imds.timeoutSeconds, imds.retrySeconds)',
+    );
     expect(error.exitCode).toBe(3);
     expect(error.hint).toContain('nothing was written');
   });
@@ -59,12 +62,22 @@ describe('config.yaml', () => {
   });
 
   it('takes the IMDS URL from IMMICH_FIRSTBOOT_IMDS_URL, and validates it', () => {
-    expect(parse(undefined, { IMMICH_FIRSTBOOT_IMDS_URL: 'http://127.0.0.1:9999' }).imds.url).toBe('http://127.0.0.1:9999');
-    expect(failure('', { IMMICH_FIRSTBOOT_IMDS_URL: 'ftp://x' }).message).toContain('IMMICH_FIRSTBOOT_IMDS_URL must be an http:// base URL');
+    expect(parse(undefined, { IMMICH_FIRSTBOOT_IMDS_URL: 'http://127.0.0.1:9999' }).imds.url).toBe(
+      'http://127.0.0.1:9999',
+    );
+    expect(failure('', { IMMICH_FIRSTBOOT_IMDS_URL: 'ftp://x' }).message).toContain(
+      'IMMICH_FIRSTBOOT_IMDS_URL must be an http:// base URL',
+    );
   });
 
   it('accepts IP addresses and names in extraNames, and nothing else', () => {
-    expect(parse('extraNames: [immich.lan, 192.0.2.7, "2001:db8::1"]\n').extraNames).toEqual(['immich.lan', '192.0.2.7', '2001:db8::1']);
-    expect(failure('extraNames: ["bad name"]\n').message).toContain('extraNames must be a list of DNS names or IP addresses');
+    expect(parse('extraNames: [immich.lan, 192.0.2.7, "2001:db8::1"]\n').extraNames).toEqual([
+      'immich.lan',
+      '192.0.2.7',
+      '2001:db8::1',
+    ]);
+    expect(failure('extraNames: ["bad name"]\n').message).toContain(
+      'extraNames must be a list of DNS names or IP addresses',
+    );
   });
 });

@@ -12,9 +12,28 @@ import { makeRoot } from '../support/root.js';
 
 const OLD = 'AA:'.repeat(31) + 'AA';
 const NEW = 'BB:'.repeat(31) + 'BB';
-const SITE = render(shipped, 'nginx/immich.conf.hbs', { serverNames: '_', certPath: '/c', keyPath: '/k', acmeWebroot: '/w', upstream: '127.0.0.1:2283', legacyHttp2: false });
-const DOOR: TlsDoor = { address: '127.0.0.1', port: '443', host: 'photos.example.com', servername: 'photos.example.com' };
-const result = (command: string, exitCode = 0) => ({ command, exitCode, stdout: '', stderr: '', notFound: false, timedOut: false });
+const SITE = render(shipped, 'nginx/immich.conf.hbs', {
+  serverNames: '_',
+  certPath: '/c',
+  keyPath: '/k',
+  acmeWebroot: '/w',
+  upstream: '127.0.0.1:2283',
+  legacyHttp2: false,
+});
+const DOOR: TlsDoor = {
+  address: '127.0.0.1',
+  port: '443',
+  host: 'photos.example.com',
+  servername: 'photos.example.com',
+};
+const result = (command: string, exitCode = 0) => ({
+  command,
+  exitCode,
+  stdout: '',
+  stderr: '',
+  notFound: false,
+  timedOut: false,
+});
 
 /** A systemd host whose nginx runs (root /), with the given handshake; records programs and handshakes. */
 function runningHost(handshake: PeerFingerprint) {
@@ -45,20 +64,36 @@ describe('tlsDoor', () => {
   });
 
   it('asks for no name (SNI) when a browser would use an address, and takes an explicit listen address as it is', () => {
-    const host = { hostname: 'vm', addresses: ['203.0.113.9'], publicIp: '198.51.100.7', privateIp: null, instanceId: 'x', instanceIdSource: 'none' as const };
-    expect(tlsDoor('listen 127.0.0.2:8443 ssl;', null, host)).toEqual({ address: '127.0.0.2', port: '8443', host: '198.51.100.7', servername: undefined });
-    expect(tlsDoor('listen [::]:443 ssl;', null, undefined)).toMatchObject({ address: '::1', host: 'localhost', servername: 'localhost' });
+    const host = {
+      hostname: 'vm',
+      addresses: ['203.0.113.9'],
+      publicIp: '198.51.100.7',
+      privateIp: null,
+      instanceId: 'x',
+      instanceIdSource: 'none' as const,
+    };
+    expect(tlsDoor('listen 127.0.0.2:8443 ssl;', null, host)).toEqual({
+      address: '127.0.0.2',
+      port: '8443',
+      host: '198.51.100.7',
+      servername: undefined,
+    });
+    expect(tlsDoor('listen [::]:443 ssl;', null, undefined)).toMatchObject({
+      address: '::1',
+      host: 'localhost',
+      servername: 'localhost',
+    });
     expect(tlsDoor('listen 80;', null, undefined)).toBeUndefined();
   });
 });
 
 describe('reloadServing', () => {
-  it('returns once nginx presents the new certificate, asking the site\'s door', async () => {
+  it("returns once nginx presents the new certificate, asking the site's door", async () => {
     let calls = 0;
     const { sys, programs, handshakes } = runningHost(async () => (++calls < 4 ? OLD : NEW));
     expect(await reloadServing(sys, { door: DOOR, fingerprint: NEW.toLowerCase() })).toBe('reloaded');
     expect(programs).toEqual(['systemctl is-active --quiet nginx.service', 'systemctl reload nginx.service']);
-    expect(handshakes.map((h) => h.at - handshakes[0]!.at)).toEqual([0, 150, 300, 450]);
+    expect(handshakes.map((h) => h.at - handshakes[0].at)).toEqual([0, 150, 300, 450]);
     expect(handshakes[0]).toMatchObject({ host: '127.0.0.1', port: 443, servername: 'photos.example.com' });
   });
 
@@ -76,7 +111,9 @@ describe('reloadServing', () => {
   });
 
   it('says why when no handshake succeeds within the bound', async () => {
-    const { sys } = runningHost(async () => { throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }); });
+    const { sys } = runningHost(async () => {
+      throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    });
     expect(await reloadServing(sys, { door: DOOR, fingerprint: NEW }, { timeoutMs: 2000 })).toMatchObject({
       warning: `nginx could not be asked which certificate it serves (ECONNREFUSED) on 127.0.0.1:443 2 s after the reload, not the new one (SHA-256 ${NEW})`,
     });
@@ -100,9 +137,19 @@ describe('reloadServing', () => {
 describe('the nginx-site step after a new certificate', () => {
   it('under --root reloads no nginx, waits for nothing and warns about nothing', async () => {
     const handshakes: string[] = [];
-    const sys = fakeSystem(makeRoot(), { exec: execReal, peerFingerprint: async ({ host }) => (handshakes.push(host), OLD) });
+    const sys = fakeSystem(makeRoot(), {
+      exec: execReal,
+      peerFingerprint: async ({ host }) => (handshakes.push(host), OLD),
+    });
     const { ctx, logs } = stepContext(sys, { domain: 'photos.example.com' }, { newCert: true });
-    ctx.journal.facts.host = { hostname: 'immich-vm', addresses: ['203.0.113.9'], publicIp: null, privateIp: null, instanceId: 'x', instanceIdSource: 'none' };
+    ctx.journal.facts.host = {
+      hostname: 'immich-vm',
+      addresses: ['203.0.113.9'],
+      publicIp: null,
+      privateIp: null,
+      instanceId: 'x',
+      instanceIdSource: 'none',
+    };
     await tlsCert.apply(ctx);
     await nginxSite.apply(ctx);
     expect(logs.map((l) => l.msg)).toContain('nginx: not reloaded (other root)');

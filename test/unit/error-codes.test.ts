@@ -14,7 +14,13 @@ const entries = Object.entries(ERROR_CODES) as Array<[ErrorCode, ErrorCodeEntry]
 
 /** The man page's rows for the catalog: the code as the tag, the meaning, then the usual fix. */
 const manRows = (): string[] =>
-  entries.flatMap(([code, entry]) => ['.TP', `.B ${roffText(code)}`, roffText(entry.meaning), '.br', roffText(`Usual fix: ${entry.fix}`)]);
+  entries.flatMap(([code, entry]) => [
+    '.TP',
+    `.B ${roffText(code)}`,
+    roffText(entry.meaning),
+    '.br',
+    roffText(`Usual fix: ${entry.fix}`),
+  ]);
 
 const sourceFiles = (dir: string): string[] =>
   readdirSync(dir).flatMap((name) => {
@@ -36,10 +42,12 @@ describe('the error codes', () => {
       .filter((f) => !f.endsWith('error-codes.ts'))
       .map((f) => readFileSync(f, 'utf8'))
       .join('\n');
-    const unused = entries.map(([code]) => code).filter((code) => !code.startsWith('io-') && !src.includes(`'${code}'`));
+    const unused = entries
+      .map(([code]) => code)
+      .filter((code) => !code.startsWith('io-') && !src.includes(`'${code}'`));
     expect(unused).toEqual([]);
     // Codes that reach the journal without a FirstbootError (tsc checks those), such as status's `interrupted`.
-    const literal = [...src.matchAll(/\bcode: '([a-z][a-z0-9-]*)'/g)].map((m) => m[1]!);
+    const literal = [...src.matchAll(/\bcode: '([a-z][a-z0-9-]*)'/g)].map((m) => m[1]);
     expect(literal.filter((code) => !(code in ERROR_CODES))).toEqual([]);
   });
 
@@ -49,17 +57,20 @@ describe('the error codes', () => {
     expect(ioErrorCode('EOVERFLOW')).toBe('io-other');
   });
 
-  it('are the man page\'s ERROR CODES section, row for row', () => {
+  it("are the man page's ERROR CODES section, row for row", () => {
     let page = readFileSync(MAN_PAGE, 'utf8');
     if (process.env.UPDATE_MAN_PAGE) {
       const start = page.indexOf('\n.TP\n', page.indexOf('\n.SH ERROR CODES\n'));
       const end = page.indexOf('\n.SH ', start + 1);
-      if (start < 0 || end < 0) throw new Error(`${MAN_PAGE}: no .SH ERROR CODES with a .TP list, followed by another section`);
+      if (start < 0 || end < 0)
+        throw new Error(`${MAN_PAGE}: no .SH ERROR CODES with a .TP list, followed by another section`);
       page = `${page.slice(0, start + 1)}${manRows().join('\n')}${page.slice(end)}`;
       writeFileSync(MAN_PAGE, page);
     }
     const lines = sections(page).get('ERROR CODES') ?? [];
     const rows = lines.slice(lines.indexOf('.TP'));
-    expect(rows, 'rewrite the section: UPDATE_MAN_PAGE=1 npx vitest run test/unit/error-codes.test.ts').toEqual(manRows());
+    expect(rows, 'rewrite the section: UPDATE_MAN_PAGE=1 npx vitest run test/unit/error-codes.test.ts').toEqual(
+      manRows(),
+    );
   });
 });

@@ -12,17 +12,20 @@ describe('logging', () => {
   it('writes one JSON line per event, with the step from the child logger', () => {
     const { lines, log } = capture('json');
     log.child({ step: 'env' }).info('written');
-    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 30, step: 'env', msg: 'written' });
+    expect(JSON.parse(lines[0])).toMatchObject({ level: 30, step: 'env', msg: 'written' });
   });
 
   it('redacts a registered secret wherever it appears, even inside a message or an error', () => {
     const { lines, secrets, log } = capture('json');
     secrets.add('S3cretS3cretS3cretS3cretS3cret12');
-    log.error({ output: 'psql: password S3cretS3cretS3cretS3cretS3cret12 rejected' }, 'got S3cretS3cretS3cretS3cretS3cret12');
+    log.error(
+      { output: 'psql: password S3cretS3cretS3cretS3cretS3cret12 rejected' },
+      'got S3cretS3cretS3cretS3cretS3cret12',
+    );
     log.info({ password: 'anything', nested: { password: 'x' } }, 'fields');
     expect(lines.join('')).not.toContain('S3cret');
     expect(lines.join('')).not.toContain('anything');
-    expect(JSON.parse(lines[0]!).msg).toBe('got [REDACTED]');
+    expect(JSON.parse(lines[0]).msg).toBe('got [REDACTED]');
   });
 
   it('prefixes journal lines with the syslog priority, so journalctl -p err finds errors', () => {
@@ -31,13 +34,15 @@ describe('logging', () => {
     log.warn('meh');
     log.info('fine');
     expect(lines.map((l) => l.slice(0, 3))).toEqual(['<3>', '<4>', '<6>']);
-    expect(JSON.parse(lines[0]!.slice(3)).msg).toBe('bad');
+    expect(JSON.parse(lines[0].slice(3)).msg).toBe('bad');
   });
 
   it('prints a readable line on a terminal, hint included', () => {
     const { lines, log } = capture('pretty');
     log.child({ step: 'tls-cert' }).error({ hint: 'apt install openssl' }, 'openssl is not installed');
-    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d ERROR \[tls-cert\] openssl is not installed\n {4}hint: apt install openssl\n$/);
+    expect(lines[0]).toMatch(
+      /^\d\d:\d\d:\d\d ERROR \[tls-cert\] openssl is not installed\n {4}hint: apt install openssl\n$/,
+    );
   });
 
   it('picks journal under systemd, pretty on a terminal, JSON otherwise', () => {

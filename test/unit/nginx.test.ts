@@ -6,7 +6,14 @@ import { shipped } from '../support/fake-system.js';
 
 describe('siteListens', () => {
   it('finds 80 and 443 (IPv4 and IPv6, TLS on 443) in the rendered site', () => {
-    const site = render(shipped, 'nginx/immich.conf.hbs', { serverNames: '_', certPath: '/c', keyPath: '/k', acmeWebroot: '/w', upstream: '127.0.0.1:2283', legacyHttp2: false });
+    const site = render(shipped, 'nginx/immich.conf.hbs', {
+      serverNames: '_',
+      certPath: '/c',
+      keyPath: '/k',
+      acmeWebroot: '/w',
+      upstream: '127.0.0.1:2283',
+      legacyHttp2: false,
+    });
     expect(siteListens(site)).toEqual([
       { address: '*', port: '80', ssl: false },
       { address: '::', port: '80', ssl: false },
@@ -16,7 +23,11 @@ describe('siteListens', () => {
   });
 
   it('reads addresses with ports, ssl among other parameters, and leaves unix sockets out', () => {
-    expect(siteListens('listen 127.0.0.1:8443 ssl http2 default_server;\nlisten [::1]:8080;\nlisten unix:/run/x.sock;\n  listen 10.0.0.4;')).toEqual([
+    expect(
+      siteListens(
+        'listen 127.0.0.1:8443 ssl http2 default_server;\nlisten [::1]:8080;\nlisten unix:/run/x.sock;\n  listen 10.0.0.4;',
+      ),
+    ).toEqual([
       { address: '127.0.0.1', port: '8443', ssl: true },
       { address: '::1', port: '8080', ssl: false },
       { address: '10.0.0.4', port: '80', ssl: false },

@@ -15,7 +15,8 @@ describe('the Postgres secret', () => {
     // 247 % 62 = 61 ('9'); 248..255 must be skipped, not folded onto 'A'..'H'.
     const bytes = [248, 255, 250, 0, 247, 61, 62];
     let served = 0;
-    const source = (size: number): Buffer => Buffer.from(Array.from({ length: size }, () => bytes[served++ % bytes.length]!));
+    const source = (size: number): Buffer =>
+      Buffer.from(Array.from({ length: size }, () => bytes[served++ % bytes.length]));
     expect(generateSecret(source, 4)).toBe('A99A');
   });
 

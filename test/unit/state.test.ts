@@ -10,7 +10,10 @@ describe('the lock', () => {
   it('refuses a second run while the first holds it, naming the holder (exit code 4)', async () => {
     const sys = createSystem(makeRoot());
     const lock = await acquireLock(sys, 'run');
-    await expect(acquireLock(sys, 'regenerate-cert')).rejects.toMatchObject({ exitCode: 4, message: expect.stringContaining(`(run, pid ${process.pid}) is running`) });
+    await expect(acquireLock(sys, 'regenerate-cert')).rejects.toMatchObject({
+      exitCode: 4,
+      message: expect.stringContaining(`(run, pid ${process.pid}) is running`),
+    });
     await lock.release();
     await (await acquireLock(sys, 'regenerate-cert')).release();
   });
@@ -29,7 +32,11 @@ describe('the lock', () => {
 
   it('does not mistake a reused pid for the holder (start time differs)', async () => {
     const root = makeRoot();
-    writeFile(root, '/var/lib/immich-firstboot/lock', JSON.stringify({ pid: process.pid, start: 'not-my-start', command: 'run' }));
+    writeFile(
+      root,
+      '/var/lib/immich-firstboot/lock',
+      JSON.stringify({ pid: process.pid, start: 'not-my-start', command: 'run' }),
+    );
     const lock = await acquireLock(createSystem(root), 'run');
     await lock.release();
   });
@@ -51,7 +58,7 @@ describe('the lock', () => {
     await lock.release();
   });
 
-  it('clears what a racer killed mid-try left in the lock scratch, and keeps a live racer\'s', async () => {
+  it("clears what a racer killed mid-try left in the lock scratch, and keeps a live racer's", async () => {
     const root = makeRoot();
     const child = spawn('true');
     const dead = await new Promise<number>((resolve) => child.on('exit', () => resolve(child.pid!)));

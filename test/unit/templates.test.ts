@@ -6,7 +6,15 @@ import { shipped } from '../support/fake-system.js';
 
 describe('templates', () => {
   it('env.hbs renders values verbatim (no HTML escaping) and fails on a missing one', () => {
-    const context: EnvContext = { uploadLocation: '/opt/immich/library', dbDataLocation: '/opt/immich/postgres', timezone: 'Europe/Berlin', immichVersion: 'v3.2.4', dbPassword: 'A'.repeat(32), dbUsername: 'postgres', dbDatabaseName: 'immich' };
+    const context: EnvContext = {
+      uploadLocation: '/opt/immich/library',
+      dbDataLocation: '/opt/immich/postgres',
+      timezone: 'Europe/Berlin',
+      immichVersion: 'v3.2.4',
+      dbPassword: 'A'.repeat(32),
+      dbUsername: 'postgres',
+      dbDatabaseName: 'immich',
+    };
     expect(render(shipped, 'templates/env.hbs', context)).toMatchSnapshot();
     expect(render(shipped, 'templates/env.hbs', { ...context, timezone: 'A&B<C>' })).toContain('TZ=A&B<C>');
     const { dbPassword: _omit, ...missing } = context;

@@ -3,9 +3,22 @@ import { formatMotd } from '../../../src/commands/motd.js';
 import type { StatusReport } from '../../../src/commands/status.js';
 
 const base: StatusReport = {
-  status: 'done', step: null, detail: '', errors: [], warnings: [], startedAt: null, updatedAt: null, finishedAt: null,
-  completed: [], pending: [], instanceId: null, addresses: ['192.0.2.10', '2001:db8::1'], certFingerprint: null, adminRegistered: false,
-  clone: null, addressChange: null,
+  status: 'done',
+  step: null,
+  detail: '',
+  errors: [],
+  warnings: [],
+  startedAt: null,
+  updatedAt: null,
+  finishedAt: null,
+  completed: [],
+  pending: [],
+  instanceId: null,
+  addresses: ['192.0.2.10', '2001:db8::1'],
+  certFingerprint: null,
+  adminRegistered: false,
+  clone: null,
+  addressChange: null,
 };
 
 describe('the login banner', () => {
@@ -18,18 +31,40 @@ describe('the login banner', () => {
     expect(formatMotd({ ...base, status: 'running', step: 'stack-ready' })).toContain('running (step stack-ready)');
   });
   it('shows the failure with its hint', () => {
-    const error = { step: 'stack-start', at: '', code: 'x', message: 'Docker is not running', hint: 'systemctl start docker' };
+    const error = {
+      step: 'stack-start',
+      at: '',
+      code: 'x',
+      message: 'Docker is not running',
+      hint: 'systemctl start docker',
+    };
     const text = formatMotd({ ...base, status: 'error', step: 'stack-start', errors: [error] });
     expect(text).toContain('FAILED at stack-start: Docker is not running');
     expect(text).toContain('hint: systemctl start docker');
   });
   it('says the VM is a clone, of which instance, and what became of the secret', () => {
-    const clone = { at: '2026-11-28T12:00:00.000Z', fromInstanceId: 'aaaa', toInstanceId: 'bbbb', secret: 'kept (Postgres holds data)' as const };
-    expect(formatMotd({ ...base, clone })).toContain('This VM is a copy of instance aaaa, noticed 2026-11-28T12:00:00.000Z: new certificate and credentials; Postgres secret kept (Postgres holds data)');
+    const clone = {
+      at: '2026-11-28T12:00:00.000Z',
+      fromInstanceId: 'aaaa',
+      toInstanceId: 'bbbb',
+      secret: 'kept (Postgres holds data)' as const,
+    };
+    expect(formatMotd({ ...base, clone })).toContain(
+      'This VM is a copy of instance aaaa, noticed 2026-11-28T12:00:00.000Z: new certificate and credentials; Postgres secret kept (Postgres holds data)',
+    );
   });
   it('says when new addresses met a certificate that is not ours, and stays quiet when ours was renewed', () => {
-    const change = { at: '', from: ['10.0.0.4'], to: ['10.0.0.9'], certificate: 'not ours (nginx serves /etc/letsencrypt/live/x/fullchain.pem): left alone' };
-    expect(formatMotd({ ...base, addressChange: change })).toContain('Addresses changed (10.0.0.9); the certificate nginx serves is not ours');
-    expect(formatMotd({ ...base, addressChange: { ...change, certificate: 'renewed' } })).not.toContain('Addresses changed');
+    const change = {
+      at: '',
+      from: ['10.0.0.4'],
+      to: ['10.0.0.9'],
+      certificate: 'not ours (nginx serves /etc/letsencrypt/live/x/fullchain.pem): left alone',
+    };
+    expect(formatMotd({ ...base, addressChange: change })).toContain(
+      'Addresses changed (10.0.0.9); the certificate nginx serves is not ours',
+    );
+    expect(formatMotd({ ...base, addressChange: { ...change, certificate: 'renewed' } })).not.toContain(
+      'Addresses changed',
+    );
   });
 });

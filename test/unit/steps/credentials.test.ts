@@ -9,7 +9,14 @@ const PASSWORD = 'Abcdefghijklmnopqrstuvwxyz012345';
 function context(root: string, domain: string | null = null) {
   const { ctx } = stepContext(fakeSystem(root), { domain });
   ctx.journal.facts = {
-    host: { hostname: 'immich-vm', addresses: ['203.0.113.9', '2001:db8::4'], publicIp: '203.0.113.9', privateIp: '10.0.0.4', instanceId: 'x', instanceIdSource: 'none' },
+    host: {
+      hostname: 'immich-vm',
+      addresses: ['203.0.113.9', '2001:db8::4'],
+      publicIp: '203.0.113.9',
+      privateIp: '10.0.0.4',
+      instanceId: 'x',
+      instanceIdSource: 'none',
+    },
     certFingerprint: 'AA:BB',
     stack: 'started',
     adminRegistered: false,

@@ -20,7 +20,9 @@ const run = async (root: string, exec: Exec = dockerWorld({ validate: OLD_DOCKER
 /** The step in a full run, restarting Docker with a configured command. */
 const runWithRestart = async (root: string, world: World = {}) => {
   const exec = dockerWorld(world);
-  const { ctx } = stepContext(fakeSystem(root, { exec }), { dockerLogs: { maxSize: '50m', maxFile: '5', restartCommand: ['restart-docker'] } });
+  const { ctx } = stepContext(fakeSystem(root, { exec }), {
+    dockerLogs: { maxSize: '50m', maxFile: '5', restartCommand: ['restart-docker'] },
+  });
   const result = await dockerLogs.apply(ctx);
   return { result, restarts: exec.calls.filter((c) => c[0] === 'restart-docker').length, exec };
 };
@@ -29,12 +31,19 @@ describe('the docker-logs step', () => {
   it('creates daemon.json with json-file rotation when there is none', async () => {
     const root = makeRoot();
     expect((await run(root)).result.changed).toBe(true);
-    expect(JSON.parse(readFile(root, DAEMON))).toEqual({ 'log-driver': 'json-file', 'log-opts': { 'max-size': '50m', 'max-file': '5' } });
+    expect(JSON.parse(readFile(root, DAEMON))).toEqual({
+      'log-driver': 'json-file',
+      'log-opts': { 'max-size': '50m', 'max-file': '5' },
+    });
   });
 
-  it('keeps every foreign key and the operator\'s own log-opts values', async () => {
+  it("keeps every foreign key and the operator's own log-opts values", async () => {
     const root = makeRoot();
-    writeFile(root, DAEMON, JSON.stringify({ 'data-root': '/mnt/docker', 'log-opts': { 'max-size': '10m', compress: 'true' } }));
+    writeFile(
+      root,
+      DAEMON,
+      JSON.stringify({ 'data-root': '/mnt/docker', 'log-opts': { 'max-size': '10m', compress: 'true' } }),
+    );
     await run(root);
     expect(JSON.parse(readFile(root, DAEMON))).toEqual({
       'data-root': '/mnt/docker',
@@ -58,7 +67,10 @@ describe('the docker-logs step', () => {
   ])('leaves a daemon.json that is %s untouched and fails clearly', async (_what, text, message) => {
     const root = makeRoot();
     writeFile(root, DAEMON, text);
-    await expect(run(root)).rejects.toMatchObject({ code: 'daemon-json-invalid', message: expect.stringMatching(message) });
+    await expect(run(root)).rejects.toMatchObject({
+      code: 'daemon-json-invalid',
+      message: expect.stringMatching(message),
+    });
     expect(readFile(root, DAEMON)).toBe(text);
   });
 
@@ -69,7 +81,7 @@ describe('the docker-logs step', () => {
     expect(JSON.parse(readFile(root, DAEMON))['log-driver']).toBe('json-file');
   });
 
-  it('keeps an operator\'s other log driver and warns', async () => {
+  it("keeps an operator's other log driver and warns", async () => {
     const root = makeRoot();
     writeFile(root, DAEMON, '{"log-driver":"journald"}');
     const { result, ctx } = await run(root);
@@ -82,9 +94,13 @@ describe('the docker-logs step', () => {
     const root = makeRoot();
     writeFile(root, DAEMON, '{"bogus-key": true}');
     const rejected = fail('');
-    rejected.stdout = 'unable to configure the Docker daemon with file /x: the following directives don\'t match any configuration option: bogus-key\n';
+    rejected.stdout =
+      "unable to configure the Docker daemon with file /x: the following directives don't match any configuration option: bogus-key\n";
     const exec = dockerWorld({ validate: rejected });
-    await expect(run(root, exec)).rejects.toMatchObject({ code: 'daemon-json-rejected', message: expect.stringContaining("don't match any configuration option: bogus-key; left untouched") });
+    await expect(run(root, exec)).rejects.toMatchObject({
+      code: 'daemon-json-rejected',
+      message: expect.stringContaining("don't match any configuration option: bogus-key; left untouched"),
+    });
     expect(readFile(root, DAEMON)).toBe('{"bogus-key": true}');
     const validated = exec.calls.find((c) => c[0] === 'dockerd')!;
     expect(validated.slice(0, 3)).toEqual(['dockerd', '--validate', '--config-file']);
@@ -97,21 +113,27 @@ describe('the docker-logs step', () => {
     ['daemon.json is empty', ''],
     ['daemon.json only names the json-file driver', '{"log-driver": "json-file"}'],
     ['daemon.json already holds our own values', '{"log-opts": {"max-size": "50m"}}'],
-  ])('does not run dockerd --validate when %s: nothing an operator wrote could make Docker refuse it', async (_what, text) => {
-    const root = makeRoot();
-    if (text !== undefined) writeFile(root, DAEMON, text);
-    const exec = dockerWorld();
-    const { result } = await run(root, exec);
-    expect(result.changed).toBe(true);
-    expect(exec.calls).toEqual([]);
-    expect(JSON.parse(readFile(root, DAEMON))).toEqual({ 'log-driver': 'json-file', 'log-opts': { 'max-size': '50m', 'max-file': '5' } });
-  });
+  ])(
+    'does not run dockerd --validate when %s: nothing an operator wrote could make Docker refuse it',
+    async (_what, text) => {
+      const root = makeRoot();
+      if (text !== undefined) writeFile(root, DAEMON, text);
+      const exec = dockerWorld();
+      const { result } = await run(root, exec);
+      expect(result.changed).toBe(true);
+      expect(exec.calls).toEqual([]);
+      expect(JSON.parse(readFile(root, DAEMON))).toEqual({
+        'log-driver': 'json-file',
+        'log-opts': { 'max-size': '50m', 'max-file': '5' },
+      });
+    },
+  );
 
   it.each([
     ['a key of its own', '{"data-root": "/mnt/docker"}'],
     ['a log option of its own', '{"log-opts": {"compress": "true"}}'],
     ['its own max-size', '{"log-opts": {"max-size": "10m"}}'],
-  ])('runs dockerd --validate when the operator\'s daemon.json holds %s', async (_what, text) => {
+  ])("runs dockerd --validate when the operator's daemon.json holds %s", async (_what, text) => {
     const root = makeRoot();
     writeFile(root, DAEMON, text);
     const exec = dockerWorld();
@@ -143,10 +165,15 @@ describe('the docker-logs step', () => {
     expect(existsSync(`${root}${PENDING}`)).toBe(false);
   });
 
-  it('fails with the restart command\'s output when Docker does not come back', async () => {
-    await expect(runWithRestart(makeRoot(), { restart: fail('Job for docker.service failed because the control process exited with error code.') })).rejects.toMatchObject({
+  it("fails with the restart command's output when Docker does not come back", async () => {
+    await expect(
+      runWithRestart(makeRoot(), {
+        restart: fail('Job for docker.service failed because the control process exited with error code.'),
+      }),
+    ).rejects.toMatchObject({
       code: 'docker-restart-failed',
-      message: '`restart-docker` failed: Job for docker.service failed because the control process exited with error code.',
+      message:
+        '`restart-docker` failed: Job for docker.service failed because the control process exited with error code.',
       hint: expect.stringContaining('journalctl -u docker.service'),
     });
   });
@@ -163,7 +190,9 @@ describe('the docker-logs step', () => {
     const exec = dockerWorld();
     const { ctx } = stepContext(fakeSystem(root, { exec }));
     await dockerLogs.apply(ctx);
-    expect(ctx.journal.warnings[0]?.message).toBe('/etc/docker/daemon.json changed, but Docker was not restarted (no systemd here, or --root is not /)');
+    expect(ctx.journal.warnings[0]?.message).toBe(
+      '/etc/docker/daemon.json changed, but Docker was not restarted (no systemd here, or --root is not /)',
+    );
     expect(exec.calls).toEqual([]); // neither a restart nor, with no operator keys, dockerd --validate
   });
 });

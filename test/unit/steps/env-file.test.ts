@@ -35,14 +35,21 @@ describe('the env step', () => {
     expect(readFile(root, '/opt/immich/.env')).toBe(text);
   });
 
-  it('adds only the missing keys to an operator\'s .env, keeping CRLF line ends', async () => {
+  it("adds only the missing keys to an operator's .env, keeping CRLF line ends", async () => {
     const root = makeRoot();
     writeFile(root, '/opt/immich/.env', `DB_PASSWORD=${KEPT}\r\nUPLOAD_LOCATION=/mnt/photos\r\n`, 0o600);
     const { ctx } = stepContext(fakeSystem(root));
     await envFile.apply(ctx);
     const text = readFile(root, '/opt/immich/.env');
-    expect(text.startsWith(`DB_PASSWORD=${KEPT}\r\nUPLOAD_LOCATION=/mnt/photos\r\n# Added by immich-firstboot\r\n`)).toBe(true);
-    expect(parse(text)).toMatchObject({ DB_PASSWORD: KEPT, UPLOAD_LOCATION: '/mnt/photos', DB_DATA_LOCATION: '/opt/immich/postgres', TZ: 'Etc/UTC' });
+    expect(
+      text.startsWith(`DB_PASSWORD=${KEPT}\r\nUPLOAD_LOCATION=/mnt/photos\r\n# Added by immich-firstboot\r\n`),
+    ).toBe(true);
+    expect(parse(text)).toMatchObject({
+      DB_PASSWORD: KEPT,
+      UPLOAD_LOCATION: '/mnt/photos',
+      DB_DATA_LOCATION: '/opt/immich/postgres',
+      TZ: 'Etc/UTC',
+    });
     expect(modeOf(root, '/opt/immich/.env')).toBe('0640');
   });
 

@@ -10,7 +10,9 @@ describe('the host-facts step', () => {
     const root = makeRoot();
     writeFile(root, '/etc/hostname', 'immich-vm\n');
     const httpGet: HttpGet = async () => ({ status: 200, body: INSTANCE_DOC('203.0.113.9', '10.0.0.4') });
-    const { ctx } = stepContext(fakeSystem(root, { httpGet }), { imds: { enabled: true, url: 'http://127.0.0.1:1', timeoutSeconds: 1, retrySeconds: 0 } });
+    const { ctx } = stepContext(fakeSystem(root, { httpGet }), {
+      imds: { enabled: true, url: 'http://127.0.0.1:1', timeoutSeconds: 1, retrySeconds: 0 },
+    });
     await hostFacts.apply(ctx);
     expect(ctx.journal.facts.host).toEqual({
       hostname: 'immich-vm',
@@ -24,7 +26,9 @@ describe('the host-facts step', () => {
 
   it('falls back to local interfaces and /etc/machine-id when IMDS is off, without asking it', async () => {
     const root = makeRoot();
-    const { ctx } = stepContext(fakeSystem(root, { hostname: 'kernel-name' }), { imds: { enabled: false, url: 'http://127.0.0.1:1', timeoutSeconds: 1, retrySeconds: 0 } });
+    const { ctx } = stepContext(fakeSystem(root, { hostname: 'kernel-name' }), {
+      imds: { enabled: false, url: 'http://127.0.0.1:1', timeoutSeconds: 1, retrySeconds: 0 },
+    });
     await hostFacts.apply(ctx);
     expect(ctx.journal.facts.host).toMatchObject({
       hostname: 'kernel-name',
@@ -37,7 +41,9 @@ describe('the host-facts step', () => {
 
   it('falls back to local interfaces when IMDS does not answer', async () => {
     const root = makeRoot();
-    const { ctx } = stepContext(fakeSystem(root), { imds: { enabled: true, url: 'http://127.0.0.1:1', timeoutSeconds: 1, retrySeconds: 0 } });
+    const { ctx } = stepContext(fakeSystem(root), {
+      imds: { enabled: true, url: 'http://127.0.0.1:1', timeoutSeconds: 1, retrySeconds: 0 },
+    });
     await hostFacts.apply(ctx);
     expect(ctx.journal.facts.host?.addresses).toEqual(['10.0.0.4']);
     expect(ctx.journal.facts.host?.instanceIdSource).toBe('machine-id');

@@ -9,7 +9,14 @@ import { fakeSystem, stepContext } from '../../support/fake-system.js';
 import { makeRoot, modeOf, readFile, writeFile } from '../../support/root.js';
 
 const SITE = '/etc/nginx/sites-available/immich';
-const result = (command: string, stderr: string, exitCode = 0) => ({ command, exitCode, stdout: '', stderr, notFound: false, timedOut: false });
+const result = (command: string, stderr: string, exitCode = 0) => ({
+  command,
+  exitCode,
+  stdout: '',
+  stderr,
+  notFound: false,
+  timedOut: false,
+});
 
 /** Real programs, except that `nginx -v` may claim another version; `calls` records every nginx run. */
 function programs(version: string | undefined, calls: string[] = []): Exec {
@@ -20,9 +27,26 @@ function programs(version: string | undefined, calls: string[] = []): Exec {
   };
 }
 
-async function context(root: string, { version = undefined as string | undefined, domain = 'photos.example.com' as string | null, calls = [] as string[], newCert = false } = {}) {
+interface ContextOptions {
+  version?: string;
+  domain?: string | null;
+  calls?: string[];
+  newCert?: boolean;
+}
+
+async function context(
+  root: string,
+  { version, domain = 'photos.example.com', calls = [], newCert = false }: ContextOptions = {},
+) {
   const { ctx } = stepContext(fakeSystem(root, { exec: programs(version, calls) }), { domain }, { newCert });
-  ctx.journal.facts.host = { hostname: 'immich-vm', addresses: ['203.0.113.9'], publicIp: null, privateIp: null, instanceId: 'x', instanceIdSource: 'none' };
+  ctx.journal.facts.host = {
+    hostname: 'immich-vm',
+    addresses: ['203.0.113.9'],
+    publicIp: null,
+    privateIp: null,
+    instanceId: 'x',
+    instanceIdSource: 'none',
+  };
   await tlsCert.apply(ctx);
   return ctx;
 }
@@ -47,15 +71,23 @@ describe('the nginx-site step', () => {
 
   it('uses `http2 on;` from nginx 1.25.1', async () => {
     const root = makeRoot();
-    const offline: Exec = async (file, args) => (args[0] === '-v' ? result('nginx -v', 'nginx version: nginx/1.25.1\n') : { ...result(file, ''), notFound: true });
+    const offline: Exec = async (file, args) =>
+      args[0] === '-v' ? result('nginx -v', 'nginx version: nginx/1.25.1\n') : { ...result(file, ''), notFound: true };
     const { ctx } = stepContext(fakeSystem(root, { exec: offline }));
-    ctx.journal.facts.host = { hostname: 'immich-vm', addresses: [], publicIp: null, privateIp: null, instanceId: 'x', instanceIdSource: 'none' };
+    ctx.journal.facts.host = {
+      hostname: 'immich-vm',
+      addresses: [],
+      publicIp: null,
+      privateIp: null,
+      instanceId: 'x',
+      instanceIdSource: 'none',
+    };
     await nginxSite.apply(ctx);
     expect(readFile(root, SITE)).toContain('    http2 on;');
     expect(readFile(root, SITE)).toContain('listen 443 ssl default_server;');
   });
 
-  it('keeps the previous site when nginx -t rejects the new one, and fails with nginx\'s own message', async () => {
+  it("keeps the previous site when nginx -t rejects the new one, and fails with nginx's own message", async () => {
     const root = makeRoot();
     const first = await context(root);
     await nginxSite.apply(first);
@@ -76,7 +108,9 @@ describe('the nginx-site step', () => {
 
   it('leaves no site enabled when the very first render is rejected', async () => {
     const root = makeRoot();
-    await expect(nginxSite.apply(await context(root, { version: '1.25.1' }))).rejects.toMatchObject({ code: 'nginx-test-failed' });
+    await expect(nginxSite.apply(await context(root, { version: '1.25.1' }))).rejects.toMatchObject({
+      code: 'nginx-test-failed',
+    });
     expect(existsSync(`${root}${SITE}`)).toBe(false);
     expect(existsSync(`${root}/etc/nginx/sites-enabled/immich`)).toBe(false);
   });
@@ -103,7 +137,10 @@ describe('the nginx-site step', () => {
     await nginxSite.apply(ctx);
     const calls: string[] = [];
     const again = await context(root, { calls });
-    Object.assign(again.journal, { managed: ctx.journal.managed, facts: { ...again.journal.facts, nginxCertFingerprint: ctx.journal.facts.nginxCertFingerprint } });
+    Object.assign(again.journal, {
+      managed: ctx.journal.managed,
+      facts: { ...again.journal.facts, nginxCertFingerprint: ctx.journal.facts.nginxCertFingerprint },
+    });
     const result = await nginxSite.apply(again);
     expect(result).toMatchObject({ changed: false, summary: 'nothing changed' });
     expect(calls).toEqual(['-v']);
@@ -113,14 +150,18 @@ describe('the nginx-site step', () => {
     const root = makeRoot();
     await nginxSite.apply(await context(root));
     const site = readFile(root, SITE);
-    for (const block of site.split(/\n\s*location /).slice(1)) expect(block.split('\n}')[0]).not.toContain('add_header');
+    for (const block of site.split(/\n\s*location /).slice(1))
+      expect(block.split('\n}')[0]).not.toContain('add_header');
     expect(site.match(/add_header Strict-Transport-Security "max-age=63072000" always;/g)).toHaveLength(2);
   });
 
   it('keeps a site someone else edited (certbot) and writes ours beside it', async () => {
     const root = makeRoot();
     await nginxSite.apply(await context(root));
-    const edited = readFile(root, SITE).replace('    ssl_certificate_key', '    # a hand edit\n    ssl_certificate_key');
+    const edited = readFile(root, SITE).replace(
+      '    ssl_certificate_key',
+      '    # a hand edit\n    ssl_certificate_key',
+    );
     writeFile(root, SITE, edited);
     const ctx = await context(root, { domain: 'other.example.com' });
     ctx.journal.managed[SITE] = 'some-older-render'; // the recorded hash is what protects the edit
@@ -134,15 +175,29 @@ describe('the nginx-site step', () => {
     const root = makeRoot();
     await nginxSite.apply(await context(root));
     const certbot = readFile(root, SITE)
-      .replace(/ssl_certificate \S+;/, 'ssl_certificate /etc/letsencrypt/live/photos.example.com/fullchain.pem; # managed by Certbot')
-      .replace(/ssl_certificate_key \S+;/, 'ssl_certificate_key /etc/letsencrypt/live/photos.example.com/privkey.pem; # managed by Certbot');
+      .replace(
+        /ssl_certificate \S+;/,
+        'ssl_certificate /etc/letsencrypt/live/photos.example.com/fullchain.pem; # managed by Certbot',
+      )
+      .replace(
+        /ssl_certificate_key \S+;/,
+        'ssl_certificate_key /etc/letsencrypt/live/photos.example.com/privkey.pem; # managed by Certbot',
+      );
     writeFile(root, SITE, certbot);
     const ctx = await context(root, { newCert: true });
     ctx.journal.managed[SITE] = 'our-earlier-render';
     // certbot's files are not in this root, so nginx -t refuses; the message names them as the site does.
-    await expect(nginxSite.apply(ctx)).rejects.toMatchObject({ message: expect.stringContaining('cannot load certificate "/etc/letsencrypt/live/photos.example.com/fullchain.pem"') });
+    await expect(nginxSite.apply(ctx)).rejects.toMatchObject({
+      message: expect.stringContaining(
+        'cannot load certificate "/etc/letsencrypt/live/photos.example.com/fullchain.pem"',
+      ),
+    });
     expect(readFile(root, SITE)).toBe(certbot);
-    expect(ctx.journal.warnings.map((w) => w.message)).toContainEqual(expect.stringContaining('nginx serves /etc/letsencrypt/live/photos.example.com/fullchain.pem, not the self-signed'));
+    expect(ctx.journal.warnings.map((w) => w.message)).toContainEqual(
+      expect.stringContaining(
+        'nginx serves /etc/letsencrypt/live/photos.example.com/fullchain.pem, not the self-signed',
+      ),
+    );
   });
 
   it('uses the catch-all server name when there is no name at all', async () => {

@@ -5,7 +5,8 @@ import { dockerWorld, fail } from '../../support/docker-world.js';
 import { fakeSystem, stepContext } from '../../support/fake-system.js';
 import { makeRoot, writeFile } from '../../support/root.js';
 
-const pong: HttpGet = async ({ url }) => (url.endsWith('/ping') ? { status: 200, body: '{"res":"pong"}' } : { status: 200, body: '{"isInitialized":false}' });
+const pong: HttpGet = async ({ url }) =>
+  url.endsWith('/ping') ? { status: 200, body: '{"res":"pong"}' } : { status: 200, body: '{"isInitialized":false}' };
 
 describe('the stack-start step', () => {
   it('starts the stack with the compose plugin, project immich and the installed file, and checks it is on loopback', async () => {
@@ -17,13 +18,20 @@ describe('the stack-start step', () => {
       ['docker', 'compose', 'version'],
       ['docker', 'compose', '-p', 'immich', '-f', `${root}/opt/immich/docker-compose.yml`, 'up', '-d'],
     ]);
-    expect(result.summary).toBe(`\`docker compose -p immich up -d\` done for /opt/immich/docker-compose.yml; ports 2283 on loopback only (127.0.0.1:2283)`);
+    expect(result.summary).toBe(
+      `\`docker compose -p immich up -d\` done for /opt/immich/docker-compose.yml; ports 2283 on loopback only (127.0.0.1:2283)`,
+    );
   });
 
   it('falls back to docker-compose when the plugin is missing', async () => {
     const world = dockerWorld();
-    const exec: typeof world = Object.assign(async (file: string, args: readonly string[]) =>
-      file === 'docker' && args[0] === 'compose' ? fail("docker: 'compose' is not a docker command.") : world(file, args), { calls: world.calls });
+    const exec: typeof world = Object.assign(
+      async (file: string, args: readonly string[]) =>
+        file === 'docker' && args[0] === 'compose'
+          ? fail("docker: 'compose' is not a docker command.")
+          : world(file, args),
+      { calls: world.calls },
+    );
     const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
     expect((await stackStart.apply(ctx)).summary).toMatch(/^`docker-compose -p immich up -d` done/);
     expect(exec.calls.find((c) => c.includes('up'))?.slice(0, 3)).toEqual(['docker-compose', '-p', 'immich']);
@@ -41,16 +49,24 @@ describe('the stack-start step', () => {
   it('retries a failing `up -d` three times, then fails with its last output', async () => {
     const exec = dockerWorld({ upFails: 'Error response from daemon: no space left on device' });
     const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
-    await expect(stackStart.apply(ctx)).rejects.toMatchObject({ code: 'compose-up-failed', message: expect.stringContaining('failed 3 times: Error response from daemon: no space left on device') });
+    await expect(stackStart.apply(ctx)).rejects.toMatchObject({
+      code: 'compose-up-failed',
+      message: expect.stringContaining('failed 3 times: Error response from daemon: no space left on device'),
+    });
     expect(exec.calls.filter((c) => c.includes('up'))).toHaveLength(3);
   });
 
   it('fails loudly and stops the server when Docker publishes 2283 on every address', async () => {
-    const exec = dockerWorld({ publishIp: '0.0.0.0', ss: ['LISTEN 0 4096 0.0.0.0:2283 0.0.0.0:*', 'LISTEN 0 4096 [::]:2283 [::]:*'] });
+    const exec = dockerWorld({
+      publishIp: '0.0.0.0',
+      ss: ['LISTEN 0 4096 0.0.0.0:2283 0.0.0.0:*', 'LISTEN 0 4096 [::]:2283 [::]:*'],
+    });
     const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
     await expect(stackStart.apply(ctx)).rejects.toMatchObject({
       code: 'port-exposed',
-      message: expect.stringContaining('Docker publishes immich-server on 0.0.0.0:2283; a socket listens on 0.0.0.0:2283'),
+      message: expect.stringContaining(
+        'Docker publishes immich-server on 0.0.0.0:2283; a socket listens on 0.0.0.0:2283',
+      ),
       hint: expect.stringContaining("- '127.0.0.1:2283:2283'"),
     });
     expect(exec.calls.at(-1)?.slice(-2)).toEqual(['stop', 'immich-server']);
@@ -59,43 +75,71 @@ describe('the stack-start step', () => {
   it('treats an empty HostIp (every address) as exposed', async () => {
     const exec = dockerWorld({ publishIp: '' });
     const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
-    await expect(stackStart.apply(ctx)).rejects.toMatchObject({ code: 'port-exposed', message: expect.stringContaining('on every address:2283') });
+    await expect(stackStart.apply(ctx)).rejects.toMatchObject({
+      code: 'port-exposed',
+      message: expect.stringContaining('on every address:2283'),
+    });
   });
 
   it('fails when a socket on 2283 listens beyond loopback even though Docker publishes on loopback, and stops nothing', async () => {
-    const exec = dockerWorld({ ss: ['LISTEN 0 4096 127.0.0.1:2283 0.0.0.0:*', 'LISTEN 0 511 *:2283 *:* users:(("node",pid=7,fd=3))'] });
+    const exec = dockerWorld({
+      ss: ['LISTEN 0 4096 127.0.0.1:2283 0.0.0.0:*', 'LISTEN 0 511 *:2283 *:* users:(("node",pid=7,fd=3))'],
+    });
     const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
-    await expect(stackStart.apply(ctx)).rejects.toMatchObject({ code: 'port-exposed', message: expect.stringContaining('a socket listens on *:2283') });
+    await expect(stackStart.apply(ctx)).rejects.toMatchObject({
+      code: 'port-exposed',
+      message: expect.stringContaining('a socket listens on *:2283'),
+    });
     expect(exec.calls.some((c) => c.includes('stop'))).toBe(false);
   });
 
   it('accepts loopback listeners of both families and ignores other ports', async () => {
-    const exec = dockerWorld({ ss: ['LISTEN 0 4096 127.0.0.1:2283 0.0.0.0:*', 'LISTEN 0 4096 [::1]:2283 [::]:*', 'LISTEN 0 511 0.0.0.0:443 0.0.0.0:*', 'LISTEN 0 4096 127.0.0.53%lo:53 0.0.0.0:*'] });
+    const exec = dockerWorld({
+      ss: [
+        'LISTEN 0 4096 127.0.0.1:2283 0.0.0.0:*',
+        'LISTEN 0 4096 [::1]:2283 [::]:*',
+        'LISTEN 0 511 0.0.0.0:443 0.0.0.0:*',
+        'LISTEN 0 4096 127.0.0.53%lo:53 0.0.0.0:*',
+      ],
+    });
     const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
     expect((await stackStart.apply(ctx)).summary).toContain('ports 2283 on loopback only (127.0.0.1:2283, ::1:2283)');
   });
 
   it('says when ss is missing rather than skipping the check', async () => {
     const world = dockerWorld();
-    const exec = Object.assign(async (file: string, args: readonly string[]) => (file === 'ss' ? fail('', true) : world(file, args)), { calls: world.calls });
+    const exec = Object.assign(
+      async (file: string, args: readonly string[]) => (file === 'ss' ? fail('', true) : world(file, args)),
+      { calls: world.calls },
+    );
     const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
-    await expect(stackStart.apply(ctx)).rejects.toMatchObject({ code: 'ss-failed', hint: expect.stringContaining('apt install iproute2') });
+    await expect(stackStart.apply(ctx)).rejects.toMatchObject({
+      code: 'ss-failed',
+      hint: expect.stringContaining('apt install iproute2'),
+    });
   });
 
   it('warns when the containers were created without log rotation', async () => {
     const exec = dockerWorld({ maxSize: undefined });
     const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
     await stackStart.apply(ctx);
-    expect(ctx.journal.warnings[0]).toMatchObject({ message: expect.stringContaining('were created without log rotation'), hint: expect.stringContaining('up -d --force-recreate') });
+    expect(ctx.journal.warnings[0]).toMatchObject({
+      message: expect.stringContaining('were created without log rotation'),
+      hint: expect.stringContaining('up -d --force-recreate'),
+    });
   });
 
   it('restarts Docker before `up` when an earlier --skip-stack run left daemon.json unapplied', async () => {
     const root = makeRoot();
     writeFile(root, '/var/lib/immich-firstboot/docker-restart-pending', 'x\n');
     const exec = dockerWorld();
-    const { ctx } = stepContext(fakeSystem(root, { exec }), { dockerLogs: { maxSize: '50m', maxFile: '5', restartCommand: ['restart-docker'] } });
+    const { ctx } = stepContext(fakeSystem(root, { exec }), {
+      dockerLogs: { maxSize: '50m', maxFile: '5', restartCommand: ['restart-docker'] },
+    });
     await stackStart.apply(ctx);
-    const order = exec.calls.map((c) => c[0] === 'restart-docker' ? 'restart' : c.includes('up') ? 'up' : '').filter(Boolean);
+    const order = exec.calls
+      .map((c) => (c[0] === 'restart-docker' ? 'restart' : c.includes('up') ? 'up' : ''))
+      .filter(Boolean);
     expect(order).toEqual(['restart', 'up']);
     expect(await ctx.sys.fs.exists('/var/lib/immich-firstboot/docker-restart-pending')).toBe(false);
   });
@@ -118,7 +162,7 @@ describe('the stack-ready step', () => {
     expect(result.summary).toContain('first admin not registered yet');
   });
 
-  it('once Immich answers, asks Docker, ss and Immich\'s config at the same time', async () => {
+  it("once Immich answers, asks Docker, ss and Immich's config at the same time", async () => {
     const events: string[] = [];
     const slowly = async <T>(what: string, answer: () => Promise<T>): Promise<T> => {
       events.push(`start ${what}`);
@@ -127,8 +171,13 @@ describe('the stack-ready step', () => {
       return answer();
     };
     const world = dockerWorld();
-    const exec = Object.assign(async (file: string, args: readonly string[]) => slowly(file === 'ss' ? 'ss' : `${file} ${args[0]}`, () => world(file, args)), { calls: world.calls });
-    const httpGet: HttpGet = async (request) => (request.url.endsWith('/ping') ? pong(request) : slowly('config', () => pong(request)));
+    const exec = Object.assign(
+      async (file: string, args: readonly string[]) =>
+        slowly(file === 'ss' ? 'ss' : `${file} ${args[0]}`, () => world(file, args)),
+      { calls: world.calls },
+    );
+    const httpGet: HttpGet = async (request) =>
+      request.url.endsWith('/ping') ? pong(request) : slowly('config', () => pong(request));
     const { ctx } = stepContext(fakeSystem(makeRoot(), { httpGet, exec }));
     await stackReady.apply(ctx);
     expect(events.slice(0, 3).sort()).toEqual(['start config', 'start docker ps', 'start ss']);
@@ -136,10 +185,13 @@ describe('the stack-ready step', () => {
     expect(ctx.journal.facts.adminRegistered).toBe(false);
   });
 
-  it('reports Docker\'s error, not ss\'s, when both fail', async () => {
+  it("reports Docker's error, not ss's, when both fail", async () => {
     const exec = async (file: string) => (file === 'ss' ? fail('', true) : fail('Cannot connect to the Docker daemon'));
     const { ctx } = stepContext(fakeSystem(makeRoot(), { httpGet: pong, exec }));
-    await expect(stackReady.apply(ctx)).rejects.toMatchObject({ code: 'docker-failed', message: expect.stringContaining('Cannot connect to the Docker daemon') });
+    await expect(stackReady.apply(ctx)).rejects.toMatchObject({
+      code: 'docker-failed',
+      message: expect.stringContaining('Cannot connect to the Docker daemon'),
+    });
   });
 
   it('fails when the server turns out to listen beyond loopback once it answers', async () => {
@@ -150,12 +202,19 @@ describe('the stack-ready step', () => {
   });
 
   it('times out naming the unhealthy service, with its logs, secrets scrubbed', async () => {
-    const exec = dockerWorld({ serverHealth: 'unhealthy', logs: 'immich_server | password authentication failed for PassPassPass1234\n' });
-    const { ctx, logs } = stepContext(fakeSystem(makeRoot(), { exec, httpGet: async () => ({ status: 502, body: '' }) }), { stack: { readyTimeoutSeconds: 10, serverUrl: 'http://127.0.0.1:2283' } });
+    const exec = dockerWorld({
+      serverHealth: 'unhealthy',
+      logs: 'immich_server | password authentication failed for PassPassPass1234\n',
+    });
+    const { ctx, logs } = stepContext(
+      fakeSystem(makeRoot(), { exec, httpGet: async () => ({ status: 502, body: '' }) }),
+      { stack: { readyTimeoutSeconds: 10, serverUrl: 'http://127.0.0.1:2283' } },
+    );
     ctx.secrets.add('PassPassPass1234');
     await expect(stackReady.apply(ctx)).rejects.toMatchObject({
       code: 'stack-not-ready',
-      message: 'Immich did not answer http://127.0.0.1:2283/api/server/ping within 10s (not healthy: immich-server unhealthy)',
+      message:
+        'Immich did not answer http://127.0.0.1:2283/api/server/ping within 10s (not healthy: immich-server unhealthy)',
       hint: expect.stringContaining('logs immich-server'),
     });
     expect(exec.calls.find((c) => c.includes('logs'))?.slice(-1)).toEqual(['immich-server']);

@@ -8,11 +8,25 @@ import { execReal } from '../../../src/system/exec.js';
 import { fakeSystem, stepContext } from '../../support/fake-system.js';
 import { makeRoot, modeOf } from '../../support/root.js';
 
-const host = { hostname: 'immich-vm', addresses: ['203.0.113.9', '10.0.0.4', '2001:db8::4'], publicIp: '203.0.113.9', privateIp: '10.0.0.4', instanceId: 'x', instanceIdSource: 'none' as const };
-const text = (root: string) => execFileSync('openssl', ['x509', '-in', `${root}/etc/immich-firstboot/tls/current/cert.pem`, '-noout', '-text'], { encoding: 'utf8' });
+const host = {
+  hostname: 'immich-vm',
+  addresses: ['203.0.113.9', '10.0.0.4', '2001:db8::4'],
+  publicIp: '203.0.113.9',
+  privateIp: '10.0.0.4',
+  instanceId: 'x',
+  instanceIdSource: 'none' as const,
+};
+const text = (root: string) =>
+  execFileSync('openssl', ['x509', '-in', `${root}/etc/immich-firstboot/tls/current/cert.pem`, '-noout', '-text'], {
+    encoding: 'utf8',
+  });
 
 function context(root: string, config = {}, newCert = false) {
-  const { ctx } = stepContext(fakeSystem(root, { exec: execReal }), { domain: 'photos.example.com', ...config }, { newCert });
+  const { ctx } = stepContext(
+    fakeSystem(root, { exec: execReal }),
+    { domain: 'photos.example.com', ...config },
+    { newCert },
+  );
   ctx.journal.facts.host = structuredClone(host);
   return ctx;
 }
@@ -25,11 +39,14 @@ describe('the tls-cert step', () => {
     const cert = text(root);
     expect(cert).toContain('ASN1 OID: prime256v1');
     expect(cert).toContain('Signature Algorithm: ecdsa-with-SHA256');
-    expect(cert).toMatch(/Subject Alternative Name:\s*\n\s*DNS:photos.example.com, DNS:immich-vm, IP Address:203.0.113.9, IP Address:10.0.0.4, IP Address:2001:DB8:0:0:0:0:0:4/);
+    expect(cert).toMatch(
+      /Subject Alternative Name:\s*\n\s*DNS:photos.example.com, DNS:immich-vm, IP Address:203.0.113.9, IP Address:10.0.0.4, IP Address:2001:DB8:0:0:0:0:0:4/,
+    );
     expect(cert).toMatch(/Basic Constraints: critical\s*\n\s*CA:FALSE/);
     expect(cert).toMatch(/Extended Key Usage:\s*\n\s*TLS Web Server Authentication/);
     expect(cert).not.toContain('CA:TRUE');
-    const days = (Date.parse(/Not After : (.+)/.exec(cert)![1]!) - Date.parse(/Not Before: (.+)/.exec(cert)![1]!)) / 86_400_000;
+    const days =
+      (Date.parse(/Not After : (.+)/.exec(cert)![1]) - Date.parse(/Not Before: (.+)/.exec(cert)![1])) / 86_400_000;
     expect(days).toBe(397);
     expect(modeOf(root, '/etc/immich-firstboot/tls/current/key.pem')).toBe('0600');
     expect(modeOf(root, '/etc/immich-firstboot/tls/current/cert.pem')).toBe('0644');
@@ -49,11 +66,15 @@ describe('the tls-cert step', () => {
     const ctx = context(root);
     await tlsCert.apply(ctx);
     const cert = '/etc/immich-firstboot/tls/current/cert.pem';
-    const printed = execFileSync('openssl', ['x509', '-in', `${root}${cert}`, '-noout', '-fingerprint', '-sha256', '-enddate'], { encoding: 'utf8' });
+    const printed = execFileSync(
+      'openssl',
+      ['x509', '-in', `${root}${cert}`, '-noout', '-fingerprint', '-sha256', '-enddate'],
+      { encoding: 'utf8' },
+    );
     const info = await inspectCert(ctx.sys, cert);
     expect(info.fingerprint).toBe(/Fingerprint=([0-9A-F:]+)/.exec(printed)![1]);
     expect(ctx.journal.facts.certFingerprint).toBe(info.fingerprint);
-    expect(info.notAfter).toEqual(new Date(/notAfter=(.+)/.exec(printed)![1]!));
+    expect(info.notAfter).toEqual(new Date(/notAfter=(.+)/.exec(printed)![1]));
     expect(info.names).toEqual(['photos.example.com', 'immich-vm', '203.0.113.9', '10.0.0.4', '2001:db8::4']);
   });
 
@@ -84,7 +105,10 @@ describe('the tls-cert step', () => {
     const result = await tlsCert.apply(ctx);
     expect(result.summary).toContain('it does not name 198.51.100.7');
     expect(text(root)).toContain('IP Address:198.51.100.7');
-    expect(readdirSync(`${root}/etc/immich-firstboot/tls`).sort()).toEqual(['current', expect.stringMatching(/^pair-/)]);
+    expect(readdirSync(`${root}/etc/immich-firstboot/tls`).sort()).toEqual([
+      'current',
+      expect.stringMatching(/^pair-/),
+    ]);
   });
 
   it('makes RSA when asked, and a new serial and fingerprint on --regenerate-cert', async () => {
@@ -101,6 +125,9 @@ describe('the tls-cert step', () => {
     const root = makeRoot();
     const { ctx } = stepContext(fakeSystem(root, { exec: (f, a, o) => execReal(`/nonexistent/${f}`, a, o) }));
     ctx.journal.facts.host = structuredClone(host);
-    await expect(tlsCert.apply(ctx)).rejects.toMatchObject({ code: 'openssl-missing', hint: expect.stringContaining('apt install openssl') });
+    await expect(tlsCert.apply(ctx)).rejects.toMatchObject({
+      code: 'openssl-missing',
+      hint: expect.stringContaining('apt install openssl'),
+    });
   });
 });

@@ -10,13 +10,18 @@ const saved = process.umask();
 afterEach(() => void process.umask(saved));
 
 describe('the rooted filesystem', () => {
-  it('creates directories and files with their exact modes even under umask 077 (the unit\'s UMask)', async () => {
+  it("creates directories and files with their exact modes even under umask 077 (the unit's UMask)", async () => {
     process.umask(0o077);
     const root = makeRoot('');
     const fs = new RootedFs(root);
     await fs.write('/var/www/immich-acme/x', 'x', { mode: 0o644 });
     await fs.mkdir('/opt/immich/library', 0o750);
-    expect([modeOf(root, '/var'), modeOf(root, '/var/www'), modeOf(root, '/var/www/immich-acme'), modeOf(root, '/var/www/immich-acme/x')]).toEqual(['0755', '0755', '0755', '0644']);
+    expect([
+      modeOf(root, '/var'),
+      modeOf(root, '/var/www'),
+      modeOf(root, '/var/www/immich-acme'),
+      modeOf(root, '/var/www/immich-acme/x'),
+    ]).toEqual(['0755', '0755', '0755', '0644']);
     expect(modeOf(root, '/opt/immich/library')).toBe('0750');
   });
 
@@ -43,7 +48,9 @@ describe('the rooted filesystem', () => {
     mkdirSync(`${root}/opt`, { recursive: true });
     symlinkSync(outside, `${root}/opt/immich`);
     const fs = new RootedFs(root);
-    await expect(fs.write('/opt/immich/.env', 'secret', { mode: 0o640 })).rejects.toMatchObject({ code: 'path-escapes-root' });
+    await expect(fs.write('/opt/immich/.env', 'secret', { mode: 0o640 })).rejects.toMatchObject({
+      code: 'path-escapes-root',
+    });
     expect(readdirSync(outside).filter((n) => n !== 'etc')).toEqual([]);
   });
 
@@ -80,10 +87,15 @@ describe('a write refused by a read-only mount', () => {
     );
   };
 
-  it('blames the unit\'s sandbox, with the ReadWritePaths= drop-in, when it runs under our unit', async () => {
-    const error = await refusal({ INVOCATION_ID: '0123456789abcdef', IMMICH_FIRSTBOOT_UNIT: 'immich-firstboot.service' });
+  it("blames the unit's sandbox, with the ReadWritePaths= drop-in, when it runs under our unit", async () => {
+    const error = await refusal({
+      INVOCATION_ID: '0123456789abcdef',
+      IMMICH_FIRSTBOOT_UNIT: 'immich-firstboot.service',
+    });
     expect(error.code).toBe('io-erofs');
-    expect(error.message).toBe('could not write /root/immich-credentials.txt: EROFS (inside the sandbox of immich-firstboot.service)');
+    expect(error.message).toBe(
+      'could not write /root/immich-credentials.txt: EROFS (inside the sandbox of immich-firstboot.service)',
+    );
     expect(error.hint).toContain('systemctl edit immich-firstboot.service');
     expect(error.hint).toContain('ReadWritePaths=/root');
     expect(error.hint).toContain('findmnt -no OPTIONS -T /root');
@@ -91,7 +103,11 @@ describe('a write refused by a read-only mount', () => {
   });
 
   it('tells an operator in a shell to remount (no unit: INVOCATION_ID alone, or the unit name alone, is not enough)', async () => {
-    const envs: Array<Record<string, string>> = [{}, { INVOCATION_ID: '0123456789abcdef' }, { IMMICH_FIRSTBOOT_UNIT: 'immich-firstboot.service' }];
+    const envs: Array<Record<string, string>> = [
+      {},
+      { INVOCATION_ID: '0123456789abcdef' },
+      { IMMICH_FIRSTBOOT_UNIT: 'immich-firstboot.service' },
+    ];
     for (const env of envs) {
       const error = await refusal(env);
       expect(error.code).toBe('io-erofs');
