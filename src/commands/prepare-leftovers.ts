@@ -45,6 +45,8 @@ async function histories(sys: System): Promise<ImageWarning[]> {
   const homes = [L.rootHome, ...(await sys.fs.list(L.homes)).map((name) => `${L.homes}/${name}`)];
   const found: ImageWarning[] = [];
   for (const home of homes) {
+    // A home that is a symlink is not followed: under --root its target would be the host's.
+    if (!(await sys.fs.info(home))?.isDirectory) continue;
     for (const name of HISTORIES) {
       const file = `${home}/${name}`;
       const info = await sys.fs.info(file);

@@ -78,10 +78,12 @@ export class RootedFs {
       throw this.ioError('read', inside, error);
     }
     try {
-      if (!(await handle.stat()).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EINVAL' });
-      const buffer = Buffer.alloc(size);
+      const st = await handle.stat();
+      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EINVAL' });
+      // A small file gets a small buffer (one byte more, to see its end in one read); a scan reads thousands.
+      const buffer = Buffer.alloc(st.size > 0 && st.size < size ? st.size + 1 : size);
       for (;;) {
-        const { bytesRead } = await handle.read(buffer, 0, size, null);
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
         if (bytesRead === 0 || each(buffer.subarray(0, bytesRead))) return true;
       }
     } catch (error) {
