@@ -223,6 +223,10 @@ const CATALOG = {
       "`nginx -t` rejected the configuration with our site (the message is nginx's own); the previous site was put back.",
     fix: `Fix what nginx names (in the site, or in the rest of the nginx configuration), ${AGAIN}.`,
   },
+  'image-secret-unknown': {
+    meaning: `prepare-image: ${PATHS.envFile} exists but no DB_PASSWORD comes out of it, so the scan for copies of the secret would not know what to look for; nothing was removed.`,
+    fix: `Give ${PATHS.envFile} its DB_PASSWORD line back, or remove the file and every copy of its secret by hand; then run \`immich-firstboot prepare-image\` again.`,
+  },
   'image-has-data': {
     meaning: `prepare-image: ${PATHS.uploadDir} or ${PATHS.postgresDir} holds data, which an image must not ship; nothing was removed.`,
     fix: 'Move the data away, or build the image from a fresh VM; `immich-firstboot prepare-image --force` removes our files anyway and leaves the data.',

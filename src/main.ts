@@ -78,10 +78,10 @@ async function doctorCommand({ args, sys, io }: Call): Promise<ExitCode> {
 
 async function prepareImageCommand({ args, sys, io }: Call): Promise<ExitCode> {
   const config = await configOf({ args, sys, io });
-  const { formatPrepare, prepareImage } = await import('./commands/prepare-image.js');
+  const { formatPrepare, prepareFailed, prepareImage } = await import('./commands/prepare-image.js');
   const prepared = await prepareImage(sys, config, { force: args.force, pull: args.pull, hostDocker: args.hostDocker });
   io.stdout.write(args.json ? `${JSON.stringify(prepared, null, 2)}\n` : formatPrepare(prepared));
-  return prepared.leftovers.length ? EXIT.failed : EXIT.ok;
+  return prepareFailed(prepared) ? EXIT.failed : EXIT.ok;
 }
 
 /** config.yaml, or --config FILE: whatever keeps it from loading is a config error. */

@@ -68,18 +68,12 @@ export const WRITTEN_DIRS = [
 
 export type KnownPath = (typeof PATHS)[keyof typeof PATHS];
 
-/** Where prepare-image looks for a leaked copy of the secret or key before an image is captured. */
-export const SECRET_SCAN_DIRS = [
-  '/etc',
-  '/opt/immich',
-  '/var/lib',
-  '/var/www',
-  '/root',
-  '/home',
-  '/tmp',
-  '/var/tmp',
-  '/var/backups',
-] as const;
+/**
+ * Where prepare-image looks for a leaked copy of the secret or key before an image is captured: every
+ * directory a captured disk keeps that a person or a program may have copied it into (/var whole: logs,
+ * the journal, caches, Docker's container configurations; /tmp and /var/tmp when they are on disk).
+ */
+export const SECRET_SCAN_DIRS = ['/etc', '/opt', '/root', '/home', '/srv', '/usr/local', '/var', '/tmp'] as const;
 
 /**
  * Not scanned: the data (refused, or kept on purpose with --force), and image layers, gigabytes once
@@ -93,3 +87,21 @@ export const SECRET_SCAN_SKIP = [
   '/var/lib/docker/image',
   '/var/lib/containerd',
 ] as const;
+
+/** What image certifications (Azure Marketplace, AWS AMI scans) flag in a captured image; prepare-image warns. */
+export const IMAGE_LEFTOVERS = {
+  /** Home directories whose shell histories are checked: root's, and every directory in /home. */
+  rootHome: '/root',
+  homes: '/home',
+  cloudDir: '/var/lib/cloud',
+  dockerKey: '/etc/docker/key.json',
+  timerStamps: '/var/lib/systemd/timers',
+  sshDir: '/etc/ssh',
+  // Who regenerates SSH host keys on a clone: cloud-init (its ssh module, unless ssh_deletekeys is off or
+  // cloud-init is disabled) or the Azure agent (Provisioning.RegenerateSshHostKeyPair=y).
+  cloudInitBins: ['/usr/bin/cloud-init', '/usr/local/bin/cloud-init'],
+  cloudInitDisabled: '/etc/cloud/cloud-init.disabled',
+  cloudCfg: '/etc/cloud/cloud.cfg',
+  cloudCfgDir: '/etc/cloud/cloud.cfg.d',
+  waagentConf: '/etc/waagent.conf',
+} as const;

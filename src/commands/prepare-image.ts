@@ -3,13 +3,14 @@
 // credentials, rendered site) so every clone runs its own first boot, re-arm the unit, then prove no
 // secret material of ours is left in the tree. Under the lock, so never during a first boot.
 
-import path from 'node:path';
 import type { Config } from '../config.js';
 import { EXIT, FirstbootError } from '../errors.js';
-import { PATHS, SECRET_SCAN_DIRS, SECRET_SCAN_SKIP } from '../paths.js';
+import { PATHS } from '../paths.js';
 import { acquireLock } from '../state.js';
 import type { System } from '../system/index.js';
 import { prepareDocker, type DockerReport } from './prepare-docker.js';
+import { imageLeftovers, type ImageWarning } from './prepare-leftovers.js';
+import { blockingSkips, formatScan, scanForSecrets, scanVerdict, type ScanReport } from './prepare-scan.js';
 
 // The state directory is emptied, not removed: the lock inside it is held until the very end.
 const REMOVE = [PATHS.envFile, PATHS.tlsDir, PATHS.credentials, PATHS.nginxSite, PATHS.nginxSiteEnabled] as const;
@@ -22,7 +23,13 @@ export interface PrepareReport {
   enabledUnit: string | null;
   /** Why the unit will not run at the next boot, if it will not. */
   unitProblem: string | null;
+  /** Files holding a copy of the old secret or key (the scan's `found`). */
   leftovers: string[];
+  scan: ScanReport;
+  /** What image certifications flag, with the fix: warnings, not failures. */
+  warnings: ImageWarning[];
+  /** No copy found and everything that could hold one was read. */
+  verified: boolean;
 }
 
 export interface PrepareOptions {
@@ -36,7 +43,17 @@ export async function prepareImage(sys: System, config: Config, opts: PrepareOpt
   const lock = await acquireLock(sys, 'prepare-image');
   try {
     await refuseData(sys, opts.force);
-    const needles = await secretsOf(sys);
+    const password = await passwordOf(sys);
+    if (password === undefined && (await sys.fs.exists(PATHS.envFile))) {
+      throw new FirstbootError(
+        'image-secret-unknown',
+        `${PATHS.envFile} exists but no DB_PASSWORD could be read from it, so the scan would not know what to look for; nothing was removed`,
+        {
+          hint: `give ${PATHS.envFile} its DB_PASSWORD line back (the value the test boot used), or remove the file and every copy of it yourself, then run \`immich-firstboot prepare-image\` again`,
+        },
+      );
+    }
+    const needles = [...(password === undefined ? [] : [password]), ...(await keyBodiesOf(sys))];
     // Docker first: a failed pull or down leaves every file as it was, so the builder can just rerun.
     const docker = await prepareDocker(sys, config, { pull: opts.pull, useDocker: sys.onHost || opts.hostDocker });
     const removed: string[] = [];
@@ -62,9 +79,10 @@ export async function prepareImage(sys: System, config: Config, opts: PrepareOpt
       restoredDefaultSite = true;
     }
     const unit = await rearmUnit(sys);
-    const leftovers: string[] = [];
-    for (const dir of SECRET_SCAN_DIRS) await scan(sys, dir, needles, leftovers);
-    return { docker, removed, restoredDefaultSite, ...unit, leftovers };
+    const scan = await scanForSecrets(sys, needles);
+    const warnings = await imageLeftovers(sys);
+    const verified = scan.sought > 0 && !scan.found.length && !blockingSkips(scan).length;
+    return { docker, removed, restoredDefaultSite, ...unit, leftovers: scan.found, scan, warnings, verified };
   } finally {
     await lock.release();
   }
@@ -110,30 +128,21 @@ async function rearmUnit(sys: System): Promise<{ enabledUnit: string | null; uni
   return { enabledUnit: PATHS.unitWants, unitProblem: null };
 }
 
-/** The Postgres password and the body of every private key we made, as they would appear in a copy. */
-async function secretsOf(sys: System): Promise<string[]> {
-  const needles: string[] = [];
+/** The Postgres password in .env, if one comes out of it. */
+async function passwordOf(sys: System): Promise<string | undefined> {
   const env = (await sys.fs.read(PATHS.envFile)) ?? '';
   const password = /^DB_PASSWORD=(.+)$/m.exec(env)?.[1]?.trim();
-  if (password) needles.push(password);
+  return password || undefined;
+}
+
+/** The base64 body of every private key we made, line by line, as it would appear in a copy. */
+async function keyBodiesOf(sys: System): Promise<string[]> {
+  const needles: string[] = [];
   for (const gen of await sys.fs.list(PATHS.tlsDir)) {
     const key = await sys.fs.read(`${PATHS.tlsDir}/${gen}/key.pem`);
     for (const line of key?.split('\n') ?? []) if (/^[A-Za-z0-9+/=]{40,}$/.test(line)) needles.push(line);
   }
   return needles;
-}
-
-async function scan(sys: System, inside: string, needles: readonly string[], found: string[]): Promise<void> {
-  if (!needles.length || (SECRET_SCAN_SKIP as readonly string[]).includes(inside)) return;
-  const info = await sys.fs.info(inside);
-  if (!info) return;
-  if (info.isDirectory) {
-    for (const name of await sys.fs.list(inside)) await scan(sys, path.posix.join(inside, name), needles, found);
-    return;
-  }
-  if (!info.isFile || info.size > 16 * 1024 * 1024) return;
-  const text = await sys.fs.read(inside);
-  if (text !== undefined && needles.some((n) => text.includes(n))) found.push(inside);
 }
 
 export function formatPrepare(report: PrepareReport): string {
@@ -155,10 +164,13 @@ export function formatPrepare(report: PrepareReport): string {
       ? `WARNING: not re-armed: ${report.unitProblem}`
       : `re-armed: ${PATHS.doneStamp} is gone, so immich-firstboot.service runs at the next boot`,
   );
-  lines.push(
-    report.leftovers.length
-      ? `SECRET MATERIAL REMAINS in: ${report.leftovers.join(', ')}`
-      : 'verified: no copy of the old secret or key remains',
-  );
+  lines.push(...formatScan(report.scan));
+  lines.push(...report.warnings.map((w) => `WARNING: ${w.path}: ${w.what}; fix: ${w.fix}`));
+  lines.push(scanVerdict(report.scan));
   return `${lines.join('\n')}\n`;
+}
+
+/** Exit 1 when a copy remains, or when something that may hold one could not be read. */
+export function prepareFailed(report: PrepareReport): boolean {
+  return report.scan.found.length > 0 || blockingSkips(report.scan).length > 0;
 }

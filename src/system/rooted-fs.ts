@@ -60,6 +60,39 @@ export class RootedFs {
     }
   }
 
+  /**
+   * Hands a regular file's bytes to `each`, `size` at a time, so a file of any length is read in bounded
+   * memory; false when it does not exist. Opened with O_NOFOLLOW and O_NONBLOCK and checked with fstat, so
+   * a symlink or a FIFO put in its place after a caller's lstat is refused, never followed or waited on.
+   * `each` returns true to stop early. The chunk's memory is reused: copy what must outlive the call.
+   */
+  async readChunks(inside: string, each: (chunk: Buffer) => boolean, size = 1024 * 1024): Promise<boolean> {
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(
+        this.path(inside),
+        fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK,
+      );
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return false;
+      throw this.ioError('read', inside, error);
+    }
+    try {
+      const st = await handle.stat();
+      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EINVAL' });
+      // A small file gets a small buffer (one byte more, to see its end in one read); a scan reads thousands.
+      const buffer = Buffer.alloc(st.size > 0 && st.size < size ? st.size + 1 : size);
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+        if (bytesRead === 0 || each(buffer.subarray(0, bytesRead))) return true;
+      }
+    } catch (error) {
+      throw this.ioError('read', inside, error);
+    } finally {
+      await handle.close();
+    }
+  }
+
   async info(inside: string): Promise<FileInfo | undefined> {
     try {
       const st = await fsp.lstat(this.path(inside));

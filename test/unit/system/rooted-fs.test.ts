@@ -54,6 +54,23 @@ describe('the rooted filesystem', () => {
     expect(readdirSync(outside).filter((n) => n !== 'etc')).toEqual([]);
   });
 
+  it('reads a file in chunks of the given size, stops when asked, and refuses a FIFO or a symlink without waiting or following', async () => {
+    const root = makeRoot('');
+    const fs = new RootedFs(root);
+    await fs.write('/big', 'abcdefghij', { mode: 0o644 });
+    const chunks: string[] = [];
+    expect(await fs.readChunks('/big', (c) => (chunks.push(c.toString()), false), 4)).toBe(true);
+    expect(chunks).toEqual(['abcd', 'efgh', 'ij']);
+    const first: string[] = [];
+    await fs.readChunks('/big', (c) => (first.push(c.toString()), true), 4);
+    expect(first).toEqual(['abcd']);
+    expect(await fs.readChunks('/missing', () => false)).toBe(false);
+    execFileSync('mkfifo', [`${root}/fifo`]);
+    await expect(fs.readChunks('/fifo', () => false)).rejects.toMatchObject({ code: 'io-other' });
+    symlinkSync('/big', `${root}/link`);
+    await expect(fs.readChunks('/link', () => false)).rejects.toMatchObject({ code: 'io-eloop' });
+  });
+
   it('removes only its own temp files left by a crash', async () => {
     const root = makeRoot('');
     const fs = new RootedFs(root);

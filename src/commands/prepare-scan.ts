@@ -1,0 +1,110 @@
+// prepare-image's search of the tree for a copy of the old secret or key: every regular file under the
+// scanned directories is read whole, in chunks (no size limit, bounded memory), and what could not be
+// read is named, so "verified" is only said after everything that could hold a copy was looked at.
+
+import path from 'node:path';
+import { FirstbootError } from '../errors.js';
+import { SECRET_SCAN_DIRS, SECRET_SCAN_SKIP } from '../paths.js';
+import type { System } from '../system/index.js';
+
+export interface Skipped {
+  path: string;
+  reason: string;
+  /** It may hold a copy and was not read: the verdict cannot be "verified". */
+  blocking: boolean;
+}
+
+export interface ScanReport {
+  dirs: readonly string[];
+  /** How many strings were looked for (the password, each line of a key's base64 body). */
+  sought: number;
+  filesRead: number;
+  bytesRead: number;
+  /** Files (or a symlink's own text) holding a copy. */
+  found: string[];
+  skipped: Skipped[];
+}
+
+export async function scanForSecrets(sys: System, secrets: readonly string[]): Promise<ScanReport> {
+  const needles = [...new Set(secrets.filter(Boolean))].map((s) => Buffer.from(s, 'utf8'));
+  const report: ScanReport = {
+    dirs: SECRET_SCAN_DIRS,
+    sought: needles.length,
+    filesRead: 0,
+    bytesRead: 0,
+    found: [],
+    skipped: [],
+  };
+  if (!needles.length) return report;
+  for (const dir of SECRET_SCAN_DIRS) await walk(sys, dir, needles, report);
+  return report;
+}
+
+async function walk(sys: System, inside: string, needles: readonly Buffer[], report: ScanReport): Promise<void> {
+  if ((SECRET_SCAN_SKIP as readonly string[]).includes(inside)) return;
+  try {
+    const info = await sys.fs.info(inside);
+    if (!info) return;
+    if (info.isSymlink) {
+      // Never followed (it may lead out of the root, or loop); its target is scanned where it lives. Its own
+      // text is still a place a copy can hide.
+      const target = Buffer.from((await sys.fs.readlink(inside)) ?? '', 'utf8');
+      if (needles.some((n) => target.includes(n))) report.found.push(inside);
+    } else if (info.isDirectory) {
+      for (const name of await sys.fs.list(inside)) await walk(sys, path.posix.join(inside, name), needles, report);
+    } else if (info.isFile) {
+      if (await holdsAny(sys, inside, needles)) report.found.push(inside);
+      report.filesRead++;
+      report.bytesRead += info.size;
+    } else {
+      report.skipped.push({
+        path: inside,
+        reason: 'not a regular file (a FIFO, socket or device): it stores no content to search',
+        blocking: false,
+      });
+    }
+  } catch (error) {
+    const code = error instanceof FirstbootError ? error.code : 'io-other';
+    report.skipped.push({ path: inside, reason: `could not be read (${code})`, blocking: true });
+  }
+}
+
+/** Whether the file's bytes contain a needle; a copy split across two chunks is found too. */
+async function holdsAny(sys: System, inside: string, needles: readonly Buffer[]): Promise<boolean> {
+  const overlap = Math.max(...needles.map((n) => n.length)) - 1;
+  let tail = Buffer.alloc(0);
+  let hit = false;
+  await sys.fs.readChunks(inside, (chunk) => {
+    const window = tail.length ? Buffer.concat([tail, chunk]) : chunk;
+    hit = needles.some((n) => window.includes(n));
+    // A copy: the chunk's memory is reused for the next read.
+    tail = Buffer.from(window.subarray(Math.max(0, window.length - overlap)));
+    return hit;
+  });
+  return hit;
+}
+
+/** Could not read something that may hold a copy: neither found nor verified. */
+export function blockingSkips(report: ScanReport): Skipped[] {
+  return report.skipped.filter((s) => s.blocking);
+}
+
+export function formatScan(report: ScanReport): string[] {
+  if (!report.sought)
+    return ['no secret to look for: the tree holds no .env password and no key of ours (no first boot ran here)'];
+  const mib = (report.bytesRead / 1024 / 1024).toFixed(1);
+  return [
+    `scanned ${report.dirs.join(', ')} (not ${SECRET_SCAN_SKIP.join(', ')}): read ${report.filesRead} file(s), ${mib} MiB; skipped ${report.skipped.length}`,
+    ...report.skipped.map((s) => `  skipped ${s.path}: ${s.reason}`),
+  ];
+}
+
+/** The last line: found, not verified, or verified. */
+export function scanVerdict(report: ScanReport): string {
+  if (report.found.length) return `SECRET MATERIAL REMAINS in: ${report.found.join(', ')}`;
+  const blocking = blockingSkips(report);
+  if (blocking.length)
+    return `NOT VERIFIED: could not read ${blocking.length} path(s) that may hold the old secret or key: ${blocking.map((s) => s.path).join(', ')}`;
+  if (!report.sought) return 'nothing verified: there was no secret to look for';
+  return `verified: no copy of the old secret or key remains (${report.filesRead} files read)`;
+}
