@@ -19,7 +19,7 @@ export function otherWriters(info: FileInfo): string[] {
 /** "uid 1000, group 100, mode 0644": what is not as the contract says (root:root, `mode`). */
 export function ownershipFaults(info: FileInfo, mode: number): string[] {
   const faults: string[] = [];
-  if (info.uid !== 0) faults.push(`owned by uid ${info.uid}`);
+  if (info.uid !== 0) faults.push(`owner uid ${info.uid}`);
   if (info.gid !== 0) faults.push(`group ${info.gid}`);
   if (info.mode !== mode) faults.push(`mode ${octal(info.mode)}`);
   return faults;

@@ -8,12 +8,13 @@ import { credentials } from '../../../src/steps/credentials.js';
 import { envFile } from '../../../src/steps/env-file.js';
 import { tlsCert } from '../../../src/steps/tls-cert.js';
 import { execReal } from '../../../src/system/exec.js';
+import { REPO } from '../../support/cli.js';
 import { fakeSystem, stepContext } from '../../support/fake-system.js';
 import { makeRoot, readFile, writeFile } from '../../support/root.js';
 
 const KEPT = 'KeptSecret0123456789abcdefABCDEF';
 const ENV = `UPLOAD_LOCATION=/opt/immich/library\nDB_DATA_LOCATION=/opt/immich/postgres\nTZ=UTC\nIMMICH_VERSION=v3.2.4\nDB_PASSWORD=${KEPT}\nDB_USERNAME=postgres\nDB_DATABASE_NAME=immich\n`;
-const OURS = readFileSync(path.join(import.meta.dirname, '../../../compose/docker-compose.yml'), 'utf8');
+const OURS = readFileSync(path.join(REPO, 'compose/docker-compose.yml'), 'utf8');
 const host = {
   hostname: 'immich-vm',
   addresses: ['203.0.113.9'],
