@@ -13,7 +13,7 @@ export const composeFile: Step = {
   description: `Immich's compose file at ${PATHS.composeFile}`,
   async apply(ctx) {
     const { fs } = ctx.sys;
-    await requireRootDir(ctx, PATHS.immichDir, CHOOSES);
+    await requireRootDir(ctx, PATHS.immichDir, CHOOSES, ' (.env, docker-compose.yml)');
     const ours = ctx.sys.dataFile('compose/docker-compose.yml');
     // A file someone else may have written is ours to replace only when it says exactly what ours says.
     const info = await fs.info(PATHS.composeFile, { follow: true });

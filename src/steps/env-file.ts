@@ -15,7 +15,7 @@ export const envFile: Step = {
   description: `Postgres secret and ${PATHS.envFile}`,
   async apply(ctx) {
     const { fs } = ctx.sys;
-    await requireRootDir(ctx, PATHS.immichDir, COMPOSE_CHOOSES);
+    await requireRootDir(ctx, PATHS.immichDir, COMPOSE_CHOOSES, ' (.env, docker-compose.yml)');
     // Before reading a byte: content someone else may have written is not ours to act on.
     const info = await fs.info(PATHS.envFile, { follow: true });
     const writers = info ? otherWriters(info) : [];

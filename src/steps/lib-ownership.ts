@@ -34,7 +34,7 @@ export const ownershipFix = (inside: string, mode?: number): string =>
  * swapped what is in it; chown-ing it would bless that); otherwise made root:root and not group/other
  * writable in place (a directory holds no content of its own, and permissions are checked at each use).
  */
-export async function requireRootDir(ctx: StepContext, dir: string, why: string): Promise<void> {
+export async function requireRootDir(ctx: StepContext, dir: string, why: string, look = ''): Promise<void> {
   const { fs } = ctx.sys;
   const info = await fs.info(dir, { follow: true });
   if (!info) return; // we create it, root's
@@ -44,7 +44,7 @@ export async function requireRootDir(ctx: StepContext, dir: string, why: string)
       'not-root-owned',
       `${dir} can be written by ${writers.join(' and ')}: ${why}; left as it is`,
       {
-        hint: `check every file and link in ${dir} (.env, docker-compose.yml), then \`${ownershipFix(dir)}\`, and run \`immich-firstboot\` again`,
+        hint: `check every file and link in ${dir}${look}, then \`${ownershipFix(dir)}\`, and run \`immich-firstboot\` again`,
       },
     );
   }

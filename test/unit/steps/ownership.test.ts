@@ -31,8 +31,8 @@ function owner(root: string, inside: string): string {
 }
 const inode = (root: string, inside: string) => lstatSync(path.join(root, inside)).ino;
 
-function context(root: string) {
-  const { ctx } = stepContext(fakeSystem(root, { exec: execReal }));
+function context(root: string, options: { newCert?: boolean } = {}) {
+  const { ctx } = stepContext(fakeSystem(root, { exec: execReal }), {}, options);
   ctx.journal.facts = { host: structuredClone(host), certFingerprint: 'AA:BB', stack: 'started' };
   return ctx;
 }
@@ -197,5 +197,33 @@ describe('the TLS key', () => {
     expect(result).toMatchObject({ changed: true, summary: expect.stringContaining('its key had') });
     expect(again.journal.facts.certFingerprint).not.toBe(first);
     expect(owner(root, '/etc/immich-firstboot/tls/current/key.pem')).toBe('0600 0:0');
+  });
+
+  it('in a pair directory group 100 may write (0775) is replaced by a new pair', async () => {
+    const root = makeRoot();
+    await tlsCert.apply(context(root));
+    const pair = path.join(root, '/etc/immich-firstboot/tls/current/');
+    chownSync(pair, 0, 100);
+    chmodSync(pair, 0o775);
+    const again = context(root);
+    const result = await tlsCert.apply(again);
+    expect(result).toMatchObject({
+      changed: true,
+      summary: expect.stringContaining('its directory can be written by group 100'),
+    });
+    expect(owner(root, '/etc/immich-firstboot/tls/current/key.pem')).toBe('0600 0:0');
+  });
+
+  it('is refused, with the chown, when /etc/immich-firstboot/tls is owned by uid 1000', async () => {
+    const root = makeRoot();
+    await tlsCert.apply(context(root));
+    chownSync(path.join(root, '/etc/immich-firstboot/tls'), 1000, 1000);
+    await expect(tlsCert.apply(context(root, { newCert: true }))).rejects.toMatchObject({
+      code: 'not-root-owned',
+      message: expect.stringContaining('/etc/immich-firstboot/tls can be written by uid 1000 (its owner)'),
+      hint: expect.stringContaining(
+        '`chown root:root /etc/immich-firstboot/tls && chmod go-w /etc/immich-firstboot/tls`',
+      ),
+    });
   });
 });
