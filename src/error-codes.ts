@@ -145,6 +145,10 @@ const CATALOG = {
     meaning: 'Reading or writing a file failed with another errno; the message names it.',
     fix: `Look the errno up (\`man 3 errno\`), fix the cause, ${AGAIN}.`,
   },
+  'not-root-owned': {
+    meaning: `${PATHS.immichDir}, its .env or its compose file, or ${PATHS.tlsDir}, can be written by a user or group other than root (its owner, or group- or world-writable): whoever can write them chooses what \`docker compose up\` runs as root (images, bind mounts), or the key nginx serves. It was left as it is.`,
+    fix: `Check its content (and, for the directory, every file and link in it), then run the \`chown root:root\` and \`chmod\` the hint names; ${AGAIN}.`,
+  },
   'env-malformed': {
     meaning: `${PATHS.envFile} has a line that is not KEY=VALUE (docker compose would reject it too); it was left untouched.`,
     fix: `Fix or remove the line the message names, ${AGAIN}.`,

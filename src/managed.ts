@@ -22,14 +22,24 @@ export async function writeManagedFile(
   content: string,
   mode: number,
   dirMode: number,
+  rootOwned = false,
 ): Promise<ManagedOutcome> {
   const { fs } = sys;
   const current = await fs.read(inside);
   const recorded = hashes[inside];
+  const options = { mode, dirMode, rootOwned };
+  // rootOwned: the file must be root:root with `mode`, even an edited one we keep. The caller has made
+  // sure nobody but root could have written it; a new inode, not chown in place, so that nobody keeps
+  // a handle or a hard link to what is now root's.
+  const info = await fs.info(inside, { follow: true });
+  const misowned = !!info && rootOwned && (info.uid !== 0 || info.gid !== 0 || info.mode !== mode);
   if (current === content) {
     hashes[inside] = sha256(content);
     await fs.remove(besideName(inside));
-    const info = await fs.info(inside);
+    if (misowned) {
+      await fs.write(inside, content, options);
+      return 'written';
+    }
     if (info && info.mode !== mode) {
       await fs.chmod(inside, mode);
       return 'written';
@@ -37,10 +47,11 @@ export async function writeManagedFile(
     return 'unchanged';
   }
   if (current !== undefined && sha256(current) !== recorded) {
-    await fs.write(besideName(inside), content, { mode, dirMode });
+    if (misowned) await fs.write(inside, current, options);
+    await fs.write(besideName(inside), content, options);
     return 'kept-edited';
   }
-  await fs.write(inside, content, { mode, dirMode });
+  await fs.write(inside, content, options);
   hashes[inside] = sha256(content);
   await fs.remove(besideName(inside));
   return 'written';

@@ -125,6 +125,7 @@ export async function makeSelfSigned(sys: System, config: Config, names: string[
       'make the self-signed certificate',
     );
     await fs.remove(cnf);
+    await fs.chown(`${work}/key.pem`, 0, 0); // root's, whatever group the directory would lend it
     await fs.chmod(`${work}/key.pem`, 0o600);
     await fs.chmod(`${work}/cert.pem`, 0o644);
     const pair = `${PATHS.tlsDir}/pair-${sys.now().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${serial.subarray(0, 3).toString('hex')}`;

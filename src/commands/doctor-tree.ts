@@ -11,26 +11,32 @@ import { bad, COMPOSE, pass, skip, type Audit, type DoctorCheck } from './doctor
 
 const DAY_MS = 86_400_000;
 
-/** The file has mode `want` and belongs to root. */
-function modeCheck(id: string, inside: string, want: number): DoctorCheck {
+/**
+ * The file (or directory) belongs to root:root and has mode `want`, or, with `want` undefined, is not
+ * group/other-writable: whoever else owns or may write it controls what root runs or reads.
+ */
+function ownerCheck(id: string, inside: string, want?: number): DoctorCheck {
   return {
     id,
     needsHost: false,
     async run({ sys }) {
-      const info = await sys.fs.info(inside);
-      const wanted = want.toString(8).padStart(4, '0');
+      const info = await sys.fs.info(inside, { follow: true });
       if (!info) return skip(`${inside} does not exist (first boot not done?)`);
       const got = info.mode.toString(8).padStart(4, '0');
-      const ok = info.mode === want && info.uid === 0;
-      const detail = `${inside} is ${got} owned by uid ${info.uid}`;
-      return ok ? pass(detail) : bad('fail', detail, `chown root: ${inside} && chmod ${wanted} ${inside}`);
+      const modeOk = want === undefined ? (info.mode & 0o022) === 0 : info.mode === want;
+      const ok = modeOk && info.uid === 0 && info.gid === 0;
+      const detail = `${inside} is ${got} owned by uid ${info.uid}, gid ${info.gid}`;
+      const fix = `chown root:root ${inside} && chmod ${want === undefined ? 'go-w' : want.toString(8).padStart(4, '0')} ${inside}`;
+      return ok ? pass(detail) : bad('fail', detail, fix);
     },
   };
 }
 
-export const envModeCheck = modeCheck('env-mode', PATHS.envFile, 0o640);
-export const credentialsModeCheck = modeCheck('credentials-mode', PATHS.credentials, 0o600);
-export const keyModeCheck = modeCheck('key-mode', PATHS.tlsKey, 0o600);
+export const envModeCheck = ownerCheck('env-mode', PATHS.envFile, 0o640);
+export const credentialsModeCheck = ownerCheck('credentials-mode', PATHS.credentials, 0o600);
+export const keyModeCheck = ownerCheck('key-mode', PATHS.tlsKey, 0o600);
+export const immichDirModeCheck = ownerCheck('immich-dir-mode', PATHS.immichDir);
+export const composeModeCheck = ownerCheck('compose-mode', PATHS.composeFile);
 
 export const logRotationCheck: DoctorCheck = {
   id: 'log-rotation',

@@ -27,8 +27,10 @@ import {
 import {
   certExpiryCheck,
   certNamesCheck,
+  composeModeCheck,
   credentialsModeCheck,
   envModeCheck,
+  immichDirModeCheck,
   keyModeCheck,
   logRotationCheck,
   nginxConfigCheck,
@@ -39,7 +41,9 @@ export type { Finding } from './doctor-audit.js';
 
 /** Every check, in the order doctor reports them: the tree's, then the running host's. */
 export const DOCTOR: readonly DoctorCheck[] = [
+  immichDirModeCheck,
   envModeCheck,
+  composeModeCheck,
   credentialsModeCheck,
   keyModeCheck,
   logRotationCheck,

@@ -190,6 +190,7 @@ async function replaceSecret(env: RunnerEnv): Promise<void> {
   // Every DB_PASSWORD line (dotenv takes the last), quoted or not: the old secret must not survive anywhere.
   await env.sys.fs.write(PATHS.envFile, text.replace(/^(\s*(?:export\s+)?DB_PASSWORD\s*=)[^\r\n]*/gm, `$1${fresh}`), {
     mode: ENV_MODE,
+    rootOwned: true,
   });
   env.log.info(`${PATHS.envFile}: new Postgres secret (Postgres holds no data yet); every other line kept`);
 }

@@ -35,7 +35,8 @@ export const credentials: Step = {
       'templates/credentials.txt.hbs',
       credentialsContext(ctx, dbPassword),
     );
-    const outcome = await writeManaged(ctx, PATHS.credentials, text, 0o600, 0o700); // /root is root's alone
+    // Root's alone, whoever owned it before: nothing in it is run, so an edited copy is kept, made root's.
+    const outcome = await writeManaged(ctx, PATHS.credentials, text, 0o600, 0o700, true);
     return { changed: outcome !== 'unchanged', summary: `${PATHS.credentials} ${outcome} (mode 0600)` };
   },
 };

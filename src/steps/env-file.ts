@@ -7,6 +7,7 @@ import { FirstbootError } from '../errors.js';
 import { ENV_MODE, wantedValues, type EnvContext } from '../immich-env.js';
 import { render } from '../render.js';
 import { generateSecret, SECRET_CHARSET } from '../secret.js';
+import { otherWriters, ownershipFaults, ownershipFix, requireRootDir } from './lib-ownership.js';
 import type { Step, StepContext } from './step.js';
 
 export const envFile: Step = {
@@ -14,6 +15,19 @@ export const envFile: Step = {
   description: `Postgres secret and ${PATHS.envFile}`,
   async apply(ctx) {
     const { fs } = ctx.sys;
+    await requireRootDir(ctx, PATHS.immichDir, COMPOSE_CHOOSES, ' (.env, docker-compose.yml)');
+    // Before reading a byte: content someone else may have written is not ours to act on.
+    const info = await fs.info(PATHS.envFile, { follow: true });
+    const writers = info ? otherWriters(info) : [];
+    if (writers.length > 0) {
+      throw new FirstbootError(
+        'not-root-owned',
+        `${PATHS.envFile} can be written by ${writers.join(' and ')}: ${COMPOSE_CHOOSES}, and it holds the Postgres password; left as it is`,
+        {
+          hint: `check its content (UPLOAD_LOCATION, DB_DATA_LOCATION and IMMICH_VERSION are what docker compose mounts and pulls), then \`${ownershipFix(PATHS.envFile, ENV_MODE)}\`, and run \`immich-firstboot\` again`,
+        },
+      );
+    }
     const existing = await fs.read(PATHS.envFile);
     const wanted = wantedValues(ctx.config);
 
@@ -23,6 +37,7 @@ export const envFile: Step = {
       ctx.secrets.add(dbPassword);
       await fs.write(PATHS.envFile, render<EnvContext>(ctx.sys, 'templates/env.hbs', { ...wanted, dbPassword }), {
         mode: ENV_MODE,
+        rootOwned: true,
       });
       return { changed: true, summary: `${PATHS.envFile} written with a new Postgres secret (mode 0640)` };
     }
@@ -60,14 +75,16 @@ export const envFile: Step = {
       ctx.secrets.add(missing.DB_PASSWORD);
     }
 
-    const info = await fs.info(PATHS.envFile);
     if (Object.keys(missing).length === 0) {
-      if (info && info.mode !== ENV_MODE) {
-        await fs.chmod(PATHS.envFile, ENV_MODE);
+      const faults = info ? ownershipFaults(info, ENV_MODE) : [];
+      if (faults.length > 0) {
+        // Only root could write it, so its content stands; a new inode (not chown/chmod in place) leaves
+        // nothing behind for a reader that opened the old one, or for a hard link to it.
+        await fs.write(PATHS.envFile, existing, { mode: ENV_MODE, rootOwned: true });
         ctx.warn(
-          `${PATHS.envFile} had mode ${info.mode.toString(8).padStart(4, '0')}; set it to 0640 (it holds the Postgres password)`,
+          `${PATHS.envFile} had ${faults.join(', ')}; rewrote it root:root 0640 (it holds the Postgres password, which they could read)`,
         );
-        return { changed: true, summary: `${PATHS.envFile} kept, mode fixed to 0640` };
+        return { changed: true, summary: `${PATHS.envFile} kept, made root:root 0640` };
       }
       return { changed: false, summary: `${PATHS.envFile} already complete; kept as it is` };
     }
@@ -76,11 +93,13 @@ export const envFile: Step = {
       .map(([k, v]) => `${k}=${v}`)
       .join(eol);
     const text = `${existing}${existing === '' || existing.endsWith('\n') ? '' : eol}# Added by immich-firstboot${eol}${added}${eol}`;
-    await fs.write(PATHS.envFile, text, { mode: ENV_MODE });
+    await fs.write(PATHS.envFile, text, { mode: ENV_MODE, rootOwned: true });
     const names = Object.keys(missing).join(', ');
     return { changed: true, summary: `${PATHS.envFile} kept; added the missing ${names} (mode 0640)` };
   },
 };
+
+const COMPOSE_CHOOSES = 'whoever can write it chooses what `docker compose up` runs as root (images, bind mounts)';
 
 /** docker compose rejects a .env line that is not KEY=VALUE: say which line before anything starts. */
 function refuseMalformed(text: string): void {

@@ -3,6 +3,7 @@
 import { PATHS } from '../paths.js';
 import { FirstbootError } from '../errors.js';
 import { certNames, inspectCert, makeSelfSigned } from '../tls.js';
+import { otherWriters, ownershipFaults, requireRootDir } from './lib-ownership.js';
 import type { Step } from './step.js';
 
 const RENEW_BEFORE_DAYS = 30;
@@ -18,9 +19,17 @@ export const tlsCert: Step = {
         hint: 'run `immich-firstboot` again',
       });
     const names = certNames(config, host.hostname, host.addresses);
+    await requireRootDir(ctx, PATHS.tlsDir, 'whoever can write it can swap the key and certificate nginx serves');
 
     let reason = ctx.options.newCert ? 'asked for a new one' : '';
     if (!reason && !(await sys.fs.exists(PATHS.tlsCert))) reason = 'none yet';
+    // A key someone other than root could read or replace is no secret any more: a new pair, not a chown.
+    const key = reason ? undefined : await sys.fs.info(PATHS.tlsKey, { follow: true });
+    const keyFaults = key ? ownershipFaults(key, 0o600) : [];
+    if (keyFaults.length > 0) reason = `its key had ${keyFaults.join(', ')}`;
+    const pair = reason ? undefined : await sys.fs.info(PATHS.tlsCurrent, { follow: true });
+    const pairWriters = pair ? otherWriters(pair) : [];
+    if (pairWriters.length > 0) reason = `its directory can be written by ${pairWriters.join(' and ')}`;
     if (!reason) {
       const current = await inspectCert(sys, PATHS.tlsCert);
       const missing = names.filter((n) => !current.names.includes(n));

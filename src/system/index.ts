@@ -16,6 +16,7 @@ export type { HostScratch } from './host.js';
 export type { HttpGet, HttpResponse } from './http.js';
 export type { PeerFingerprint, PeerRequest } from './tls-peer.js';
 export { RootedFs } from './rooted-fs.js';
+export type { FileInfo } from './rooted-fs.js';
 
 export interface NetworkAddress {
   iface: string;

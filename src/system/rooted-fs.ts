@@ -21,6 +21,8 @@ export interface WriteOptions {
   mode: number;
   /** Mode of parent directories created on the way (default 0755). */
   dirMode?: number;
+  /** Make the new file root:root before any byte lands (a setgid directory would lend it its group). */
+  rootOwned?: boolean;
 }
 
 /** Called between the steps of an atomic write; the crash-injection tests hook in here. */
@@ -93,9 +95,10 @@ export class RootedFs {
     }
   }
 
-  async info(inside: string): Promise<FileInfo | undefined> {
+  /** What is at `inside` (the link itself; with `follow`, what a symlink leads to). */
+  async info(inside: string, options: { follow?: boolean } = {}): Promise<FileInfo | undefined> {
     try {
-      const st = await fsp.lstat(this.path(inside));
+      const st = await (options.follow ? fsp.stat : fsp.lstat)(this.path(inside));
       return {
         mode: st.mode & 0o7777,
         uid: st.uid,
@@ -154,6 +157,15 @@ export class RootedFs {
       await fsp.chmod(this.path(inside), mode);
     } catch (error) {
       throw this.ioError('change the mode of', inside, error);
+    }
+  }
+
+  /** Gives `inside` (what it leads to, if a symlink) to uid:gid. */
+  async chown(inside: string, uid: number, gid: number): Promise<void> {
+    try {
+      await fsp.chown(this.path(inside), uid, gid);
+    } catch (error) {
+      throw this.ioError('change the owner of', inside, error);
     }
   }
 
@@ -232,6 +244,10 @@ export class RootedFs {
       try {
         // The umask can only narrow the mode open() gave; set it exactly before any byte lands.
         await handle.chmod(options.mode);
+        if (options.rootOwned) {
+          const st = await handle.stat();
+          if (st.uid !== 0 || st.gid !== 0) await handle.chown(0, 0);
+        }
         await handle.writeFile(data);
         await handle.sync();
       } finally {

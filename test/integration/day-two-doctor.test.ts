@@ -1,10 +1,10 @@
 // doctor against a booted --root without --live (an offline tree): each claim of the tree broken on
 // purpose is caught; host checks say skipped. The host checks: day-two-doctor-live.test.ts.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BUNDLE, runCli } from '../support/cli.js';
+import { BUNDLE, REPO, runCli } from '../support/cli.js';
 import { makeRoot, readFile, writeFile } from '../support/root.js';
 
 beforeAll(() => {
@@ -37,7 +37,9 @@ describe('immich-firstboot doctor', () => {
     expect(code).toBe(0);
     for (const id of [
       'config',
+      'immich-dir-mode',
       'env-mode',
+      'compose-mode',
       'credentials-mode',
       'key-mode',
       'log-rotation',
@@ -71,6 +73,34 @@ describe('immich-firstboot doctor', () => {
     expect(checks[id]).toMatchObject({ result: 'fail', fix: expect.stringContaining(`chmod 0`) });
   });
 
+  const KEY = '/etc/immich-firstboot/tls/current/key.pem';
+  it.each([
+    ['env-mode', '/opt/immich/.env', 'uid 1000', 1000, 0, undefined, 'chmod 0640'],
+    ['env-mode', '/opt/immich/.env', 'gid 100', 0, 100, undefined, 'chmod 0640'],
+    ['credentials-mode', '/root/immich-credentials.txt', 'uid 1000', 1000, 0, undefined, 'chmod 0600'],
+    ['credentials-mode', '/root/immich-credentials.txt', 'gid 100', 0, 100, undefined, 'chmod 0600'],
+    ['key-mode', KEY, 'uid 1000', 1000, 0, undefined, 'chmod 0600'],
+    ['key-mode', KEY, 'gid 100', 0, 100, undefined, 'chmod 0600'],
+    ['compose-mode', '/opt/immich/docker-compose.yml', 'uid 1000', 1000, 0, undefined, 'chmod go-w'],
+    ['compose-mode', '/opt/immich/docker-compose.yml', 'gid 100', 0, 100, undefined, 'chmod go-w'],
+    ['compose-mode', '/opt/immich/docker-compose.yml', 'mode 0664', 0, 0, 0o664, 'chmod go-w'],
+    ['immich-dir-mode', '/opt/immich', 'uid 1000', 1000, 0, undefined, 'chmod go-w'],
+    ['immich-dir-mode', '/opt/immich', 'gid 100', 0, 100, undefined, 'chmod go-w'],
+    ['immich-dir-mode', '/opt/immich', 'mode 0775', 0, 0, 0o775, 'chmod go-w'],
+    ['immich-dir-mode', '/opt/immich', 'mode 0757', 0, 0, 0o757, 'chmod go-w'],
+  ] as const)('fails %s when %s has %s, with the chown and chmod', async (id, inside, _, uid, gid, mode, chmod) => {
+    const root = await booted();
+    chownSync(path.join(root, inside), uid, gid);
+    if (mode !== undefined) chmodSync(path.join(root, inside), mode);
+    const { code, checks } = await doctor(root);
+    expect(code).toBe(1);
+    expect(checks[id]).toMatchObject({
+      result: 'fail',
+      detail: expect.stringContaining(`owned by uid ${uid}, gid ${gid}`),
+      fix: `chown root:root ${inside} && ${chmod} ${inside}`,
+    });
+  });
+
   it('fails log-rotation when daemon.json has no max-size/max-file', async () => {
     const root = await booted();
     writeFile(root, '/etc/docker/daemon.json', '{}\n');
@@ -87,6 +117,69 @@ describe('immich-firstboot doctor', () => {
     const { code, checks } = await doctor(root);
     expect(code).toBe(1);
     expect(checks['cert-names']).toMatchObject({ result: 'fail', fix: 'immich-firstboot regenerate-cert' });
+  });
+});
+
+describe('a first boot over files someone else owns, and doctor after it', () => {
+  const ENV = `UPLOAD_LOCATION=/opt/immich/library\nDB_DATA_LOCATION=/opt/immich/postgres\nTZ=UTC\nIMMICH_VERSION=v3.2.4\nDB_PASSWORD=KeptSecret0123456789abcdefABCDEF\nDB_USERNAME=postgres\nDB_DATABASE_NAME=immich\n`;
+  const owned = (root: string, inside: string) => {
+    const st = statSync(path.join(root, inside));
+    return `${(st.mode & 0o7777).toString(8).padStart(4, '0')} ${st.uid}:${st.gid}`;
+  };
+  const firstError = async (root: string) =>
+    (
+      JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout) as {
+        errors: Array<{ code: string; hint: string }>;
+      }
+    ).errors[0];
+
+  it('refuses a complete .env owned by uid 1000 with the fix; once the fix is run, the boot ends and doctor passes', async () => {
+    const root = makeRoot();
+    writeFile(root, '/opt/immich/.env', ENV, 0o640);
+    chownSync(path.join(root, '/opt/immich/.env'), 1000, 1000);
+    expect((await runCli(['--root', root, 'run', '--skip-stack'])).code).toBe(1);
+    const error = await firstError(root);
+    expect(error).toMatchObject({ code: 'not-root-owned' });
+    expect(error?.hint).toContain('`chown root:root /opt/immich/.env && chmod 0640 /opt/immich/.env`');
+    expect((await doctor(root)).checks['env-mode']?.result).toBe('fail');
+    execFileSync('sh', ['-c', 'chown root:root opt/immich/.env && chmod 0640 opt/immich/.env'], { cwd: root });
+    expect((await runCli(['--root', root, 'run', '--skip-stack'])).code).toBe(0);
+    expect(readFile(root, '/opt/immich/.env')).toBe(ENV);
+    expect((await doctor(root)).code).toBe(0);
+  });
+
+  it('refuses /opt/immich owned by uid 1000, naming the chown; doctor fails immich-dir-mode', async () => {
+    const root = makeRoot();
+    mkdirSync(path.join(root, '/opt/immich'), { recursive: true });
+    chownSync(path.join(root, '/opt/immich'), 1000, 1000);
+    expect((await runCli(['--root', root, 'run', '--skip-stack'])).code).toBe(1);
+    expect((await firstError(root))?.hint).toContain('`chown root:root /opt/immich && chmod go-w /opt/immich`');
+    expect((await doctor(root)).checks['immich-dir-mode']?.result).toBe('fail');
+  });
+
+  it('makes root:root a .env of group 100 (0640), our compose file owned by uid 1000, and /opt/immich of group 100; doctor passes', async () => {
+    const root = makeRoot();
+    writeFile(root, '/opt/immich/.env', ENV, 0o640);
+    chownSync(path.join(root, '/opt/immich/.env'), 0, 100);
+    writeFile(
+      root,
+      '/opt/immich/docker-compose.yml',
+      readFileSync(path.join(REPO, 'compose/docker-compose.yml'), 'utf8'),
+    );
+    chownSync(path.join(root, '/opt/immich/docker-compose.yml'), 1000, 1000);
+    chownSync(path.join(root, '/opt/immich'), 0, 100);
+    const before = await doctor(root);
+    expect([
+      before.checks['env-mode']?.result,
+      before.checks['compose-mode']?.result,
+      before.checks['immich-dir-mode']?.result,
+    ]).toEqual(['fail', 'fail', 'fail']);
+    expect((await runCli(['--root', root, 'run', '--skip-stack'])).code).toBe(0);
+    expect(owned(root, '/opt/immich/.env')).toBe('0640 0:0');
+    expect(owned(root, '/opt/immich/docker-compose.yml')).toBe('0644 0:0');
+    expect(owned(root, '/opt/immich')).toBe('0755 0:0');
+    expect(readFile(root, '/opt/immich/.env')).toBe(ENV);
+    expect((await doctor(root)).code).toBe(0);
   });
 });
 

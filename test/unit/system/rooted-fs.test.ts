@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { lstatSync, readdirSync, symlinkSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, readdirSync, symlinkSync, mkdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RootedFs } from '../../../src/system/rooted-fs.js';
 import { createSystem } from '../../../src/system/index.js';
@@ -40,6 +40,18 @@ describe('the rooted filesystem', () => {
     await fs.write('/a', 'x', { mode: 0o666 });
     await fs.write('/a', 'y', { mode: 0o640 });
     expect(modeOf(root, '/a')).toBe('0640');
+  });
+
+  it('makes a rootOwned file root:root in a setgid directory of group 100 (which would lend it its group)', async () => {
+    const root = makeRoot('');
+    mkdirSync(`${root}/d`);
+    chownSync(`${root}/d`, 0, 100);
+    chmodSync(`${root}/d`, 0o2755);
+    const fs = new RootedFs(root);
+    await fs.write('/d/plain', 'x', { mode: 0o600 });
+    await fs.write('/d/owned', 'x', { mode: 0o600, rootOwned: true });
+    expect(lstatSync(`${root}/d/plain`).gid).toBe(100);
+    expect(lstatSync(`${root}/d/owned`)).toMatchObject({ uid: 0, gid: 0 });
   });
 
   it('refuses to write through a symlink that leads out of the root', async () => {
