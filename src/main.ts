@@ -59,21 +59,28 @@ function print(io: Io, text: string): ExitCode {
 async function statusCommand({ args, sys, io }: Call): Promise<ExitCode> {
   const { formatStatus, statusExitCode, statusReport } = await import('./commands/status.js');
   const report = await statusReport(sys);
-  io.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+  await printRedacted(sys, io, args.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
   return statusExitCode(report);
 }
 
 async function motdCommand({ sys, io }: Call): Promise<ExitCode> {
   const { statusReport } = await import('./commands/status.js');
   const { formatMotd } = await import('./commands/motd.js');
-  return print(io, formatMotd(await statusReport(sys)));
+  await printRedacted(sys, io, formatMotd(await statusReport(sys)));
+  return EXIT.ok;
 }
 
 async function doctorCommand({ args, sys, io }: Call): Promise<ExitCode> {
   const { doctor, doctorExitCode, formatDoctor } = await import('./commands/doctor.js');
   const findings = await doctor(sys, { configPath: args.config, env: io.env, live: args.live, logSink: io.stderr });
-  io.stdout.write(args.json ? `${JSON.stringify(findings, null, 2)}\n` : formatDoctor(findings));
+  await printRedacted(sys, io, args.json ? `${JSON.stringify(findings, null, 2)}\n` : formatDoctor(findings));
   return doctorExitCode(findings);
+}
+
+/** What status, motd and doctor print comes from files: the secret on disk is redacted from it first. */
+async function printRedacted(sys: System, io: Io, text: string): Promise<void> {
+  const { secretsOnDisk } = await import('./env-file-format.js');
+  io.stdout.write((await secretsOnDisk(sys)).scrub(text));
 }
 
 async function prepareImageCommand({ args, sys, io }: Call): Promise<ExitCode> {
@@ -111,7 +118,7 @@ async function logged(call: Call, command: LoggedRun): Promise<ExitCode> {
     secrets,
   });
   try {
-    return await command({ sys, config, log, notify: createNotifier(sys), secrets }, args);
+    return await command({ sys, config, log, notify: createNotifier(sys, secrets), secrets }, args);
   } catch (thrown) {
     const error = asFirstbootError(thrown);
     log.error(

@@ -5,6 +5,7 @@
 
 import path from 'node:path';
 import type { Config } from '../config.js';
+import { readDbPassword } from '../env-file-format.js';
 import { EXIT, FirstbootError } from '../errors.js';
 import { PATHS, SECRET_SCAN_DIRS, SECRET_SCAN_SKIP } from '../paths.js';
 import { acquireLock } from '../state.js';
@@ -113,8 +114,7 @@ async function rearmUnit(sys: System): Promise<{ enabledUnit: string | null; uni
 /** The Postgres password and the body of every private key we made, as they would appear in a copy. */
 async function secretsOf(sys: System): Promise<string[]> {
   const needles: string[] = [];
-  const env = (await sys.fs.read(PATHS.envFile)) ?? '';
-  const password = /^DB_PASSWORD=(.+)$/m.exec(env)?.[1]?.trim();
+  const password = await readDbPassword(sys);
   if (password) needles.push(password);
   for (const gen of await sys.fs.list(PATHS.tlsDir)) {
     const key = await sys.fs.read(`${PATHS.tlsDir}/${gen}/key.pem`);
