@@ -42,12 +42,13 @@ const COMMANDS: Record<Args['command'], CommandRun> = {
 };
 
 export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
+  let sys: System | undefined;
   try {
     const args = parseArgs(argv);
-    const sys = createSystem(path.resolve(args.root), io.env);
+    sys = createSystem(path.resolve(args.root), io.env);
     return await COMMANDS[args.command]({ args, sys, io });
   } catch (error) {
-    return report(io, asFirstbootError(error));
+    return report(io, asFirstbootError(error), sys);
   }
 }
 
@@ -146,7 +147,13 @@ async function perBootCommand(env: RunnerEnv): Promise<ExitCode> {
   return perBoot(env);
 }
 
-function report(io: Io, error: FirstbootError): ExitCode {
-  io.stderr.write(`immich-firstboot: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`);
+/** A failure outside the logged commands, on stderr: redacted like every other channel once the root is known. */
+async function report(io: Io, error: FirstbootError, sys: System | undefined): Promise<ExitCode> {
+  const text = `immich-firstboot: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`;
+  if (!sys) io.stderr.write(text);
+  else {
+    const { secretsOnDisk } = await import('./env-file-format.js');
+    io.stderr.write((await secretsOnDisk(sys)).scrub(text));
+  }
   return error.exitCode;
 }
