@@ -7,8 +7,14 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BUNDLE, runCli } from '../support/cli.js';
+import { execFileSync } from 'node:child_process';
+import { afterAll } from 'vitest';
+import { BUNDLE, FIXTURE_BIN, killStandins, pathWith, runCli } from '../support/cli.js';
+import { freePort } from '../support/net.js';
 import { makeRoot, writeFile } from '../support/root.js';
+
+const standin = mkdtempSync(path.join(os.tmpdir(), 'ifb-everywhere-'));
+afterAll(() => killStandins(standin));
 
 const S = 'Pl4ntedSecretQwErTy0123456789aBc';
 
@@ -100,4 +106,65 @@ describe('the secret, planted where it escaped, reaches no channel whole or in p
     const status = await runCli(['--root', root, 'status', '--json']);
     expectNoLeak({ run: run.stdout + run.stderr, 'state.json': stateJson, 'status --json': status.stdout });
   }, 60_000);
+});
+
+const hasStrace = (() => {
+  try {
+    execFileSync('strace', ['-qq', '-e', 'trace=execve', 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe('every child process of a first boot without the stack (strace)', () => {
+  it.skipIf(!hasStrace)(
+    'gets the secret in neither its argv nor its environment',
+    async () => {
+      const port = await freePort();
+      const root = makeRoot(
+        `imds:\n  enabled: false\nstack:\n  serverUrl: http://127.0.0.1:${port}\n  readyTimeoutSeconds: 30\n`,
+      );
+      // Not the stack: strace -f would wait for the stand-in Immich server the stand-in docker leaves running.
+      // A quoted secret the run keeps, so the test knows it before the run starts.
+      writeFile(root, '/opt/immich/.env', `DB_PASSWORD="${S}"\n`, 0o640);
+      const bin = mkdtempSync(path.join(os.tmpdir(), 'ifb-notify-'));
+      writeFileSync(path.join(bin, 'systemd-notify'), '#!/bin/sh\nexit 0\n');
+      chmodSync(path.join(bin, 'systemd-notify'), 0o755);
+      const trace = path.join(bin, 'strace.log');
+      const env = {
+        PATH: pathWith(bin, FIXTURE_BIN),
+        LANG: 'C.UTF-8',
+        STANDIN_DIR: standin,
+        STANDIN_PING_PORT: String(port),
+        NOTIFY_SOCKET: '/run/systemd/notify',
+      };
+      execFileSync(
+        'strace',
+        [
+          '-f',
+          '-qq',
+          '-v',
+          '-s',
+          '65536',
+          '-e',
+          'trace=execve',
+          '-o',
+          trace,
+          process.execPath,
+          BUNDLE,
+          '--root',
+          root,
+          '--skip-stack',
+        ],
+        { env, stdio: 'ignore', timeout: 120_000 },
+      );
+      const execs = readFileSync(trace, 'utf8');
+      // The children were traced, or their silence proves nothing.
+      expect(execs).toMatch(/execve\("[^"]*openssl", \["openssl", "req"/);
+      expect(execs).toMatch(/\["systemd-notify", "STATUS=/);
+      expect(leaks(execs)).toEqual([]);
+    },
+    150_000,
+  );
 });
