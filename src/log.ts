@@ -1,26 +1,16 @@
 // Logging: pino JSON lines on stdout for journald (with a <N> syslog prefix so `journalctl -p err`
-// finds our errors), a readable line per event on a terminal, and every known secret redacted.
+// finds our errors), a readable line per event on a terminal, and every known secret redacted
+// (redact.ts: whole or any run of 8 or more of its characters).
 
 import pino, { type Logger } from 'pino';
 import type { LogLevel } from './config.js';
+import type { SecretRegistry } from './redact.js';
 
 export type { Logger } from 'pino';
+export { SecretRegistry } from './redact.js';
 
 export interface LogSink {
   write(line: string): void;
-}
-
-/** Secrets registered here are replaced by [REDACTED] in every line, whatever field carries them. */
-export class SecretRegistry {
-  private readonly secrets = new Set<string>();
-  add(secret: string): void {
-    if (secret.length >= 8) this.secrets.add(secret);
-  }
-  scrub(text: string): string {
-    let out = text;
-    for (const secret of this.secrets) out = out.split(secret).join('[REDACTED]');
-    return out;
-  }
 }
 
 export type LogFormat = 'json' | 'journal' | 'pretty';

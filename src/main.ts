@@ -42,12 +42,13 @@ const COMMANDS: Record<Args['command'], CommandRun> = {
 };
 
 export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
+  let sys: System | undefined;
   try {
     const args = parseArgs(argv);
-    const sys = createSystem(path.resolve(args.root), io.env);
+    sys = createSystem(path.resolve(args.root), io.env);
     return await COMMANDS[args.command]({ args, sys, io });
   } catch (error) {
-    return report(io, asFirstbootError(error));
+    return report(io, asFirstbootError(error), sys);
   }
 }
 
@@ -59,21 +60,28 @@ function print(io: Io, text: string): ExitCode {
 async function statusCommand({ args, sys, io }: Call): Promise<ExitCode> {
   const { formatStatus, statusExitCode, statusReport } = await import('./commands/status.js');
   const report = await statusReport(sys);
-  io.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+  await printRedacted(sys, io, args.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
   return statusExitCode(report);
 }
 
 async function motdCommand({ sys, io }: Call): Promise<ExitCode> {
   const { statusReport } = await import('./commands/status.js');
   const { formatMotd } = await import('./commands/motd.js');
-  return print(io, formatMotd(await statusReport(sys)));
+  await printRedacted(sys, io, formatMotd(await statusReport(sys)));
+  return EXIT.ok;
 }
 
 async function doctorCommand({ args, sys, io }: Call): Promise<ExitCode> {
   const { doctor, doctorExitCode, formatDoctor } = await import('./commands/doctor.js');
   const findings = await doctor(sys, { configPath: args.config, env: io.env, live: args.live, logSink: io.stderr });
-  io.stdout.write(args.json ? `${JSON.stringify(findings, null, 2)}\n` : formatDoctor(findings));
+  await printRedacted(sys, io, args.json ? `${JSON.stringify(findings, null, 2)}\n` : formatDoctor(findings));
   return doctorExitCode(findings);
+}
+
+/** What status, motd and doctor print comes from files: the secret on disk is redacted from it first. */
+async function printRedacted(sys: System, io: Io, text: string): Promise<void> {
+  const { secretsOnDisk } = await import('./env-file-format.js');
+  io.stdout.write((await secretsOnDisk(sys)).scrub(text));
 }
 
 async function prepareImageCommand({ args, sys, io }: Call): Promise<ExitCode> {
@@ -111,7 +119,7 @@ async function logged(call: Call, command: LoggedRun): Promise<ExitCode> {
     secrets,
   });
   try {
-    return await command({ sys, config, log, notify: createNotifier(sys), secrets }, args);
+    return await command({ sys, config, log, notify: createNotifier(sys, secrets), secrets }, args);
   } catch (thrown) {
     const error = asFirstbootError(thrown);
     log.error(
@@ -139,7 +147,13 @@ async function perBootCommand(env: RunnerEnv): Promise<ExitCode> {
   return perBoot(env);
 }
 
-function report(io: Io, error: FirstbootError): ExitCode {
-  io.stderr.write(`immich-firstboot: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`);
+/** A failure outside the logged commands, on stderr: redacted like every other channel once the root is known. */
+async function report(io: Io, error: FirstbootError, sys: System | undefined): Promise<ExitCode> {
+  const text = `immich-firstboot: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`;
+  if (!sys) io.stderr.write(text);
+  else {
+    const { secretsOnDisk } = await import('./env-file-format.js');
+    io.stderr.write((await secretsOnDisk(sys)).scrub(text));
+  }
   return error.exitCode;
 }

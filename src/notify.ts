@@ -1,6 +1,7 @@
 // sd_notify(3) for Node: there are no AF_UNIX datagram sockets in Node, so the messages go through
 // the `systemd-notify` binary (the unit needs NotifyAccess=all). Without NOTIFY_SOCKET: a no-op.
 
+import type { SecretRegistry } from './redact.js';
 import type { System } from './system/index.js';
 
 export interface Notifier {
@@ -10,7 +11,8 @@ export interface Notifier {
   extendTimeout(seconds: number): Promise<void>;
 }
 
-export function createNotifier(sys: System): Notifier {
+/** STATUS= is in systemd-notify's argv and `systemctl status`, both readable by every user: redacted first. */
+export function createNotifier(sys: System, secrets: SecretRegistry): Notifier {
   const enabled = Boolean(sys.env.NOTIFY_SOCKET);
   const send = async (...assignments: string[]): Promise<void> => {
     if (!enabled) return;
@@ -18,7 +20,7 @@ export function createNotifier(sys: System): Notifier {
     await sys.exec('systemd-notify', assignments, { timeoutMs: 5000 }).catch(() => undefined);
   };
   return {
-    status: (text) => send(`STATUS=${text.replace(/\n/g, ' ')}`),
+    status: (text) => send(`STATUS=${secrets.scrub(text).replace(/\n/g, ' ')}`),
     extendTimeout: (seconds) => send(`EXTEND_TIMEOUT_USEC=${Math.round(seconds * 1e6)}`),
   };
 }

@@ -1,9 +1,9 @@
 // Runs steps in order under the lock, records each completion in the journal *after* it succeeds,
 // stops at the first failure (recording step, error and hint for `status`), and resumes there.
 
-import { parse as parseDotenv } from 'dotenv';
 import { asFirstbootError, EXIT, type ExitCode } from './errors.js';
 import type { Ground } from './context.js';
+import { readDbPassword } from './env-file-format.js';
 import type { SecretRegistry } from './log.js';
 import type { Notifier } from './notify.js';
 import { PATHS, WRITTEN_DIRS } from './paths.js';
@@ -72,7 +72,7 @@ export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], optio
     journal.status = 'done';
     journal.step = null;
     journal.finishedAt = sys.now().toISOString();
-    await writeJournal(sys, journal);
+    await writeJournal(sys, journal, env.secrets);
     // The done-stamp comes last: it exists only once every step asked for has completed.
     await writeDoneStamp(sys, {
       instanceId: host?.instanceId ?? 'unknown',
@@ -122,7 +122,11 @@ export async function runOutOfSequence(
   const shadow: Journal = { ...journal, completed: { ...journal.completed }, errors: [...journal.errors] };
   await runSteps(env, shadow, steps, options, steps.length, 0, false);
   // Keep what we learned (facts, hashes, warnings); the first boot's own progress is not ours to change.
-  await writeJournal(env.sys, { ...journal, facts: shadow.facts, managed: shadow.managed, warnings: shadow.warnings });
+  await writeJournal(
+    env.sys,
+    { ...journal, facts: shadow.facts, managed: shadow.managed, warnings: shadow.warnings },
+    env.secrets,
+  );
   return shadow.errors.slice(journal.errors.length);
 }
 
@@ -155,14 +159,14 @@ async function runSteps(
       },
     };
     journal.step = step.id;
-    if (record) await writeJournal(sys, journal);
+    if (record) await writeJournal(sys, journal, env.secrets);
     await env.notify.status(`Step ${offset + i + 1}/${total}: ${step.description}`);
     try {
       sys.crashPoint(`before:${step.id}`);
       const result = await step.apply(ctx);
       sys.crashPoint(`after:${step.id}`);
       if (record) journal.completed[step.id] = { at: sys.now().toISOString(), changed: result.changed };
-      await writeJournal(sys, journal);
+      await writeJournal(sys, journal, env.secrets);
       stepLog.info({ changed: result.changed }, result.summary);
     } catch (thrown) {
       const error = asFirstbootError(thrown);
@@ -175,7 +179,7 @@ async function runSteps(
         message: error.message,
         ...(error.hint ? { hint: error.hint } : {}),
       });
-      await writeJournal(sys, journal).catch((e: unknown) =>
+      await writeJournal(sys, journal, env.secrets).catch((e: unknown) =>
         stepLog.error({ err: e }, 'could not record the failure in the journal'),
       );
       stepLog.error(
@@ -191,7 +195,6 @@ async function runSteps(
 
 /** A secret already on disk is scrubbed from every log line from the first one on. */
 async function registerKnownSecret(env: RunnerEnv): Promise<void> {
-  const text = await env.sys.fs.read(PATHS.envFile).catch(() => undefined);
-  const password = text === undefined ? undefined : parseDotenv(text).DB_PASSWORD;
+  const password = await readDbPassword(env.sys).catch(() => undefined);
   if (password) env.secrets.add(password);
 }

@@ -3,6 +3,7 @@
 
 import { PATHS } from './paths.js';
 import { FirstbootError, EXIT } from './errors.js';
+import type { SecretRegistry } from './redact.js';
 import type { System } from './system/index.js';
 
 export interface HostFacts {
@@ -108,9 +109,13 @@ export async function readJournal(sys: System): Promise<Journal | undefined> {
   return readJson<Journal>(sys, PATHS.journal);
 }
 
-export async function writeJournal(sys: System, journal: Journal): Promise<void> {
+/** `status` and the MOTD show what the journal holds (errors, warnings): every known secret is redacted first. */
+export async function writeJournal(sys: System, journal: Journal, secrets: SecretRegistry): Promise<void> {
   journal.updatedAt = sys.now().toISOString();
-  await sys.fs.write(PATHS.journal, `${JSON.stringify(journal, null, 2)}\n`, { mode: 0o600, dirMode: 0o700 });
+  await sys.fs.write(PATHS.journal, secrets.scrub(`${JSON.stringify(journal, null, 2)}\n`), {
+    mode: 0o600,
+    dirMode: 0o700,
+  });
 }
 
 export async function readDoneStamp(sys: System): Promise<DoneStamp | undefined> {

@@ -13,7 +13,8 @@ import { loadConfig } from '../config-file.js';
 import type { Ground } from '../context.js';
 import { projectContainers } from '../docker.js';
 import { asFirstbootError, EXIT, type ExitCode } from '../errors.js';
-import { createLogger, SecretRegistry, type LogSink } from '../log.js';
+import { secretsOnDisk } from '../env-file-format.js';
+import { createLogger, type LogSink } from '../log.js';
 import { PATHS } from '../paths.js';
 import type { System } from '../system/index.js';
 import { skip, type Audit, type DoctorCheck, type Finding } from './doctor-audit.js';
@@ -74,7 +75,7 @@ export interface DoctorRequest {
 /** config.yaml's finding first, then every check's. */
 export async function doctor(sys: System, request: DoctorRequest): Promise<Finding[]> {
   const { config, finding } = await configOrDefaults(sys, request);
-  const log = createLogger({ level: 'warn', format: 'json', sink: request.logSink, secrets: new SecretRegistry() });
+  const log = createLogger({ level: 'warn', format: 'json', sink: request.logSink, secrets: await secretsOnDisk(sys) });
   return [finding, ...(await audit({ sys, config, log }, request.live || sys.onHost))];
 }
 

@@ -3,9 +3,9 @@
 // makes new only what belongs to one instance. When nothing changed it reads a few files and the network
 // interfaces, and writes nothing and starts no program: it runs on every boot.
 
-import { parse as parseDotenv } from 'dotenv';
 import { EXIT, type ExitCode } from '../errors.js';
 import { gatherHostFacts } from '../host-facts.js';
+import { dbPasswordOf, replaceDbPassword } from '../env-file-format.js';
 import { ENV_MODE } from '../immich-env.js';
 import { servedCertificates } from '../nginx.js';
 import { PATHS } from '../paths.js';
@@ -130,7 +130,7 @@ async function adoptClone(env: RunnerEnv, seen: Look): Promise<ExitCode> {
       to: seen.host.addresses,
       certificate: 'renewed (clone)',
     };
-  await writeJournal(sys, journal);
+  await writeJournal(sys, journal, env.secrets);
   // Last, as at first boot: until the stamp names this instance, the next boot handles the clone again.
   await writeDoneStamp(sys, {
     ...seen.stamp,
@@ -160,7 +160,7 @@ async function followAddresses(env: RunnerEnv, seen: Look): Promise<ExitCode> {
       host: seen.host,
       addressChange: { at, from, to: seen.host.addresses, certificate },
     });
-    await writeJournal(sys, journal);
+    await writeJournal(sys, journal, env.secrets);
     return EXIT.ok;
   }
   log.info(`${seen.moved}; checking the certificate, the site and ${PATHS.credentials}`);
@@ -174,7 +174,7 @@ async function followAddresses(env: RunnerEnv, seen: Look): Promise<ExitCode> {
   const certificate = journal.facts.certFingerprint !== before ? 'renewed' : 'kept (it already names every address)';
   clearFailure(journal);
   journal.facts.addressChange = { at, from, to: seen.host.addresses, certificate };
-  await writeJournal(sys, journal);
+  await writeJournal(sys, journal, env.secrets);
   log.info({ certFingerprint: journal.facts.certFingerprint }, `per-boot check done: certificate ${certificate}`);
   return EXIT.ok;
 }
@@ -182,16 +182,12 @@ async function followAddresses(env: RunnerEnv, seen: Look): Promise<ExitCode> {
 /** DB_PASSWORD gets a new value; every other line of .env stays as it is. */
 async function replaceSecret(env: RunnerEnv): Promise<void> {
   const text = await env.sys.fs.read(PATHS.envFile);
-  const old = text === undefined ? undefined : parseDotenv(text).DB_PASSWORD;
+  const old = text === undefined ? undefined : dbPasswordOf(text);
   if (text === undefined || !old) return void env.log.info(`${PATHS.envFile} holds no DB_PASSWORD; nothing to replace`);
   env.secrets.add(old);
   const fresh = generateSecret(env.sys.randomBytes);
   env.secrets.add(fresh);
-  // Every DB_PASSWORD line (dotenv takes the last), quoted or not: the old secret must not survive anywhere.
-  await env.sys.fs.write(PATHS.envFile, text.replace(/^(\s*(?:export\s+)?DB_PASSWORD\s*=)[^\r\n]*/gm, `$1${fresh}`), {
-    mode: ENV_MODE,
-    rootOwned: true,
-  });
+  await env.sys.fs.write(PATHS.envFile, replaceDbPassword(text, fresh), { mode: ENV_MODE, rootOwned: true });
   env.log.info(`${PATHS.envFile}: new Postgres secret (Postgres holds no data yet); every other line kept`);
 }
 
@@ -205,7 +201,7 @@ async function failed(env: RunnerEnv, journal: Journal, what: string, errors: St
   const hint = `${last.hint ?? 'fix the cause'}; then \`systemctl restart immich-firstboot-perboot\` (or reboot) tries again`;
   clearFailure(journal);
   journal.warnings.push({ step: 'per-boot', at: env.sys.now().toISOString(), message, hint });
-  await writeJournal(env.sys, journal);
+  await writeJournal(env.sys, journal, env.secrets);
   env.log.error({ code: last.code, hint }, message);
   return EXIT.failed;
 }

@@ -4,6 +4,7 @@
 // secret material of ours is left in the tree. Under the lock, so never during a first boot.
 
 import type { Config } from '../config.js';
+import { readDbPassword } from '../env-file-format.js';
 import { EXIT, FirstbootError } from '../errors.js';
 import { PATHS } from '../paths.js';
 import { acquireLock } from '../state.js';
@@ -128,11 +129,9 @@ async function rearmUnit(sys: System): Promise<{ enabledUnit: string | null; uni
   return { enabledUnit: PATHS.unitWants, unitProblem: null };
 }
 
-/** The Postgres password in .env, if one comes out of it. */
+/** The Postgres password in .env, read as the run reads it (bare, quoted, export, spaced), if one comes out of it. */
 async function passwordOf(sys: System): Promise<string | undefined> {
-  const env = (await sys.fs.read(PATHS.envFile)) ?? '';
-  const password = /^DB_PASSWORD=(.+)$/m.exec(env)?.[1]?.trim();
-  return password || undefined;
+  return readDbPassword(sys);
 }
 
 /** The base64 body of every private key we made, line by line, as it would appear in a copy. */

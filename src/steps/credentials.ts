@@ -1,7 +1,7 @@
 // /root/immich-credentials.txt (0600): what the operator needs on the first visit.
 
-import { parse as parseDotenv } from 'dotenv';
 import net from 'node:net';
+import { readDbPassword } from '../env-file-format.js';
 import { PATHS } from '../paths.js';
 import { FirstbootError } from '../errors.js';
 import { writeManaged } from './lib-managed.js';
@@ -24,7 +24,7 @@ export const credentials: Step = {
   id: 'credentials',
   description: `operator notes in ${PATHS.credentials}`,
   async apply(ctx) {
-    const dbPassword = parseDotenv((await ctx.sys.fs.read(PATHS.envFile)) ?? '').DB_PASSWORD;
+    const dbPassword = await readDbPassword(ctx.sys);
     if (!dbPassword) {
       throw new FirstbootError('env-missing', `${PATHS.envFile} has no DB_PASSWORD`, {
         hint: 'run `immich-firstboot` again: the env step restores it',

@@ -91,7 +91,8 @@ function parseDaemonJson(text: string | undefined): Record<string, unknown> {
   } catch (cause) {
     throw new FirstbootError(
       'daemon-json-invalid',
-      `${PATHS.dockerDaemonJson} is not valid JSON (${(cause as Error).message}); left untouched`,
+      // Not the parser's message: it quotes the file's content, which could be anything (a secret).
+      `${PATHS.dockerDaemonJson} is not valid JSON; left untouched`,
       {
         cause,
         hint: `fix it (python3 -m json.tool ${PATHS.dockerDaemonJson} shows where), then run \`immich-firstboot\` again`,
@@ -110,13 +111,28 @@ function parseDaemonJson(text: string | undefined): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+// Docker's own logging drivers: only these are named in a warning, anything else in the file is not quoted.
+const DOCKER_LOG_DRIVERS: readonly string[] = [
+  'none',
+  'local',
+  'syslog',
+  'journald',
+  'gelf',
+  'fluentd',
+  'awslogs',
+  'splunk',
+  'etwlogs',
+  'gcplogs',
+  'logentries',
+];
+
 /** The merged document, or undefined when nothing needs to change. */
 function mergeRotation(ctx: StepContext, current: Record<string, unknown>): Record<string, unknown> | undefined {
   const driver = current['log-driver'];
   if (driver !== undefined && driver !== 'json-file') {
     // The operator chose another driver (journald and local rotate on their own): theirs wins.
     ctx.warn(
-      `${PATHS.dockerDaemonJson} sets log-driver ${JSON.stringify(driver)}; kept it and added no rotation options`,
+      `${PATHS.dockerDaemonJson} sets ${typeof driver === 'string' && DOCKER_LOG_DRIVERS.includes(driver) ? `log-driver ${JSON.stringify(driver)}` : 'another log-driver'}; kept it and added no rotation options`,
       'make sure that driver rotates or limits container logs',
     );
     return undefined;

@@ -1,7 +1,7 @@
 // The Postgres secret and /opt/immich/.env (0640): generated once, in the same atomic write that
 // keeps it; never regenerated once .env holds one or Postgres has initialised its data directory.
 
-import { parse as parseDotenv } from 'dotenv';
+import { parseEnv, refuseMalformedEnv } from '../env-file-format.js';
 import { PATHS } from '../paths.js';
 import { FirstbootError } from '../errors.js';
 import { ENV_MODE, wantedValues, type EnvContext } from '../immich-env.js';
@@ -9,6 +9,8 @@ import { render } from '../render.js';
 import { generateSecret, SECRET_CHARSET } from '../secret.js';
 import { otherWriters, ownershipFaults, ownershipFix, requireRootDir } from './lib-ownership.js';
 import type { Step, StepContext } from './step.js';
+
+const COMPOSE_CHOOSES = 'whoever can write it chooses what `docker compose up` runs as root (images, bind mounts)';
 
 export const envFile: Step = {
   id: 'env',
@@ -43,11 +45,12 @@ export const envFile: Step = {
     }
 
     // An existing .env is the operator's as much as ours: keep every line, add only what is missing.
-    refuseMalformed(existing);
-    const values = parseDotenv(existing);
+    const values = parseEnv(existing);
     const password = values.DB_PASSWORD;
+    // Known before any line is judged, so whatever reports the judgement redacts it.
+    if (password !== undefined) ctx.secrets.add(password);
+    refuseMalformedEnv(existing);
     if (password !== undefined) {
-      ctx.secrets.add(password);
       if (!SECRET_CHARSET.test(password)) {
         throw new FirstbootError(
           'env-bad-password',
@@ -98,25 +101,6 @@ export const envFile: Step = {
     return { changed: true, summary: `${PATHS.envFile} kept; added the missing ${names} (mode 0640)` };
   },
 };
-
-const COMPOSE_CHOOSES = 'whoever can write it chooses what `docker compose up` runs as root (images, bind mounts)';
-
-/** docker compose rejects a .env line that is not KEY=VALUE: say which line before anything starts. */
-function refuseMalformed(text: string): void {
-  const lines = text.split(/\r?\n/);
-  const bad = lines.findIndex(
-    (line) => line.trim() !== '' && !/^\s*#/.test(line) && !/^\s*(export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=/.test(line),
-  );
-  if (bad !== -1) {
-    throw new FirstbootError(
-      'env-malformed',
-      `${PATHS.envFile} line ${bad + 1} is not KEY=VALUE (${JSON.stringify(lines[bad].slice(0, 40))}); left untouched`,
-      {
-        hint: `fix or remove that line (docker compose would reject it too), then run \`immich-firstboot\` again`,
-      },
-    );
-  }
-}
 
 /** Postgres takes the password only when it initialises its data directory; after that it is fixed. */
 async function refuseIfPostgresInitialised(ctx: StepContext): Promise<void> {
