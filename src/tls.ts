@@ -129,7 +129,7 @@ export async function makeSelfSigned(sys: System, config: Config, names: string[
     await fs.chmod(`${work}/cert.pem`, 0o644);
     const pair = `${PATHS.tlsDir}/pair-${sys.now().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${serial.subarray(0, 3).toString('hex')}`;
     await fs.rename(work, pair);
-    await fs.chmod(pair, 0o755);
+    await fs.chmod(pair, 0o755, 'directory');
     const pairName = pair.split('/').pop()!;
     await fs.symlink(pairName, PATHS.tlsCurrent);
     // Only now is the old pair unused; a crash before this line leaves it in place, still complete.

@@ -1,7 +1,8 @@
 // The filesystem, seen from inside a root directory (like `systemd-firstboot --root`): every path
 // given here is absolute inside the root, and every write is atomic and born with its final mode.
 
-import { constants as fsConstants, promises as fsp } from 'node:fs';
+import { constants as fsConstants, promises as fsp, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from './random.js';
 import { ioErrorCode } from '../error-codes.js';
@@ -51,12 +52,21 @@ export class RootedFs {
     return path.join(this.root, path.normalize(inside));
   }
 
+  /** A regular file's text; undefined when there is none (a link to nothing included). */
   async read(inside: string): Promise<string | undefined> {
+    let handle: FileHandle;
     try {
-      return await fsp.readFile(this.path(inside), 'utf8');
+      handle = await this.openFile(inside, fsConstants.O_RDONLY);
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return undefined;
       throw this.ioError('read', inside, error);
+    }
+    try {
+      return await handle.readFile('utf8');
+    } catch (error) {
+      throw this.ioError('read', inside, error);
+    } finally {
+      await handle.close();
     }
   }
 
@@ -116,12 +126,73 @@ export class RootedFs {
     await this.assertInsideRoot(inside);
   }
 
-  async chmod(inside: string, mode: number): Promise<void> {
+  /** Sets the mode of a regular file (or of a directory, with `directory`), never through a link out of the root. */
+  async chmod(inside: string, mode: number, kind: 'file' | 'directory' = 'file'): Promise<void> {
     try {
-      await fsp.chmod(this.path(inside), mode);
+      const handle = await this.openFile(inside, fsConstants.O_RDONLY, kind);
+      try {
+        await handle.chmod(mode);
+      } finally {
+        await handle.close();
+      }
     } catch (error) {
       throw this.ioError('change the mode of', inside, error);
     }
+  }
+
+  /**
+   * Opens what is at `inside` as a regular file (or a directory, with `kind`), refusing anything else
+   * and, under --root, anything that is not inside the root. O_NOFOLLOW, O_NONBLOCK and fstat, not a
+   * path check before the open: a FIFO cannot hang us, a device is never read, and a link swapped in
+   * between a check and the open is refused all the same. Rejects with an ENOENT error when nothing is there.
+   */
+  private async openFile(inside: string, flags: number, kind: 'file' | 'directory' = 'file'): Promise<FileHandle> {
+    const flagsNoFollow = flags | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+    // On the host a link cannot lead out of the root (sites-enabled links are links to files): follow it,
+    // but still never block on a FIFO, and check what was opened.
+    const target = this.onHost ? this.path(inside) : await this.resolveInside(inside);
+    let handle: FileHandle;
+    try {
+      handle = await fsp.open(target, this.onHost ? flags | fsConstants.O_NONBLOCK : flagsNoFollow);
+    } catch (error) {
+      // A socket cannot be opened (ENXIO), nor a device on a nodev mount (EACCES): say what stands there.
+      const st = await fsp.stat(target).catch(() => undefined);
+      if (st && (kind === 'file' ? !st.isFile() : !st.isDirectory())) throw notExpected(inside, kind, st);
+      throw error;
+    }
+    try {
+      const st = await handle.stat();
+      if (kind === 'file' ? !st.isFile() : !st.isDirectory()) throw notExpected(inside, kind, st);
+      if (!this.onHost) await this.assertOpenedInside(handle, inside);
+      return handle;
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  /**
+   * The host path `inside` resolves to, each link followed as the host resolves it: refused when that
+   * leads out of the root (an absolute link in an image tree resolves on the host). Nothing there, or a
+   * link to nothing: an ENOENT error (there is no file to read).
+   */
+  private async resolveInside(inside: string): Promise<string> {
+    const real = await fsp.realpath(this.path(inside));
+    if (!isWithin(real, await this.realRoot())) throw escapes(inside, this.root);
+    return real;
+  }
+
+  /** After the open, what the descriptor is (the kernel's answer, not a path's): refused outside the root. */
+  private async assertOpenedInside(handle: FileHandle, inside: string): Promise<void> {
+    // /proc/self/fd names the file the descriptor holds; without /proc, resolveInside's check stands.
+    const opened = await fsp.readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
+    if (opened !== undefined && !isWithin(opened, await this.realRoot())) throw escapes(inside, this.root);
+  }
+
+  private realRootCache: string | undefined;
+  private async realRoot(): Promise<string> {
+    this.realRootCache ??= await fsp.realpath(this.root);
+    return this.realRootCache;
   }
 
   async remove(inside: string): Promise<void> {
@@ -247,7 +318,7 @@ export class RootedFs {
       if (errnoCode(error) !== 'ENOENT') throw error;
       return '(a path that does not exist on this host)';
     });
-    if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
+    if (!isWithin(real, realRoot)) {
       throw new FirstbootError('path-escapes-root', `${inside} leads outside the root ${this.root} (to ${real})`, {
         hint: `replace the symlink at or above ${this.path(inside)} with a directory inside the root`,
       });
@@ -257,6 +328,40 @@ export class RootedFs {
 
 /** Our temp names: `.<name>.<8 hex>.tmp` (see tempName and privateDir). */
 const TEMP_NAME = /^\..+\.[0-9a-f]{8}\.tmp$/;
+
+const isWithin = (hostPath: string, realRoot: string): boolean =>
+  hostPath === realRoot || hostPath.startsWith(realRoot === path.sep ? realRoot : realRoot + path.sep);
+
+/** A file read or changed under --root that is (or goes through) a link out of it. Its target is not named. */
+function escapes(inside: string, root: string): FirstbootError {
+  return new FirstbootError('path-escapes-root', `${inside} leads outside the root ${root}; left untouched`, {
+    hint: `replace the symlink at or above ${path.join(root, inside)} with a file inside the root (\`namei -l ${path.join(root, inside)}\` shows each step)`,
+  });
+}
+
+/** What stands where a regular file (or a directory) was expected: a FIFO would hang a read, a device is not ours. */
+function notExpected(inside: string, kind: 'file' | 'directory', st: Stats): FirstbootError {
+  const what = st.isFile()
+    ? 'a regular file'
+    : st.isDirectory()
+      ? 'a directory'
+      : st.isFIFO()
+        ? 'a FIFO'
+        : st.isSocket()
+          ? 'a socket'
+          : st.isCharacterDevice()
+            ? 'a character device'
+            : st.isBlockDevice()
+              ? 'a block device'
+              : 'not a regular file';
+  return new FirstbootError(
+    'not-a-regular-file',
+    `${inside} is ${what}, not ${kind === 'file' ? 'a regular file' : 'a directory'}; left untouched`,
+    {
+      hint: `move ${inside} aside (it must be ${kind === 'file' ? 'a regular file' : 'a directory'}), then run \`immich-firstboot\` again`,
+    },
+  );
+}
 
 async function syncDir(hostDir: string): Promise<void> {
   const handle = await fsp.open(hostDir, 'r');
