@@ -93,7 +93,7 @@ export function certNames(config: Config, hostname: string, addresses: string[])
 export async function makeSelfSigned(sys: System, config: Config, names: string[]): Promise<string> {
   const { fs } = sys;
   await fs.mkdir(PATHS.tlsDir, 0o755);
-  const work = await fs.privateDir(`${PATHS.tlsDir}/pair`);
+  const work = await fs.privateDir(PATHS.tlsPairWork);
   try {
     const cnf = `${work}/openssl.cnf`;
     // Our own config, not the distro's: Debian's and Ubuntu's add v3_ca (CA:TRUE) to `req -x509`.

@@ -289,7 +289,7 @@ export class RootedFs {
   async privateDir(nearInside: string): Promise<string> {
     const dir = path.posix.dirname(nearInside);
     await this.mkdir(dir);
-    const made = `${dir}/.${path.posix.basename(nearInside)}.${randomBytes(4).toString('hex')}.tmp`;
+    const made = this.tempName(nearInside);
     try {
       await fsp.mkdir(this.path(made), { mode: 0o700 });
     } catch (error) {
@@ -298,15 +298,49 @@ export class RootedFs {
     return made;
   }
 
-  /** Removes the temp files a crashed run may have left in `dirInside` (ours end in `.tmp`). */
+  /**
+   * Removes the temp files a crashed run may have left in `dirInside`: regular files and links (write
+   * and symlink make both) named as only we name them (TEMP_NAME). A link is unlinked, never followed:
+   * what it points to stays. Never a directory: an operator's `.ssh.0badc0de.tmp/` is not ours, and our
+   * private directories are swept only where they live (removeStalePrivateDirs).
+   */
   async removeStaleTemps(dirInside: string): Promise<string[]> {
-    const stale = (await this.list(dirInside)).filter((name) => TEMP_NAME.test(name));
-    for (const name of stale) await this.remove(`${dirInside}/${name}`);
-    return stale.map((name) => `${dirInside}/${name}`);
+    const removed: string[] = [];
+    for (const name of (await this.list(dirInside)).filter((n) => TEMP_NAME.test(n))) {
+      const inside = `${dirInside}/${name}`;
+      const info = await this.info(inside);
+      if (!info?.isFile && !info?.isSymlink) continue;
+      try {
+        await fsp.unlink(this.path(inside));
+      } catch (error) {
+        if (errnoCode(error) === 'ENOENT') continue;
+        throw this.ioError('remove', inside, error);
+      }
+      removed.push(inside);
+    }
+    return removed;
   }
 
+  /**
+   * Removes the private directories (privateDir) a crashed run left beside `nearInside`: only in a
+   * directory that is ours alone (our state and TLS directories), only with our name, never through a link.
+   */
+  async removeStalePrivateDirs(nearInside: string): Promise<string[]> {
+    const dir = path.posix.dirname(nearInside);
+    const ours = new RegExp(`^${escapeRegExp(TEMP_PREFIX + path.posix.basename(nearInside))}\\.[0-9a-f]{8}\\.tmp$`);
+    const removed: string[] = [];
+    for (const name of (await this.list(dir)).filter((n) => ours.test(n))) {
+      const inside = `${dir}/${name}`;
+      if (!(await this.info(inside))?.isDirectory) continue;
+      await this.remove(inside); // rm -r removes links inside it, never what they point to
+      removed.push(inside);
+    }
+    return removed;
+  }
+
+  /** `.immich-firstboot-<name>.<8 hex>.tmp` beside `inside`: a name nobody else produces. */
   private tempName(inside: string): string {
-    return `${path.posix.dirname(inside)}/.${path.posix.basename(inside)}.${randomBytes(4).toString('hex')}.tmp`;
+    return `${path.posix.dirname(inside)}/${TEMP_PREFIX}${path.posix.basename(inside)}.${randomBytes(4).toString('hex')}.tmp`;
   }
 
   /** Refuses a directory that a symlink leads out of the root (only possible when root is not /). */
@@ -326,8 +360,11 @@ export class RootedFs {
   }
 }
 
-/** Our temp names: `.<name>.<8 hex>.tmp` (see tempName and privateDir). */
-const TEMP_NAME = /^\..+\.[0-9a-f]{8}\.tmp$/;
+/** Our temp files and private directories: `.immich-firstboot-<name>.<8 hex>.tmp` (see tempName). */
+const TEMP_PREFIX = '.immich-firstboot-';
+const TEMP_NAME = /^\.immich-firstboot-.+\.[0-9a-f]{8}\.tmp$/;
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 const isWithin = (hostPath: string, realRoot: string): boolean =>
   hostPath === realRoot || hostPath.startsWith(realRoot === path.sep ? realRoot : realRoot + path.sep);

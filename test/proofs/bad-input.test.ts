@@ -316,6 +316,20 @@ describe('under --root, nothing outside the root is read, chmod-ed or quoted', (
   });
 });
 
+describe('the sweep of temp files an interrupted run left', () => {
+  it("removes our own, and keeps a directory or a file that only looks like one (root's .ssh)", async () => {
+    const root = makeRoot();
+    writeFile(root, '/root/.ssh.0badc0de.tmp/id_rsa', 'PRIVATE KEY', 0o600);
+    writeFile(root, '/opt/immich/.notes.0123abcd.tmp', 'an operator file', 0o600);
+    writeFile(root, '/etc/docker/.immich-firstboot-daemon.json.0123abcd.tmp', '{"half', 0o644);
+    const run = await runCli(['--root', root, '--skip-stack']);
+    expect(run.code).toBe(0);
+    expect(readFile(root, '/root/.ssh.0badc0de.tmp/id_rsa')).toBe('PRIVATE KEY');
+    expect(readFile(root, '/opt/immich/.notes.0123abcd.tmp')).toBe('an operator file');
+    expect(existsSync(`${root}/etc/docker/.immich-firstboot-daemon.json.0123abcd.tmp`)).toBe(false);
+  });
+});
+
 describe('Azure IMDS misbehaving (a stub on 127.0.0.1)', () => {
   const imdsCase = (name: string, routes: Record<string, Route | Route[]>, expectPublic: string | null, timeout = 1) =>
     it(

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, lstatSync, readdirSync, symlinkSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, readdirSync, readFileSync, symlinkSync, mkdirSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RootedFs } from '../../../src/system/rooted-fs.js';
 import { createSystem } from '../../../src/system/index.js';
@@ -54,14 +54,42 @@ describe('the rooted filesystem', () => {
     expect(readdirSync(outside).filter((n) => n !== 'etc')).toEqual([]);
   });
 
-  it('removes only its own temp files left by a crash', async () => {
+  it('removes only its own temp files left by a crash: files and links with our prefix, never a directory or a link target', async () => {
     const root = makeRoot('');
     const fs = new RootedFs(root);
-    await fs.write('/d/.env.0123abcd.tmp', 'half', { mode: 0o600 });
+    const outside = makeRoot('');
+    writeFileSync(`${outside}/target`, 'host file');
+    await fs.write('/d/.immich-firstboot-.env.0123abcd.tmp', 'half', { mode: 0o600 });
+    await fs.write('/d/.env.0123abcd.tmp', 'not ours: no prefix', { mode: 0o600 });
     await fs.write('/d/.operator-notes.tmp', 'keep', { mode: 0o600 });
-    expect(await fs.removeStaleTemps('/d')).toEqual(['/d/.env.0123abcd.tmp']);
-    expect(readdirSync(`${root}/d`)).toEqual(['.operator-notes.tmp']);
-    expect(lstatSync(`${root}/d`).isDirectory()).toBe(true);
+    await fs.write('/d/.ssh.0badc0de.tmp/id_rsa', 'key', { mode: 0o600 });
+    await fs.write('/d/.immich-firstboot-x.0badc0de.tmp/inner', 'a directory, even with our prefix', { mode: 0o600 });
+    symlinkSync(`${outside}/target`, `${root}/d/.immich-firstboot-y.0123abcd.tmp`);
+    expect((await fs.removeStaleTemps('/d')).sort()).toEqual([
+      '/d/.immich-firstboot-.env.0123abcd.tmp',
+      '/d/.immich-firstboot-y.0123abcd.tmp',
+    ]);
+    expect(readdirSync(`${root}/d`).sort()).toEqual([
+      '.env.0123abcd.tmp',
+      '.immich-firstboot-x.0badc0de.tmp',
+      '.operator-notes.tmp',
+      '.ssh.0badc0de.tmp',
+    ]);
+    expect(readFile(root, '/d/.ssh.0badc0de.tmp/id_rsa')).toBe('key');
+    expect(readFileSync(`${outside}/target`, 'utf8')).toBe('host file');
+  });
+
+  it('names its temp files and private directories with a prefix only it produces', async () => {
+    const root = makeRoot('');
+    const names: string[] = [];
+    const fs = new RootedFs(root, (phase, target) => {
+      if (phase === 'temp-written') names.push(...readdirSync(`${root}/d`).filter((n) => n !== 'f'));
+      void target;
+    });
+    await fs.write('/d/f', 'x', { mode: 0o600 });
+    const dir = await fs.privateDir('/d/work');
+    expect(names).toEqual([expect.stringMatching(/^\.immich-firstboot-f\.[0-9a-f]{8}\.tmp$/)]);
+    expect(dir).toMatch(/^\/d\/\.immich-firstboot-work\.[0-9a-f]{8}\.tmp$/);
   });
 });
 
