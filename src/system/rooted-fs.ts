@@ -92,10 +92,11 @@ export class RootedFs {
     return (await this.info(inside)) !== undefined;
   }
 
-  /** Entries of a directory; [] when it does not exist. */
+  /** Entries of a directory; [] when it does not exist. Under --root, never a directory a link leads out of it to. */
   async list(inside: string): Promise<string[]> {
     try {
-      return (await fsp.readdir(this.path(inside))).sort();
+      // Node lists a directory only by path: the check is the resolved path's, as assertInsideRoot's.
+      return (await fsp.readdir(this.onHost ? this.path(inside) : await this.resolveInside(inside))).sort();
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return [];
       throw this.ioError('list', inside, error);

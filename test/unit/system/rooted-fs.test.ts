@@ -118,6 +118,13 @@ describe('files under --root that are not what they should be', () => {
     await expect(fs.read('/srv/secret')).rejects.toMatchObject({ code: 'path-escapes-root' });
   });
 
+  it('refuses to list a directory that a symlink leads out of the root to', async () => {
+    const { root, outside, fs } = setup();
+    symlinkSync(outside, `${root}/opt/immich/postgres`);
+    await expect(fs.list('/opt/immich/postgres')).rejects.toMatchObject({ code: 'path-escapes-root' });
+    expect(await fs.list('/opt/immich/missing')).toEqual([]);
+  });
+
   it('refuses to chmod through a symlink that leads out of the root, leaving the host file as it was', async () => {
     const { root, outside, fs } = setup();
     symlinkSync(`${outside}/secret`, `${root}/opt/immich/.env`);
