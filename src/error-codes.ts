@@ -67,8 +67,13 @@ const CATALOG = {
   },
   'path-escapes-root': {
     meaning:
-      'Under --root, a symlink leads out of the tree (an absolute link resolves on the host, not in the tree): writing through it would change the host.',
-    fix: 'Replace the symlink at or above the path the message names with a directory inside the tree.',
+      'Under --root, a symlink leads out of the tree (an absolute link resolves on the host, not in the tree): reading, writing or changing the mode through it would reach the host. Nothing was read or changed there, and nothing of it is quoted.',
+    fix: 'Replace the symlink at or above the path the message names with a file or directory inside the tree (`namei -l PATH` shows each step).',
+  },
+  'not-a-regular-file': {
+    meaning:
+      'A FIFO, socket, device or directory stands where a regular file must be read or changed (or something else where a directory must be); it was left untouched, and a FIFO cannot hang the run.',
+    fix: `Move what the message names aside (it must be a regular file), ${AGAIN}.`,
   },
   'io-eacces': {
     meaning: 'Permission denied reading or writing a file (EACCES).',

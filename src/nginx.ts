@@ -57,7 +57,7 @@ export async function testNginxConfig(sys: System, log: Logger): Promise<boolean
     if (!(await fs.exists(PATHS.nginxConf))) return false;
     return check(sys, ['-t', '-q'], (m) => m);
   }
-  const work = await fs.privateDir(`${PATHS.stateDir}/nginx-test`);
+  const work = await fs.privateDir(PATHS.nginxTest);
   try {
     const { conf, copies } = await configForRoot(sys, work);
     await fs.write(`${work}/nginx.conf`, conf, { mode: 0o600 });

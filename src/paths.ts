@@ -37,6 +37,10 @@ export const PATHS = {
   proc: '/proc',
 
   dockerDaemonJson: '/etc/docker/daemon.json',
+  // Where a merged daemon.json is checked with `dockerd --validate`: our own directory, not /etc/docker.
+  daemonJsonCheck: '/var/lib/immich-firstboot/daemon-json-check',
+  nginxTest: '/var/lib/immich-firstboot/nginx-test',
+  tlsPairWork: '/etc/immich-firstboot/tls/pair',
   // Present from just before we change daemon.json until Docker has been restarted with it.
   dockerRestartPending: '/var/lib/immich-firstboot/docker-restart-pending',
   // Docker keeps each container's configuration (with its environment: our secret) here.
@@ -65,6 +69,12 @@ export const WRITTEN_DIRS = [
   '/etc/docker',
   '/root',
 ] as const;
+
+/**
+ * Where we make private work directories (RootedFs.privateDir): in directories that are ours alone, so
+ * the sweep after a crash may remove a leftover one (the sweep of WRITTEN_DIRS removes files only).
+ */
+export const PRIVATE_WORK = [PATHS.daemonJsonCheck, PATHS.nginxTest, PATHS.tlsPairWork] as const;
 
 export type KnownPath = (typeof PATHS)[keyof typeof PATHS];
 

@@ -6,7 +6,7 @@ import type { Ground } from './context.js';
 import { readDbPassword } from './env-file-format.js';
 import type { SecretRegistry } from './log.js';
 import type { Notifier } from './notify.js';
-import { PATHS, WRITTEN_DIRS } from './paths.js';
+import { PATHS, PRIVATE_WORK, WRITTEN_DIRS } from './paths.js';
 import {
   acquireLock,
   newJournal,
@@ -43,6 +43,9 @@ export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], optio
     }
     for (const stale of (await Promise.all(WRITTEN_DIRS.map((d) => sys.fs.removeStaleTemps(d)))).flat()) {
       log.info({ path: stale }, 'removed a temp file left by an interrupted run');
+    }
+    for (const stale of (await Promise.all(PRIVATE_WORK.map((d) => sys.fs.removeStalePrivateDirs(d)))).flat()) {
+      log.info({ path: stale }, 'removed a work directory left by an interrupted run');
     }
     const resuming = firstPending !== 0 && Object.keys(journal.completed).length > 0;
     const resumeAt = steps[firstPending]?.id ?? 'the done-stamp';

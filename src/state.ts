@@ -216,7 +216,8 @@ export async function acquireLock(sys: System, command: string): Promise<Lock> {
 
 /** Scratch names carry our pid, so two racers never share one and a dead racer's are known as such. */
 const pidTag = (): string => process.pid.toString(16).padStart(8, '0');
-const SCRATCH_PID = /^\.?(?:lock|stale)\.([0-9a-f]{8})\./;
+// `lock.<pid>.tmp`, `stale.<pid>.tmp`, and the temp file of a write of either (RootedFs's prefix).
+const SCRATCH_PID = /^(?:\.immich-firstboot-)?(?:lock|stale)\.([0-9a-f]{8})\./;
 
 /** What a process killed while trying for the lock left in lockScratch; a live racer's files stay. */
 async function removeDeadScratch(sys: System): Promise<void> {

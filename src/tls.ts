@@ -93,7 +93,7 @@ export function certNames(config: Config, hostname: string, addresses: string[])
 export async function makeSelfSigned(sys: System, config: Config, names: string[]): Promise<string> {
   const { fs } = sys;
   await fs.mkdir(PATHS.tlsDir, 0o755);
-  const work = await fs.privateDir(`${PATHS.tlsDir}/pair`);
+  const work = await fs.privateDir(PATHS.tlsPairWork);
   try {
     const cnf = `${work}/openssl.cnf`;
     // Our own config, not the distro's: Debian's and Ubuntu's add v3_ca (CA:TRUE) to `req -x509`.
@@ -130,7 +130,7 @@ export async function makeSelfSigned(sys: System, config: Config, names: string[
     await fs.chmod(`${work}/cert.pem`, 0o644);
     const pair = `${PATHS.tlsDir}/pair-${sys.now().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${serial.subarray(0, 3).toString('hex')}`;
     await fs.rename(work, pair);
-    await fs.chmod(pair, 0o755);
+    await fs.chmod(pair, 0o755, 'directory');
     const pairName = pair.split('/').pop()!;
     await fs.symlink(pairName, PATHS.tlsCurrent);
     // Only now is the old pair unused; a crash before this line leaves it in place, still complete.

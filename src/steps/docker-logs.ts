@@ -58,7 +58,7 @@ function hasOperatorSettings(ctx: StepContext, merged: Record<string, unknown>):
 /** `dockerd --validate` (Docker 23+) on the merged file, before it replaces the real one. */
 async function validate(ctx: StepContext, content: string): Promise<void> {
   const { fs } = ctx.sys;
-  const dir = await fs.privateDir(PATHS.dockerDaemonJson);
+  const dir = await fs.privateDir(PATHS.daemonJsonCheck);
   try {
     await fs.write(`${dir}/daemon.json`, content, { mode: 0o644 });
     const result = await ctx.sys.exec('dockerd', ['--validate', '--config-file', fs.path(`${dir}/daemon.json`)], {

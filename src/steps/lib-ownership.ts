@@ -50,6 +50,6 @@ export async function requireRootDir(ctx: StepContext, dir: string, why: string,
   }
   if (info.gid === 0 && (info.mode & 0o022) === 0) return;
   await fs.chown(dir, 0, 0);
-  await fs.chmod(dir, info.mode & ~0o022);
+  await fs.chmod(dir, info.mode & ~0o022, 'directory');
   ctx.warn(`${dir} had group ${info.gid} and mode ${octal(info.mode)}; made it root:root ${octal(info.mode & ~0o022)}`);
 }

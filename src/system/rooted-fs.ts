@@ -1,7 +1,8 @@
 // The filesystem, seen from inside a root directory (like `systemd-firstboot --root`): every path
 // given here is absolute inside the root, and every write is atomic and born with its final mode.
 
-import { constants as fsConstants, promises as fsp } from 'node:fs';
+import { constants as fsConstants, promises as fsp, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from './random.js';
 import { ioErrorCode } from '../error-codes.js';
@@ -53,12 +54,21 @@ export class RootedFs {
     return path.join(this.root, path.normalize(inside));
   }
 
+  /** A regular file's text; undefined when there is none (a link to nothing included). */
   async read(inside: string): Promise<string | undefined> {
+    let handle: FileHandle;
     try {
-      return await fsp.readFile(this.path(inside), 'utf8');
+      handle = await this.openFile(inside, fsConstants.O_RDONLY);
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return undefined;
       throw this.ioError('read', inside, error);
+    }
+    try {
+      return await handle.readFile('utf8');
+    } catch (error) {
+      throw this.ioError('read', inside, error);
+    } finally {
+      await handle.close();
     }
   }
 
@@ -118,10 +128,11 @@ export class RootedFs {
     return (await this.info(inside)) !== undefined;
   }
 
-  /** Entries of a directory; [] when it does not exist. */
+  /** Entries of a directory; [] when it does not exist. Under --root, never a directory a link leads out of it to. */
   async list(inside: string): Promise<string[]> {
     try {
-      return (await fsp.readdir(this.path(inside))).sort();
+      // Node lists a directory only by path: the check is the resolved path's, as assertInsideRoot's.
+      return (await fsp.readdir(this.onHost ? this.path(inside) : await this.resolveInside(inside))).sort();
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return [];
       throw this.ioError('list', inside, error);
@@ -152,21 +163,82 @@ export class RootedFs {
     await this.assertInsideRoot(inside);
   }
 
-  async chmod(inside: string, mode: number): Promise<void> {
+  /** Sets the mode of a regular file (or of a directory, with `directory`), never through a link out of the root. */
+  async chmod(inside: string, mode: number, kind: 'file' | 'directory' = 'file'): Promise<void> {
     try {
-      await fsp.chmod(this.path(inside), mode);
+      const handle = await this.openFile(inside, fsConstants.O_RDONLY, kind);
+      try {
+        await handle.chmod(mode);
+      } finally {
+        await handle.close();
+      }
     } catch (error) {
       throw this.ioError('change the mode of', inside, error);
     }
   }
 
-  /** Gives `inside` (what it leads to, if a symlink) to uid:gid. */
+  /** Gives `inside` (what it leads to, if a symlink; under --root only inside the root) to uid:gid. */
   async chown(inside: string, uid: number, gid: number): Promise<void> {
     try {
-      await fsp.chown(this.path(inside), uid, gid);
+      await fsp.chown(this.onHost ? this.path(inside) : await this.resolveInside(inside), uid, gid);
     } catch (error) {
       throw this.ioError('change the owner of', inside, error);
     }
+  }
+
+  /**
+   * Opens what is at `inside` as a regular file (or a directory, with `kind`), refusing anything else
+   * and, under --root, anything that is not inside the root. O_NOFOLLOW, O_NONBLOCK and fstat, not a
+   * path check before the open: a FIFO cannot hang us, a device is never read, and a link swapped in
+   * between a check and the open is refused all the same. Rejects with an ENOENT error when nothing is there.
+   */
+  private async openFile(inside: string, flags: number, kind: 'file' | 'directory' = 'file'): Promise<FileHandle> {
+    const flagsNoFollow = flags | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+    // On the host a link cannot lead out of the root (sites-enabled links are links to files): follow it,
+    // but still never block on a FIFO, and check what was opened.
+    const target = this.onHost ? this.path(inside) : await this.resolveInside(inside);
+    let handle: FileHandle;
+    try {
+      handle = await fsp.open(target, this.onHost ? flags | fsConstants.O_NONBLOCK : flagsNoFollow);
+    } catch (error) {
+      // A socket cannot be opened (ENXIO), nor a device on a nodev mount (EACCES): say what stands there.
+      const st = await fsp.stat(target).catch(() => undefined);
+      if (st && (kind === 'file' ? !st.isFile() : !st.isDirectory())) throw notExpected(inside, kind, st);
+      throw error;
+    }
+    try {
+      const st = await handle.stat();
+      if (kind === 'file' ? !st.isFile() : !st.isDirectory()) throw notExpected(inside, kind, st);
+      if (!this.onHost) await this.assertOpenedInside(handle, inside);
+      return handle;
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  /**
+   * The host path `inside` resolves to, each link followed as the host resolves it: refused when that
+   * leads out of the root (an absolute link in an image tree resolves on the host). Nothing there, or a
+   * link to nothing: an ENOENT error (there is no file to read).
+   */
+  private async resolveInside(inside: string): Promise<string> {
+    const real = await fsp.realpath(this.path(inside));
+    if (!isWithin(real, await this.realRoot())) throw escapes(inside, this.root);
+    return real;
+  }
+
+  /** After the open, what the descriptor is (the kernel's answer, not a path's): refused outside the root. */
+  private async assertOpenedInside(handle: FileHandle, inside: string): Promise<void> {
+    // /proc/self/fd names the file the descriptor holds; without /proc, resolveInside's check stands.
+    const opened = await fsp.readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
+    if (opened !== undefined && !isWithin(opened, await this.realRoot())) throw escapes(inside, this.root);
+  }
+
+  private realRootCache: string | undefined;
+  private async realRoot(): Promise<string> {
+    this.realRootCache ??= await fsp.realpath(this.root);
+    return this.realRootCache;
   }
 
   async remove(inside: string): Promise<void> {
@@ -267,7 +339,7 @@ export class RootedFs {
   async privateDir(nearInside: string): Promise<string> {
     const dir = path.posix.dirname(nearInside);
     await this.mkdir(dir);
-    const made = `${dir}/.${path.posix.basename(nearInside)}.${randomBytes(4).toString('hex')}.tmp`;
+    const made = this.tempName(nearInside);
     try {
       await fsp.mkdir(this.path(made), { mode: 0o700 });
     } catch (error) {
@@ -276,15 +348,49 @@ export class RootedFs {
     return made;
   }
 
-  /** Removes the temp files a crashed run may have left in `dirInside` (ours end in `.tmp`). */
+  /**
+   * Removes the temp files a crashed run may have left in `dirInside`: regular files and links (write
+   * and symlink make both) named as only we name them (TEMP_NAME). A link is unlinked, never followed:
+   * what it points to stays. Never a directory: an operator's `.ssh.0badc0de.tmp/` is not ours, and our
+   * private directories are swept only where they live (removeStalePrivateDirs).
+   */
   async removeStaleTemps(dirInside: string): Promise<string[]> {
-    const stale = (await this.list(dirInside)).filter((name) => TEMP_NAME.test(name));
-    for (const name of stale) await this.remove(`${dirInside}/${name}`);
-    return stale.map((name) => `${dirInside}/${name}`);
+    const removed: string[] = [];
+    for (const name of (await this.list(dirInside)).filter((n) => TEMP_NAME.test(n))) {
+      const inside = `${dirInside}/${name}`;
+      const info = await this.info(inside);
+      if (!info?.isFile && !info?.isSymlink) continue;
+      try {
+        await fsp.unlink(this.path(inside));
+      } catch (error) {
+        if (errnoCode(error) === 'ENOENT') continue;
+        throw this.ioError('remove', inside, error);
+      }
+      removed.push(inside);
+    }
+    return removed;
   }
 
+  /**
+   * Removes the private directories (privateDir) a crashed run left beside `nearInside`: only in a
+   * directory that is ours alone (our state and TLS directories), only with our name, never through a link.
+   */
+  async removeStalePrivateDirs(nearInside: string): Promise<string[]> {
+    const dir = path.posix.dirname(nearInside);
+    const ours = new RegExp(`^${escapeRegExp(TEMP_PREFIX + path.posix.basename(nearInside))}\\.[0-9a-f]{8}\\.tmp$`);
+    const removed: string[] = [];
+    for (const name of (await this.list(dir)).filter((n) => ours.test(n))) {
+      const inside = `${dir}/${name}`;
+      if (!(await this.info(inside))?.isDirectory) continue;
+      await this.remove(inside); // rm -r removes links inside it, never what they point to
+      removed.push(inside);
+    }
+    return removed;
+  }
+
+  /** `.immich-firstboot-<name>.<8 hex>.tmp` beside `inside`: a name nobody else produces. */
   private tempName(inside: string): string {
-    return `${path.posix.dirname(inside)}/.${path.posix.basename(inside)}.${randomBytes(4).toString('hex')}.tmp`;
+    return `${path.posix.dirname(inside)}/${TEMP_PREFIX}${path.posix.basename(inside)}.${randomBytes(4).toString('hex')}.tmp`;
   }
 
   /** Refuses a directory that a symlink leads out of the root (only possible when root is not /). */
@@ -296,7 +402,7 @@ export class RootedFs {
       if (errnoCode(error) !== 'ENOENT') throw error;
       return '(a path that does not exist on this host)';
     });
-    if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
+    if (!isWithin(real, realRoot)) {
       throw new FirstbootError('path-escapes-root', `${inside} leads outside the root ${this.root} (to ${real})`, {
         hint: `replace the symlink at or above ${this.path(inside)} with a directory inside the root`,
       });
@@ -304,8 +410,45 @@ export class RootedFs {
   }
 }
 
-/** Our temp names: `.<name>.<8 hex>.tmp` (see tempName and privateDir). */
-const TEMP_NAME = /^\..+\.[0-9a-f]{8}\.tmp$/;
+/** Our temp files and private directories: `.immich-firstboot-<name>.<8 hex>.tmp` (see tempName). */
+const TEMP_PREFIX = '.immich-firstboot-';
+const TEMP_NAME = /^\.immich-firstboot-.+\.[0-9a-f]{8}\.tmp$/;
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+const isWithin = (hostPath: string, realRoot: string): boolean =>
+  hostPath === realRoot || hostPath.startsWith(realRoot === path.sep ? realRoot : realRoot + path.sep);
+
+/** A file read or changed under --root that is (or goes through) a link out of it. Its target is not named. */
+function escapes(inside: string, root: string): FirstbootError {
+  return new FirstbootError('path-escapes-root', `${inside} leads outside the root ${root}; left untouched`, {
+    hint: `replace the symlink at or above ${path.join(root, inside)} with a file inside the root (\`namei -l ${path.join(root, inside)}\` shows each step)`,
+  });
+}
+
+/** What stands where a regular file (or a directory) was expected: a FIFO would hang a read, a device is not ours. */
+function notExpected(inside: string, kind: 'file' | 'directory', st: Stats): FirstbootError {
+  const what = st.isFile()
+    ? 'a regular file'
+    : st.isDirectory()
+      ? 'a directory'
+      : st.isFIFO()
+        ? 'a FIFO'
+        : st.isSocket()
+          ? 'a socket'
+          : st.isCharacterDevice()
+            ? 'a character device'
+            : st.isBlockDevice()
+              ? 'a block device'
+              : 'not a regular file';
+  return new FirstbootError(
+    'not-a-regular-file',
+    `${inside} is ${what}, not ${kind === 'file' ? 'a regular file' : 'a directory'}; left untouched`,
+    {
+      hint: `move ${inside} aside (it must be ${kind === 'file' ? 'a regular file' : 'a directory'}), then run \`immich-firstboot\` again`,
+    },
+  );
+}
 
 async function syncDir(hostDir: string): Promise<void> {
   const handle = await fsp.open(hostDir, 'r');

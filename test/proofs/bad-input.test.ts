@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -223,6 +224,110 @@ describe('an existing /etc/docker/daemon.json', () => {
       expect(run.lines.find((l) => l.level === 40)?.msg).toContain('sets log-driver "local"; kept it');
     },
   );
+});
+
+describe('under --root, nothing outside the root is read, chmod-ed or quoted', () => {
+  const COMPLETE_ENV = `DB_PASSWORD=${GOOD_PASSWORD}\nUPLOAD_LOCATION=/opt/immich/library\nDB_DATA_LOCATION=/opt/immich/postgres\nTZ=UTC\nIMMICH_VERSION=v3.2.4\nDB_USERNAME=postgres\nDB_DATABASE_NAME=immich\n`;
+  /** A file on the host, outside the root. */
+  const hostFile = (text: string, mode: number): string => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ifb-host-'));
+    writeFileSync(`${dir}/file`, text, { mode });
+    chmodSync(`${dir}/file`, mode);
+    return `${dir}/file`;
+  };
+  const linkAt = (root: string, inside: string, target: string): void => {
+    mkdirSync(path.dirname(`${root}${inside}`), { recursive: true });
+    symlinkSync(target, `${root}${inside}`);
+  };
+  const everything = (root: string): string => Object.values(snapshotTree(root)).join('\n');
+
+  it('refuses a .env that links to a complete host file, leaving its mode as it was', async () => {
+    const root = makeRoot();
+    const host = hostFile(COMPLETE_ENV, 0o600);
+    linkAt(root, '/opt/immich/.env', host);
+    const run = await runCli(['--root', root, '--skip-stack']);
+    expect(run.code).toBe(1);
+    expect(errorLine(run)).toMatchObject({
+      code: 'path-escapes-root',
+      msg: expect.stringContaining('/opt/immich/.env'),
+    });
+    expect((lstatSync(host).mode & 0o7777).toString(8)).toBe('600');
+    expect(readFileSync(host, 'utf8')).toBe(COMPLETE_ENV);
+  });
+
+  it('refuses a .env that links to an incomplete host file, copying none of it into the tree', async () => {
+    const root = makeRoot();
+    const host = hostFile('TZ=HostOnlyMarker/Zone\n', 0o600);
+    linkAt(root, '/opt/immich/.env', host);
+    const run = await runCli(['--root', root, '--skip-stack']);
+    expect(run.code).toBe(1);
+    expect(errorLine(run)).toMatchObject({ code: 'path-escapes-root' });
+    expect(everything(root)).not.toContain('HostOnlyMarker');
+    expect(readFileSync(host, 'utf8')).toBe('TZ=HostOnlyMarker/Zone\n');
+  });
+
+  it('refuses a .env that links to /etc/shadow without quoting a byte of it', async () => {
+    const root = makeRoot();
+    linkAt(root, '/opt/immich/.env', '/etc/shadow');
+    const run = await runCli(['--root', root, '--skip-stack']);
+    expect(run.code).toBe(1);
+    expect(errorLine(run)).toMatchObject({ code: 'path-escapes-root' });
+    expect(`${run.stdout}${run.stderr}`).not.toMatch(/root:[^\s]*:/);
+    expect(everything(root)).not.toMatch(/root:[^\s]*:/);
+  });
+
+  it('refuses a daemon.json that links to /etc/shadow without quoting a byte of it', async () => {
+    const root = makeRoot();
+    linkAt(root, '/etc/docker/daemon.json', '/etc/shadow');
+    const run = await runCli(['--root', root, '--skip-stack']);
+    expect(run.code).toBe(1);
+    expect(errorLine(run)).toMatchObject({
+      code: 'path-escapes-root',
+      msg: expect.stringContaining('/etc/docker/daemon.json'),
+    });
+    expect(`${run.stdout}${run.stderr}`).not.toMatch(/root:[^\s]*:/);
+    expect(everything(root)).not.toMatch(/root:[^\s]*:/);
+  });
+
+  it('fails fast on a FIFO at .env, naming it, and releases the lock', async () => {
+    const root = makeRoot();
+    mkdirSync(`${root}/opt/immich`, { recursive: true });
+    execFileSync('mkfifo', ['-m', '0640', `${root}/opt/immich/.env`]);
+    const started = Date.now();
+    const run = await runCli(['--root', root, '--skip-stack']);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(run.code).toBe(1);
+    expect(errorLine(run)).toMatchObject({
+      code: 'not-a-regular-file',
+      msg: expect.stringContaining('/opt/immich/.env is a FIFO'),
+    });
+    expect(existsSync(`${root}/var/lib/immich-firstboot/lock`)).toBe(false);
+  }, 30_000);
+
+  it('refuses a directory at daemon.json, naming it', async () => {
+    const root = makeRoot();
+    mkdirSync(`${root}/etc/docker/daemon.json`, { recursive: true });
+    const run = await runCli(['--root', root, '--skip-stack']);
+    expect(run.code).toBe(1);
+    expect(errorLine(run)).toMatchObject({
+      code: 'not-a-regular-file',
+      msg: expect.stringContaining('/etc/docker/daemon.json is a directory'),
+    });
+  });
+});
+
+describe('the sweep of temp files an interrupted run left', () => {
+  it("removes our own, and keeps a directory or a file that only looks like one (root's .ssh)", async () => {
+    const root = makeRoot();
+    writeFile(root, '/root/.ssh.0badc0de.tmp/id_rsa', 'PRIVATE KEY', 0o600);
+    writeFile(root, '/opt/immich/.notes.0123abcd.tmp', 'an operator file', 0o600);
+    writeFile(root, '/etc/docker/.immich-firstboot-daemon.json.0123abcd.tmp', '{"half', 0o644);
+    const run = await runCli(['--root', root, '--skip-stack']);
+    expect(run.code).toBe(0);
+    expect(readFile(root, '/root/.ssh.0badc0de.tmp/id_rsa')).toBe('PRIVATE KEY');
+    expect(readFile(root, '/opt/immich/.notes.0123abcd.tmp')).toBe('an operator file');
+    expect(existsSync(`${root}/etc/docker/.immich-firstboot-daemon.json.0123abcd.tmp`)).toBe(false);
+  });
 });
 
 describe('Azure IMDS misbehaving (a stub on 127.0.0.1)', () => {

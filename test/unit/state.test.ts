@@ -64,7 +64,7 @@ describe('the lock', () => {
     const dead = await new Promise<number>((resolve) => child.on('exit', () => resolve(child.pid!)));
     const tag = (pid: number) => pid.toString(16).padStart(8, '0');
     writeFile(root, `/var/lib/immich-firstboot/lock-scratch/lock.${tag(dead)}.tmp`, 'x');
-    writeFile(root, `/var/lib/immich-firstboot/lock-scratch/.stale.${tag(dead)}.tmp.0123abcd.tmp`, 'x');
+    writeFile(root, `/var/lib/immich-firstboot/lock-scratch/.immich-firstboot-lock.${tag(dead)}.tmp.0123abcd.tmp`, 'x');
     writeFile(root, `/var/lib/immich-firstboot/lock-scratch/lock.${tag(process.ppid)}.tmp`, 'x');
     const lock = await acquireLock(createSystem(root), 'run');
     expect(readdirSync(`${root}/var/lib/immich-firstboot/lock-scratch`)).toEqual([`lock.${tag(process.ppid)}.tmp`]);

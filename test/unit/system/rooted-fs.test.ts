@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, readdirSync, symlinkSync, mkdirSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  mkdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RootedFs } from '../../../src/system/rooted-fs.js';
 import { createSystem } from '../../../src/system/index.js';
@@ -83,14 +92,132 @@ describe('the rooted filesystem', () => {
     await expect(fs.readChunks('/link', () => false)).rejects.toMatchObject({ code: 'io-eloop' });
   });
 
-  it('removes only its own temp files left by a crash', async () => {
+  it('removes only its own temp files left by a crash: files and links with our prefix, never a directory or a link target', async () => {
     const root = makeRoot('');
     const fs = new RootedFs(root);
-    await fs.write('/d/.env.0123abcd.tmp', 'half', { mode: 0o600 });
+    const outside = makeRoot('');
+    writeFileSync(`${outside}/target`, 'host file');
+    await fs.write('/d/.immich-firstboot-.env.0123abcd.tmp', 'half', { mode: 0o600 });
+    await fs.write('/d/.env.0123abcd.tmp', 'not ours: no prefix', { mode: 0o600 });
     await fs.write('/d/.operator-notes.tmp', 'keep', { mode: 0o600 });
-    expect(await fs.removeStaleTemps('/d')).toEqual(['/d/.env.0123abcd.tmp']);
-    expect(readdirSync(`${root}/d`)).toEqual(['.operator-notes.tmp']);
-    expect(lstatSync(`${root}/d`).isDirectory()).toBe(true);
+    await fs.write('/d/.ssh.0badc0de.tmp/id_rsa', 'key', { mode: 0o600 });
+    await fs.write('/d/.immich-firstboot-x.0badc0de.tmp/inner', 'a directory, even with our prefix', { mode: 0o600 });
+    symlinkSync(`${outside}/target`, `${root}/d/.immich-firstboot-y.0123abcd.tmp`);
+    expect((await fs.removeStaleTemps('/d')).sort()).toEqual([
+      '/d/.immich-firstboot-.env.0123abcd.tmp',
+      '/d/.immich-firstboot-y.0123abcd.tmp',
+    ]);
+    expect(readdirSync(`${root}/d`).sort()).toEqual([
+      '.env.0123abcd.tmp',
+      '.immich-firstboot-x.0badc0de.tmp',
+      '.operator-notes.tmp',
+      '.ssh.0badc0de.tmp',
+    ]);
+    expect(readFile(root, '/d/.ssh.0badc0de.tmp/id_rsa')).toBe('key');
+    expect(readFileSync(`${outside}/target`, 'utf8')).toBe('host file');
+  });
+
+  it('names its temp files and private directories with a prefix only it produces', async () => {
+    const root = makeRoot('');
+    const names: string[] = [];
+    const fs = new RootedFs(root, (phase, target) => {
+      if (phase === 'temp-written') names.push(...readdirSync(`${root}/d`).filter((n) => n !== 'f'));
+      void target;
+    });
+    await fs.write('/d/f', 'x', { mode: 0o600 });
+    const dir = await fs.privateDir('/d/work');
+    expect(names).toEqual([expect.stringMatching(/^\.immich-firstboot-f\.[0-9a-f]{8}\.tmp$/)]);
+    expect(dir).toMatch(/^\/d\/\.immich-firstboot-work\.[0-9a-f]{8}\.tmp$/);
+  });
+});
+
+describe('files under --root that are not what they should be', () => {
+  const setup = () => {
+    const root = makeRoot('');
+    const outside = makeRoot('');
+    writeFileSync(`${outside}/secret`, 'root:*:20228:0:99999:7:::\n', { mode: 0o600 });
+    chmodSync(`${outside}/secret`, 0o600);
+    mkdirSync(`${root}/opt/immich`, { recursive: true });
+    return { root, outside, fs: new RootedFs(root) };
+  };
+
+  it('refuses to read through a symlink that leads out of the root', async () => {
+    const { root, outside, fs } = setup();
+    symlinkSync(`${outside}/secret`, `${root}/opt/immich/.env`);
+    const error = (await fs.read('/opt/immich/.env').catch((e: unknown) => e)) as FirstbootError;
+    expect(error).toMatchObject({ code: 'path-escapes-root' });
+    expect(error.message).toContain('/opt/immich/.env');
+    expect(`${error.message}${error.hint}`).not.toContain('20228');
+  });
+
+  it('refuses to read through a directory symlink that leads out of the root', async () => {
+    const { root, outside, fs } = setup();
+    symlinkSync(outside, `${root}/srv`);
+    await expect(fs.read('/srv/secret')).rejects.toMatchObject({ code: 'path-escapes-root' });
+  });
+
+  it('refuses to list a directory that a symlink leads out of the root to', async () => {
+    const { root, outside, fs } = setup();
+    symlinkSync(outside, `${root}/opt/immich/postgres`);
+    await expect(fs.list('/opt/immich/postgres')).rejects.toMatchObject({ code: 'path-escapes-root' });
+    expect(await fs.list('/opt/immich/missing')).toEqual([]);
+  });
+
+  it('refuses to chmod through a symlink that leads out of the root, leaving the host file as it was', async () => {
+    const { root, outside, fs } = setup();
+    symlinkSync(`${outside}/secret`, `${root}/opt/immich/.env`);
+    await expect(fs.chmod('/opt/immich/.env', 0o640)).rejects.toMatchObject({ code: 'path-escapes-root' });
+    expect(lstatSync(`${outside}/secret`).mode & 0o7777).toBe(0o600);
+  });
+
+  it('follows a relative symlink that stays inside the root', async () => {
+    const { root, fs } = setup();
+    writeFileSync(`${root}/opt/immich/env.real`, 'TZ=UTC\n', { mode: 0o644 });
+    symlinkSync('env.real', `${root}/opt/immich/.env`);
+    expect(await fs.read('/opt/immich/.env')).toBe('TZ=UTC\n');
+    await fs.chmod('/opt/immich/.env', 0o640);
+    expect(modeOf(root, '/opt/immich/env.real')).toBe('0640');
+  });
+
+  it('reads a link to nothing as no file', async () => {
+    const { root, fs } = setup();
+    symlinkSync('/nonexistent-ifb-target', `${root}/opt/immich/.env`);
+    expect(await fs.read('/opt/immich/.env')).toBeUndefined();
+  });
+
+  it('fails fast on a FIFO where a file should be, for read and chmod', async () => {
+    const { root, fs } = setup();
+    execFileSync('mkfifo', [`${root}/opt/immich/.env`]);
+    await expect(fs.read('/opt/immich/.env')).rejects.toMatchObject({
+      code: 'not-a-regular-file',
+      message: expect.stringContaining('/opt/immich/.env is a FIFO'),
+    });
+    await expect(fs.chmod('/opt/immich/.env', 0o640)).rejects.toMatchObject({ code: 'not-a-regular-file' });
+  }, 5_000);
+
+  it('refuses a directory, a socket or a device where a file should be', async () => {
+    const { root, fs } = setup();
+    mkdirSync(`${root}/opt/immich/dir`);
+    execFileSync('mknod', [`${root}/opt/immich/null`, 'c', '1', '3']);
+    execFileSync('python3', ['-c', `import socket; socket.socket(socket.AF_UNIX).bind('${root}/opt/immich/sock')`]);
+    await expect(fs.read('/opt/immich/dir')).rejects.toMatchObject({
+      message: expect.stringContaining('is a directory'),
+    });
+    await expect(fs.read('/opt/immich/null')).rejects.toMatchObject({
+      code: 'not-a-regular-file',
+      message: expect.stringContaining('is a character device'),
+    });
+    await expect(fs.read('/opt/immich/sock')).rejects.toMatchObject({
+      code: 'not-a-regular-file',
+      message: expect.stringContaining('is a socket'),
+    });
+  });
+
+  it('on the host (root /), still follows a symlinked file (a sites-enabled link)', async () => {
+    const dir = makeRoot('');
+    writeFileSync(`${dir}/real`, 'server {}\n');
+    symlinkSync(`${dir}/real`, `${dir}/link`);
+    expect(await new RootedFs('/').read(`${dir}/link`)).toBe('server {}\n');
   });
 });
 
