@@ -11,7 +11,7 @@ import {
 } from '../../src/system/index.js';
 import { DEFAULT_CONFIG, type Config } from '../../src/config.js';
 import { createLogger, SecretRegistry } from '../../src/log.js';
-import { newJournal } from '../../src/state.js';
+import { newJournal, type HostFacts } from '../../src/state.js';
 import type { RunOptions, StepContext } from '../../src/steps/step.js';
 
 /** The shipped data files (templates/, nginx/, compose/) as a real System reads them: for a render outside a step. */
@@ -99,4 +99,17 @@ export function stepContext(sys: System, config: Partial<Config> = {}, options: 
     },
   };
   return { ctx, logs };
+}
+
+/** A VM's names and addresses as host-facts records them: immich-vm on 203.0.113.9, no IMDS; override what a test needs. */
+export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
+  return {
+    hostname: 'immich-vm',
+    addresses: ['203.0.113.9'],
+    publicIp: null,
+    privateIp: null,
+    instanceId: 'x',
+    instanceIdSource: 'none',
+    ...overrides,
+  };
 }

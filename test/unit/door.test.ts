@@ -7,7 +7,7 @@ import { nginxSite } from '../../src/steps/nginx-site.js';
 import { tlsCert } from '../../src/steps/tls-cert.js';
 import { execReal } from '../../src/system/exec.js';
 import type { Exec, PeerFingerprint, RootedFs, System } from '../../src/system/index.js';
-import { fakeSystem, shipped, stepContext } from '../support/fake-system.js';
+import { fakeSystem, hostFacts, shipped, stepContext } from '../support/fake-system.js';
 import { makeRoot } from '../support/root.js';
 
 const OLD = 'AA:'.repeat(31) + 'AA';
@@ -142,14 +142,7 @@ describe('the nginx-site step after a new certificate', () => {
       peerFingerprint: async ({ host }) => (handshakes.push(host), OLD),
     });
     const { ctx, logs } = stepContext(sys, { domain: 'photos.example.com' }, { newCert: true });
-    ctx.journal.facts.host = {
-      hostname: 'immich-vm',
-      addresses: ['203.0.113.9'],
-      publicIp: null,
-      privateIp: null,
-      instanceId: 'x',
-      instanceIdSource: 'none',
-    };
+    ctx.journal.facts.host = hostFacts();
     await tlsCert.apply(ctx);
     await nginxSite.apply(ctx);
     expect(logs.map((l) => l.msg)).toContain('nginx: not reloaded (other root)');

@@ -5,7 +5,7 @@ import { nginxSite } from '../../../src/steps/nginx-site.js';
 import { tlsCert } from '../../../src/steps/tls-cert.js';
 import { execReal } from '../../../src/system/exec.js';
 import type { Exec } from '../../../src/system/index.js';
-import { fakeSystem, stepContext } from '../../support/fake-system.js';
+import { fakeSystem, hostFacts, stepContext } from '../../support/fake-system.js';
 import { makeRoot, modeOf, readFile, writeFile } from '../../support/root.js';
 
 const SITE = '/etc/nginx/sites-available/immich';
@@ -39,14 +39,7 @@ async function context(
   { version, domain = 'photos.example.com', calls = [], newCert = false }: ContextOptions = {},
 ) {
   const { ctx } = stepContext(fakeSystem(root, { exec: programs(version, calls) }), { domain }, { newCert });
-  ctx.journal.facts.host = {
-    hostname: 'immich-vm',
-    addresses: ['203.0.113.9'],
-    publicIp: null,
-    privateIp: null,
-    instanceId: 'x',
-    instanceIdSource: 'none',
-  };
+  ctx.journal.facts.host = hostFacts();
   await tlsCert.apply(ctx);
   return ctx;
 }
@@ -74,14 +67,7 @@ describe('the nginx-site step', () => {
     const offline: Exec = async (file, args) =>
       args[0] === '-v' ? result('nginx -v', 'nginx version: nginx/1.25.1\n') : { ...result(file, ''), notFound: true };
     const { ctx } = stepContext(fakeSystem(root, { exec: offline }));
-    ctx.journal.facts.host = {
-      hostname: 'immich-vm',
-      addresses: [],
-      publicIp: null,
-      privateIp: null,
-      instanceId: 'x',
-      instanceIdSource: 'none',
-    };
+    ctx.journal.facts.host = hostFacts({ addresses: [] });
     await nginxSite.apply(ctx);
     expect(readFile(root, SITE)).toContain('    http2 on;');
     expect(readFile(root, SITE)).toContain('listen 443 ssl default_server;');

@@ -9,20 +9,13 @@ import { envFile } from '../../../src/steps/env-file.js';
 import { tlsCert } from '../../../src/steps/tls-cert.js';
 import { execReal } from '../../../src/system/exec.js';
 import { REPO } from '../../support/cli.js';
-import { fakeSystem, stepContext } from '../../support/fake-system.js';
+import { fakeSystem, hostFacts, stepContext } from '../../support/fake-system.js';
 import { makeRoot, readFile, writeFile } from '../../support/root.js';
 
 const KEPT = 'KeptSecret0123456789abcdefABCDEF';
 const ENV = `UPLOAD_LOCATION=/opt/immich/library\nDB_DATA_LOCATION=/opt/immich/postgres\nTZ=UTC\nIMMICH_VERSION=v3.2.4\nDB_PASSWORD=${KEPT}\nDB_USERNAME=postgres\nDB_DATABASE_NAME=immich\n`;
 const OURS = readFileSync(path.join(REPO, 'compose/docker-compose.yml'), 'utf8');
-const host = {
-  hostname: 'immich-vm',
-  addresses: ['203.0.113.9'],
-  publicIp: '203.0.113.9',
-  privateIp: '10.0.0.4',
-  instanceId: 'x',
-  instanceIdSource: 'none' as const,
-};
+const host = hostFacts({ publicIp: '203.0.113.9', privateIp: '10.0.0.4' });
 
 /** "0640 0:0": mode and owner, as a test reads them. */
 function owner(root: string, inside: string): string {

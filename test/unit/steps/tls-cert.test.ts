@@ -5,17 +5,14 @@ import { describe, expect, it } from 'vitest';
 import { tlsCert } from '../../../src/steps/tls-cert.js';
 import { inspectCert } from '../../../src/tls.js';
 import { execReal } from '../../../src/system/exec.js';
-import { fakeSystem, stepContext } from '../../support/fake-system.js';
+import { fakeSystem, hostFacts, stepContext } from '../../support/fake-system.js';
 import { makeRoot, modeOf } from '../../support/root.js';
 
-const host = {
-  hostname: 'immich-vm',
+const host = hostFacts({
   addresses: ['203.0.113.9', '10.0.0.4', '2001:db8::4'],
   publicIp: '203.0.113.9',
   privateIp: '10.0.0.4',
-  instanceId: 'x',
-  instanceIdSource: 'none' as const,
-};
+});
 const text = (root: string) =>
   execFileSync('openssl', ['x509', '-in', `${root}/etc/immich-firstboot/tls/current/cert.pem`, '-noout', '-text'], {
     encoding: 'utf8',
