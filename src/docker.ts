@@ -1,5 +1,6 @@
 // Docker's own view of the Immich project (docker ps/inspect), the host's listening sockets (ss), and
-// what the loopback-only guarantee sees in both. Acting on it is the stack steps' business.
+// what the loopback-only guarantee sees in both; and the acts per-boot needs on a clone (pause, unpause
+// and remove a container). Deciding when to act is the stack steps' and per-boot's business.
 
 import net from 'node:net';
 import { FirstbootError } from './errors.js';
@@ -161,6 +162,20 @@ export function unrotated(containers: ContainerView[]): string[] {
   return containers
     .filter((c) => c.logConfig.type === 'json-file' && !c.logConfig.config['max-size'])
     .map((c) => c.name);
+}
+
+/** `docker pause`: the containers' processes are frozen where they are, and write nothing until unpaused. */
+export async function pauseContainers(ctx: Pick<Ground, 'sys'>, ids: string[]): Promise<void> {
+  if (ids.length > 0) await docker(ctx, ['pause', ...ids]);
+}
+
+export async function unpauseContainers(ctx: Pick<Ground, 'sys'>, ids: string[]): Promise<void> {
+  if (ids.length > 0) await docker(ctx, ['unpause', ...ids]);
+}
+
+/** `docker rm -f`: killed if running or paused, then removed, with the configuration (and environment) they held. */
+export async function removeContainers(ctx: Pick<Ground, 'sys'>, ids: string[]): Promise<void> {
+  if (ids.length > 0) await docker(ctx, ['rm', '-f', ...ids]);
 }
 
 async function docker(ctx: Pick<Ground, 'sys'>, args: string[]): Promise<string> {

@@ -30,13 +30,18 @@ export function composeArgs(ctx: Pick<Ground, 'sys'>, ...args: string[]): string
   return ['-p', PROJECT, '-f', ctx.sys.fs.path(PATHS.composeFile), ...args];
 }
 
-/** `up -d` with bounded retries; returns the compose command that did it. */
-export async function composeUp(ctx: Ground, attempts = 3): Promise<string[]> {
+/**
+ * `up -d` with bounded retries; returns the compose command that did it. `recreate`: every container is
+ * made anew from the compose file and `.env` (`--force-recreate`), even one whose configuration compose
+ * thinks unchanged.
+ */
+export async function composeUp(ctx: Ground, { attempts = 3, recreate = false } = {}): Promise<string[]> {
   const [file, ...base] = await composeCommand(ctx);
   const cwd = ctx.sys.fs.path(PATHS.immichDir);
+  const up = recreate ? ['up', '-d', '--force-recreate'] : ['up', '-d'];
   let last = '';
   for (let attempt = 1; attempt <= attempts; attempt++) {
-    const result = await ctx.sys.exec(file, [...base, ...composeArgs(ctx, 'up', '-d')], {
+    const result = await ctx.sys.exec(file, [...base, ...composeArgs(ctx, ...up)], {
       cwd,
       timeoutMs: 15 * 60_000,
     });
@@ -47,9 +52,9 @@ export async function composeUp(ctx: Ground, attempts = 3): Promise<string[]> {
   }
   throw new FirstbootError(
     'compose-up-failed',
-    `\`${[file, ...base].join(' ')} ... up -d\` failed ${attempts} times: ${last.split('\n').pop() ?? ''}`,
+    `\`${[file, ...base].join(' ')} ... ${up.join(' ')}\` failed ${attempts} times: ${last.split('\n').pop() ?? ''}`,
     {
-      hint: `see the full output with \`cd ${PATHS.immichDir} && docker compose -p ${PROJECT} up -d\`; fix the cause (disk, images, Docker), then run \`immich-firstboot\` again`,
+      hint: `see the full output with \`cd ${PATHS.immichDir} && docker compose -p ${PROJECT} ${up.join(' ')}\`; fix the cause (disk, images, Docker), then run \`immich-firstboot\` again`,
       detail: { output: last },
     },
   );

@@ -37,7 +37,8 @@ export interface CloneFacts {
   at: string;
   fromInstanceId: string;
   toInstanceId: string;
-  secret: 'kept (Postgres holds data)' | 'new';
+  /** See commands/per-boot-secret.ts: Postgres, .env and the containers always end up with the same one. */
+  secret: 'kept (Postgres holds data)' | 'kept (Postgres initialised at this boot)' | 'new';
 }
 
 export interface AddressChange {

@@ -3,14 +3,11 @@
 // makes new only what belongs to one instance. When nothing changed it reads a few files and the network
 // interfaces, and writes nothing and starts no program: it runs on every boot.
 
-import { EXIT, type ExitCode } from '../errors.js';
+import { asFirstbootError, EXIT, type ExitCode } from '../errors.js';
 import { gatherHostFacts } from '../host-facts.js';
-import { dbPasswordOf, replaceDbPassword } from '../env-file-format.js';
-import { ENV_MODE } from '../immich-env.js';
 import { servedCertificates } from '../nginx.js';
 import { PATHS } from '../paths.js';
 import { runOutOfSequence, type RunnerEnv } from '../runner.js';
-import { generateSecret } from '../secret.js';
 import {
   acquireLock,
   newJournal,
@@ -108,13 +105,22 @@ async function look(env: RunnerEnv): Promise<Look | 'not done' | 'cannot tell'> 
 async function adoptClone(env: RunnerEnv, seen: Look): Promise<ExitCode> {
   const { sys, log } = env;
   const at = sys.now().toISOString();
-  const postgresHasData = (await sys.fs.list(PATHS.postgresDir)).length > 0;
   log.warn(
     { fromInstanceId: seen.stamp.instanceId, toInstanceId: seen.host.instanceId },
-    `this VM is a clone: first boot ran on instance ${seen.stamp.instanceId}, this is ${seen.host.instanceId}; making a new certificate and credentials${postgresHasData ? ', keeping the Postgres secret (Postgres holds data)' : ' and a new Postgres secret'}`,
+    `this VM is a clone: first boot ran on instance ${seen.stamp.instanceId}, this is ${seen.host.instanceId}; making a new certificate and credentials`,
   );
-  const secret: CloneFacts['secret'] = postgresHasData ? 'kept (Postgres holds data)' : 'new';
-  if (!postgresHasData) await replaceSecret(env);
+  // Only a clone needs Docker here: imported now, so the every-boot check loads none of it.
+  const { settleCloneSecret } = await import('./per-boot-secret.js');
+  let secret: CloneFacts['secret'];
+  try {
+    secret = await settleCloneSecret(env, seen.journal);
+  } catch (error) {
+    const failure = asFirstbootError(error);
+    const journal = seen.journal ?? newJournal('per-boot', sys.now());
+    return failed(env, journal, 'deciding the Postgres secret of this clone', [
+      { step: 'clone-secret', at, code: failure.code, message: failure.message, hint: failure.hint },
+    ]);
+  }
   const errors = await runOutOfSequence(env, 'per-boot', await regenerateCertSteps(sys), {
     skipStack: true,
     newCert: true,
@@ -177,18 +183,6 @@ async function followAddresses(env: RunnerEnv, seen: Look): Promise<ExitCode> {
   await writeJournal(sys, journal, env.secrets);
   log.info({ certFingerprint: journal.facts.certFingerprint }, `per-boot check done: certificate ${certificate}`);
   return EXIT.ok;
-}
-
-/** DB_PASSWORD gets a new value; every other line of .env stays as it is. */
-async function replaceSecret(env: RunnerEnv): Promise<void> {
-  const text = await env.sys.fs.read(PATHS.envFile);
-  const old = text === undefined ? undefined : dbPasswordOf(text);
-  if (text === undefined || !old) return void env.log.info(`${PATHS.envFile} holds no DB_PASSWORD; nothing to replace`);
-  env.secrets.add(old);
-  const fresh = generateSecret(env.sys.randomBytes);
-  env.secrets.add(fresh);
-  await env.sys.fs.write(PATHS.envFile, replaceDbPassword(text, fresh), { mode: ENV_MODE, rootOwned: true });
-  env.log.info(`${PATHS.envFile}: new Postgres secret (Postgres holds no data yet); every other line kept`);
 }
 
 const clearFailure = (journal: Journal): void =>

@@ -7,7 +7,7 @@
 // (per-boot: new certificate, the secret kept), and a fourth with a new address renews the certificate.
 // test/e2e/<release>.test.ts each run this suite for one release.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../support/cli.js';
@@ -130,6 +130,10 @@ export function bootSuite(release: Release, expected: Expected): void {
         IFB_MACHINE: machine.dir,
         IFB_MACHINE_DOCKER: cli,
         TMPDIR: machine.host('/var/tmp/standin-build'),
+        // The database stand-in writes nothing for 5 s after it starts on an empty directory: the window
+        // in which a clone's per-boot meets a database container that has not initialised yet (see the
+        // last test), which a real Postgres leaves open for a fraction of a second, made wide.
+        STANDIN_INITDB_DELAY: '5',
       },
     });
     if (images.status !== 0) throw new Error(`stand-in images failed:\n${images.stdout}${images.stderr}`);
@@ -466,7 +470,10 @@ export function bootSuite(release: Release, expected: Expected): void {
       });
       const journal = thisBoot(PERBOOT);
       expect(journal).toContain(
-        `"msg":"this VM is a clone: first boot ran on instance ${before.instance}, this is ${cloneId}; making a new certificate and credentials, keeping the Postgres secret (Postgres holds data)"`,
+        `"msg":"this VM is a clone: first boot ran on instance ${before.instance}, this is ${cloneId}; making a new certificate and credentials"`,
+      );
+      expect(journal).toMatch(
+        /"msg":"clone handled: new certificate and \/root\/immich-credentials.txt; Postgres secret kept \(Postgres holds data\)"/,
       );
       expect(secret()).toBe(before.secret);
       expect(before.fingerprint).toMatch(/^sha256 Fingerprint=[0-9A-F:]{95}$/i);
@@ -534,6 +541,67 @@ export function bootSuite(release: Release, expected: Expected): void {
         addressChange: { to: ['192.0.2.50'], certificate: 'renewed' },
       });
       expect(readFileSync(machine.host('/root/immich-credentials.txt'), 'utf8')).toContain('https://192.0.2.50/');
+    }, 180_000);
+
+    it("a clone captured without prepare-image, its Postgres emptied: the original's database container, started by Docker at boot, cannot initialise with a secret .env no longer holds", () => {
+      // The race of issue 15: the image carries the original's containers, each created with the
+      // original's DB_PASSWORD in its own configuration, and Docker starts them itself (restart: always)
+      // before per-boot runs. The database stand-in has not written anything yet when per-boot looks
+      // (STANDIN_INITDB_DELAY above). The old per-boot saw the empty directory, wrote a new secret into
+      // .env, and let the container initialise Postgres with the old one seconds later.
+      const before = {
+        secret: secret(),
+        containers: machine.out('docker', 'ps', '-aq', '--no-trunc').trim().split('\n').sort(),
+      };
+      machine.script('poweroff');
+      const pgdata = machine.host('/opt/immich/postgres');
+      for (const name of readdirSync(pgdata)) rmSync(path.join(pgdata, name), { recursive: true, force: true });
+      const cloneId = 'c10e0000000000000000000000000002';
+      writeFileSync(machine.host('/etc/machine-id'), `${cloneId}\n`);
+      machine.script('boot');
+      mark('clone-race boot up');
+      expect(unitState(PERBOOT)).toEqual({
+        ActiveState: 'active',
+        SubState: 'exited',
+        Result: 'success',
+        ConditionResult: 'yes',
+      });
+      const journal = thisBoot(PERBOOT);
+      expect(journal).toContain(
+        `"msg":"/opt/immich/postgres is empty, but the image's database container exists with the old secret: pausing it before deciding"`,
+      );
+      expect(journal).toContain(
+        '"msg":"every Immich container made anew with the new secret (docker compose up -d --force-recreate)"',
+      );
+      expect(journal).toContain(
+        '"msg":"clone handled: new certificate and /root/immich-credentials.txt; Postgres secret new"',
+      );
+      const fresh = secret();
+      expect(fresh).toMatch(/^[A-Za-z0-9]{32}$/);
+      expect(fresh).not.toBe(before.secret);
+      // One secret everywhere: .env, what Postgres was initialised with, and the server's environment.
+      const initialised = machine
+        .out(
+          'sh',
+          '-c',
+          'for i in $(seq 200); do cat /opt/immich/postgres/standin-postgres-password 2>/dev/null && exit 0; sleep 0.1; done; exit 1',
+        )
+        .trim();
+      expect(initialised).toBe(fresh);
+      expect(
+        machine.out('docker', 'inspect', '--format', '{{range .Config.Env}}{{println .}}{{end}}', 'immich_server'),
+      ).toContain(`DB_PASSWORD=${fresh}\n`);
+      // No container of the image is left to start with the old secret.
+      const now = machine.out('docker', 'ps', '-aq', '--no-trunc').trim().split('\n');
+      expect(now.filter((id) => before.containers.includes(id))).toEqual([]);
+      expect(pong()).toBe('{"res":"pong"}');
+      expect(JSON.parse(machine.out('immich-firstboot', 'status', '--json'))).toMatchObject({
+        instanceId: cloneId,
+        clone: { toInstanceId: cloneId, secret: 'new' },
+      });
+      const all = machine.out('journalctl', '--no-pager', '-o', 'verbose');
+      expect(all).not.toContain(before.secret);
+      expect(all).not.toContain(fresh);
     }, 180_000);
   });
 }

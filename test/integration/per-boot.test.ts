@@ -6,7 +6,7 @@ import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BUNDLE, runCli } from '../support/cli.js';
+import { BUNDLE, FIXTURE_BIN, runCli } from '../support/cli.js';
 import { INSTANCE_DOC, startImdsStub, type ImdsStub } from '../support/imds-stub.js';
 import { makeRoot, readFile, snapshotTree, writeFile } from '../support/root.js';
 
@@ -109,7 +109,7 @@ describe("per-boot on a clone (the machine-id differs from the done-stamp's)", (
     const run = await runCli(['--root', root, 'per-boot']);
     expect(run.code, run.stdout).toBe(0);
     expect(run.lines.find((l) => l.level === 40)?.msg).toBe(
-      'this VM is a clone: first boot ran on instance 0123456789abcdef0123456789abcdef, this is fedcba9876543210fedcba9876543210; making a new certificate and credentials, keeping the Postgres secret (Postgres holds data)',
+      'this VM is a clone: first boot ran on instance 0123456789abcdef0123456789abcdef, this is fedcba9876543210fedcba9876543210; making a new certificate and credentials',
     );
     expect(password(root)).toBe(secret);
     expect(fingerprint(root)).not.toBe(old.fingerprint);
@@ -198,6 +198,34 @@ describe('per-boot when handling a clone fails', () => {
       warnings: [],
       clone: { toInstanceId: 'fedcba9876543210fedcba9876543210' },
     });
+  });
+
+  it('exits 1 naming Docker, with .env and the done-stamp as they were, when the first boot started the stack and Docker does not answer', async () => {
+    const root = await doneRoot();
+    // As after a first boot that started the stack: the image's containers may exist, so Docker is asked.
+    const state = JSON.parse(readFile(root, '/var/lib/immich-firstboot/state.json')) as { facts: { stack?: string } };
+    state.facts.stack = 'started';
+    writeFile(root, '/var/lib/immich-firstboot/state.json', JSON.stringify(state), 0o600);
+    const env = readFile(root, '/opt/immich/.env');
+    const old = stamp(root);
+    writeFile(root, '/etc/machine-id', 'fedcba9876543210fedcba9876543210\n');
+
+    const run = await runCli(['--root', root, 'per-boot'], {
+      PATH: `${FIXTURE_BIN}:${process.env.PATH}`,
+      STANDIN_NOT_RUNNING: '1',
+    });
+    expect(run.code).toBe(1);
+    expect(run.lines.at(-1)).toMatchObject({
+      level: 50,
+      code: 'docker-failed',
+      msg: 'per-boot: deciding the Postgres secret of this clone failed at step clone-secret: `docker ps -a ...` failed: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?',
+      hint: expect.stringMatching(/systemctl status docker\.service.*systemctl restart immich-firstboot-perboot/),
+    });
+    expect(readFile(root, '/opt/immich/.env')).toBe(env);
+    expect(stamp(root)).toEqual(old);
+    expect((await status(root)).warnings).toEqual([
+      expect.objectContaining({ step: 'per-boot', message: expect.stringContaining('failed at step clone-secret') }),
+    ]);
   });
 
   it('waits for a run that holds the lock: exit 4, nothing changed', async () => {

@@ -5,7 +5,7 @@
 //
 // Everything that touches the engine lives in this one file, run in order: the tests share the fixed
 // project name `immich`, the container names and host port 127.0.0.1:2283, so they must never overlap.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -241,5 +241,44 @@ describe.sequential('the Immich stack on a real Docker engine (stand-in images)'
     } finally {
       await sh('docker rm -f ifb-other-project >/dev/null');
     }
+  });
+
+  it("per-boot on a clone whose Postgres is empty while the image's containers run: the database is paused, removed, and every container made anew with a new secret", async () => {
+    const root = engineRoot({ daemonJson: ROTATED });
+    const boot = await firstBoot(root);
+    expect(boot.code, boot.stdout + boot.stderr).toBe(0);
+    const old = password(root);
+    // Captured without prepare-image after the database was emptied; Docker has started the original's
+    // containers again (restart: always), each with the old secret in its configuration.
+    const pgdata = path.join(root, 'opt/immich/postgres');
+    for (const name of readdirSync(pgdata)) rmSync(path.join(pgdata, name), { recursive: true, force: true });
+    const before = (await sh('docker inspect --format {{.Id}} immich_postgres immich_server')).trim().split('\n');
+    writeFile(root, '/etc/machine-id', 'fedcba9876543210fedcba9876543210\n');
+
+    const run = await runCli(['--root', root, 'per-boot'], { IMMICH_FIRSTBOOT_DATA_DIR: dataDir });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.lines.map((l) => l.msg)).toEqual(
+      expect.arrayContaining([
+        "/opt/immich/postgres is empty, but the image's database container exists with the old secret: pausing it before deciding",
+        'every Immich container made anew with the new secret (docker compose up -d --force-recreate)',
+        'clone handled: new certificate and /root/immich-credentials.txt; Postgres secret new',
+      ]),
+    );
+    const fresh = password(root);
+    expect(fresh).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(fresh).not.toBe(old);
+    // One secret everywhere: .env, what Postgres was initialised with, and the server's environment.
+    expect(
+      await sh(
+        `for i in $(seq 100); do cat ${pgdata}/standin-postgres-password 2>/dev/null && exit 0; sleep 0.1; done; exit 1`,
+      ),
+    ).toBe(`${fresh}\n`);
+    expect(await inspect('immich_server', '.Config.Env')).toContain(`DB_PASSWORD=${fresh}`);
+    const after = (await sh('docker inspect --format {{.Id}} immich_postgres immich_server')).trim().split('\n');
+    expect(after.filter((id) => before.includes(id))).toEqual([]);
+    expect(await inspect('immich_postgres', '.State.Status')).toBe('running');
+    expect(run.stdout + run.stderr).not.toContain(old);
+    expect(run.stdout + run.stderr).not.toContain(fresh);
+    await removeProject();
   });
 });
