@@ -83,6 +83,9 @@ export type KnownPath = (typeof PATHS)[keyof typeof PATHS];
  * directory a captured disk keeps that a person or a program may have copied it into (/var whole: logs,
  * the journal, caches, Docker's container configurations; /tmp and /var/tmp when they are on disk).
  */
+/** Where rotated logs live: a compressed file here that cannot be searched blocks prepare-image's verdict. */
+export const LOG_DIR = '/var/log';
+
 export const SECRET_SCAN_DIRS = ['/etc', '/opt', '/root', '/home', '/srv', '/usr/local', '/var', '/tmp'] as const;
 
 /**

@@ -1,10 +1,13 @@
 // prepare-image's search of the tree for a copy of the old secret or key: every regular file under the
 // scanned directories is read whole, in chunks (no size limit, bounded memory), and what could not be
 // read is named, so "verified" is only said after everything that could hold a copy was looked at.
+// A gzip file (logrotate's rotated logs, /var/log/*.gz) is searched as it is and decompressed; a log
+// compressed some other way cannot be searched, and blocks the verdict.
 
 import path from 'node:path';
+import { createGunzip } from 'node:zlib';
 import { FirstbootError } from '../errors.js';
-import { SECRET_SCAN_DIRS, SECRET_SCAN_SKIP } from '../paths.js';
+import { LOG_DIR, SECRET_SCAN_DIRS, SECRET_SCAN_SKIP } from '../paths.js';
 import type { System } from '../system/index.js';
 
 export interface Skipped {
@@ -53,7 +56,14 @@ async function walk(sys: System, inside: string, needles: readonly Buffer[], rep
     } else if (info.isDirectory) {
       for (const name of await sys.fs.list(inside)) await walk(sys, path.posix.join(inside, name), needles, report);
     } else if (info.isFile) {
-      if (await holdsAny(sys, inside, needles)) report.found.push(inside);
+      const { hit, compressed } = await holdsAny(sys, inside, needles);
+      if (hit) report.found.push(inside);
+      else if (compressed && compressed !== 'gzip')
+        report.skipped.push({
+          path: inside,
+          reason: `compressed with ${compressed}: a copy inside cannot be searched (decompress it, or remove it if it is an old log)`,
+          blocking: inside.startsWith(`${LOG_DIR}/`),
+        });
       report.filesRead++;
       report.bytesRead += info.size;
     } else {
@@ -69,19 +79,74 @@ async function walk(sys: System, inside: string, needles: readonly Buffer[], rep
   }
 }
 
-/** Whether the file's bytes contain a needle; a copy split across two chunks is found too. */
-async function holdsAny(sys: System, inside: string, needles: readonly Buffer[]): Promise<boolean> {
+/** Compressed formats told by their first bytes; only gzip can be searched inside (node:zlib). */
+const MAGIC: ReadonlyArray<[string, number[]]> = [
+  ['gzip', [0x1f, 0x8b]],
+  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
+  ['bzip2', [0x42, 0x5a, 0x68]],
+  ['lz4', [0x04, 0x22, 0x4d, 0x18]],
+];
+
+/** A needle search over a stream of chunks; a copy split across two chunks is found too. */
+function searcher(needles: readonly Buffer[]): { feed(chunk: Buffer): boolean; readonly hit: boolean } {
   const overlap = Math.max(...needles.map((n) => n.length)) - 1;
   let tail = Buffer.alloc(0);
   let hit = false;
+  return {
+    feed(chunk) {
+      if (hit) return true;
+      const window = tail.length ? Buffer.concat([tail, chunk]) : chunk;
+      hit = needles.some((n) => window.includes(n));
+      // A copy: the chunk's memory is reused for the next read.
+      tail = Buffer.from(window.subarray(Math.max(0, window.length - overlap)));
+      return hit;
+    },
+    get hit() {
+      return hit;
+    },
+  };
+}
+
+/**
+ * Whether the file's bytes contain a needle, and for gzip whether its decompressed bytes do. A gzip
+ * file that does not decompress to its end is an error: what it holds was not all seen.
+ */
+async function holdsAny(
+  sys: System,
+  inside: string,
+  needles: readonly Buffer[],
+): Promise<{ hit: boolean; compressed: string | undefined }> {
+  const raw = searcher(needles);
+  const inflated = searcher(needles);
+  let compressed: string | undefined;
+  let gunzip: ReturnType<typeof createGunzip> | undefined;
+  let ended: Promise<void> = Promise.resolve();
   await sys.fs.readChunks(inside, (chunk) => {
-    const window = tail.length ? Buffer.concat([tail, chunk]) : chunk;
-    hit = needles.some((n) => window.includes(n));
-    // A copy: the chunk's memory is reused for the next read.
-    tail = Buffer.from(window.subarray(Math.max(0, window.length - overlap)));
-    return hit;
+    if (compressed === undefined && raw.hit === false && gunzip === undefined) {
+      compressed = MAGIC.find(([, magic]) => magic.every((byte, i) => chunk[i] === byte))?.[0] ?? '';
+      if (compressed === 'gzip') {
+        const stream = (gunzip = createGunzip());
+        stream.on('data', (out: Buffer) => void inflated.feed(out));
+        ended = new Promise((resolve, reject) => {
+          stream.on('end', resolve);
+          stream.on('error', reject);
+        });
+      }
+    }
+    gunzip?.write(Buffer.from(chunk));
+    return raw.feed(chunk);
   });
-  return hit;
+  if (gunzip) {
+    gunzip.end();
+    try {
+      await ended;
+    } catch (error) {
+      if (!raw.hit)
+        throw new FirstbootError('io-other', `${inside}: gzip data that does not decompress (${String(error)})`);
+    }
+  }
+  return { hit: raw.hit || inflated.hit, compressed: compressed || undefined };
 }
 
 /** Could not read something that may hold a copy: neither found nor verified. */

@@ -2,7 +2,8 @@
 // program may have left one, of any size, says what it read and what it could not, never says "verified"
 // without having looked, and warns about what image certifications flag.
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import net from 'node:net';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -72,6 +73,22 @@ describe('prepare-image scan', () => {
     expect(result.stdout + result.stderr).not.toContain(secret);
   });
 
+  it('never prints the secret it found, not even in the name of a file that holds a copy (text and --json)', async () => {
+    const { root, secret } = await bootedRoot();
+    writeFile(root, `/tmp/backup-${secret}.txt`, `DB_PASSWORD=${secret}\n`);
+    const text = await runCli(['--root', root, 'prepare-image']);
+    expect(text.code).toBe(1);
+    expect(lastLine(text.stdout)).toBe('SECRET MATERIAL REMAINS in: /tmp/backup-[REDACTED].txt');
+    expect(text.stdout + text.stderr).not.toContain(secret.slice(0, 8));
+
+    const again = await bootedRoot();
+    writeFile(again.root, `/tmp/backup-${again.secret}.txt`, `DB_PASSWORD=${again.secret}\n`);
+    const json = await runCli(['--root', again.root, 'prepare-image', '--json']);
+    expect(json.code).toBe(1);
+    expect((JSON.parse(json.stdout) as JsonReport).scan.found).toEqual(['/tmp/backup-[REDACTED].txt']);
+    expect(json.stdout + json.stderr).not.toContain(again.secret.slice(8, 16));
+  });
+
   it('fails before removing anything when .env exists but no password comes out of it', async () => {
     const { root } = await bootedRoot();
     writeFile(root, '/opt/immich/.env', 'TZ=Etc/UTC\nIMMICH_VERSION=v3.2.4\n', 0o640);
@@ -100,6 +117,41 @@ describe('prepare-image scan', () => {
     expect(result.code).toBe(1);
     expect(lastLine(result.stdout)).toBe('SECRET MATERIAL REMAINS in: /var/backups/split.bin, /var/log/huge.log');
     expect(result.stdout).toMatch(/read \d+ file\(s\), 18\.\d MiB; skipped 0\n/);
+  });
+
+  it('finds a copy inside a rotated log that logrotate gzip-ed (and one split across gzip members), and will not verify a log it cannot decompress', async () => {
+    const { root, secret } = await bootedRoot();
+    // As logrotate's `compress` leaves it: syslog.2.gz, the secret deep inside, in no byte of the file as stored.
+    const log = Buffer.concat([Buffer.alloc(3 * 1024 * 1024, 'x'), Buffer.from(`app: password=${secret}\n`)]);
+    writeFile(root, '/var/log/syslog.2.gz', '');
+    writeFileSync(path.join(root, 'var/log/syslog.2.gz'), gzipSync(log));
+    expect(readFileSync(path.join(root, 'var/log/syslog.2.gz')).includes(secret)).toBe(false);
+    // Two gzip members (what `cat a.gz b.gz` makes), the secret cut between them.
+    const half = secret.length / 2;
+    writeFile(root, '/var/log/app/app.log.1.gz', '');
+    writeFileSync(
+      path.join(root, 'var/log/app/app.log.1.gz'),
+      Buffer.concat([gzipSync(`start ${secret.slice(0, half)}`), gzipSync(`${secret.slice(half)} end\n`)]),
+    );
+    const found = await runCli(['--root', root, 'prepare-image']);
+    expect(found.code).toBe(1);
+    expect(lastLine(found.stdout)).toBe('SECRET MATERIAL REMAINS in: /var/log/app/app.log.1.gz, /var/log/syslog.2.gz');
+
+    // Cleaned up, except an xz-compressed log (logrotate with compresscmd xz): it cannot be searched, so no verdict.
+    const clean = await bootedRoot();
+    writeFile(clean.root, '/var/log/old.log.1.xz', '');
+    writeFileSync(
+      path.join(clean.root, 'var/log/old.log.1.xz'),
+      Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2, 3]),
+    );
+    const blocked = await runCli(['--root', clean.root, 'prepare-image']);
+    expect(blocked.code).toBe(1);
+    expect(blocked.stdout).toContain(
+      '  skipped /var/log/old.log.1.xz: compressed with xz: a copy inside cannot be searched (decompress it, or remove it if it is an old log)\n',
+    );
+    expect(lastLine(blocked.stdout)).toBe(
+      'NOT VERIFIED: could not read 1 path(s) that may hold the old secret or key: /var/log/old.log.1.xz',
+    );
   });
 
   it('names a FIFO and a socket it skipped, without hanging on them, and still verifies; --json lists them', async () => {
