@@ -7,6 +7,7 @@ import { parseArgs, USAGE, type Args } from './cli.js';
 import type { Config } from './config.js';
 import { asFirstbootError, EXIT, type ExitCode, type FirstbootError } from './errors.js';
 import type { LogSink } from './log.js';
+import type { SecretRegistry } from './redact.js';
 import type { RunnerEnv } from './runner.js';
 import { createSystem, type System } from './system/index.js';
 import { VERSION } from './version.js';
@@ -87,9 +88,21 @@ async function printRedacted(sys: System, io: Io, text: string): Promise<void> {
 async function prepareImageCommand({ args, sys, io }: Call): Promise<ExitCode> {
   const config = await configOf({ args, sys, io });
   const { formatPrepare, prepareFailed, prepareImage } = await import('./commands/prepare-image.js');
-  const prepared = await prepareImage(sys, config, { force: args.force, pull: args.pull, hostDocker: args.hostDocker });
-  io.stdout.write(args.json ? `${JSON.stringify(prepared, null, 2)}\n` : formatPrepare(prepared));
-  return prepareFailed(prepared) ? EXIT.failed : EXIT.ok;
+  const { secretsOnDisk } = await import('./env-file-format.js');
+  // Read before prepare-image removes .env: what it prints (the paths of copies it found, Docker's
+  // output, an error) is redacted with it afterwards, like every other channel.
+  const secrets = await secretsOnDisk(sys);
+  try {
+    const prepared = await prepareImage(sys, config, {
+      force: args.force,
+      pull: args.pull,
+      hostDocker: args.hostDocker,
+    });
+    io.stdout.write(secrets.scrub(args.json ? `${JSON.stringify(prepared, null, 2)}\n` : formatPrepare(prepared)));
+    return prepareFailed(prepared) ? EXIT.failed : EXIT.ok;
+  } catch (error) {
+    return report(io, asFirstbootError(error), sys, secrets);
+  }
 }
 
 /** config.yaml, or --config FILE: whatever keeps it from loading is a config error. */
@@ -148,9 +161,15 @@ async function perBootCommand(env: RunnerEnv): Promise<ExitCode> {
 }
 
 /** A failure outside the logged commands, on stderr: redacted like every other channel once the root is known. */
-async function report(io: Io, error: FirstbootError, sys: System | undefined): Promise<ExitCode> {
+async function report(
+  io: Io,
+  error: FirstbootError,
+  sys: System | undefined,
+  secrets?: SecretRegistry,
+): Promise<ExitCode> {
   const text = `immich-firstboot: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`;
-  if (!sys) io.stderr.write(text);
+  if (secrets) io.stderr.write(secrets.scrub(text));
+  else if (!sys) io.stderr.write(text);
   else {
     const { secretsOnDisk } = await import('./env-file-format.js');
     io.stderr.write((await secretsOnDisk(sys)).scrub(text));

@@ -2,21 +2,22 @@
 // `DB_PASSWORD: <secret>` line, a daemon.json that holds it), then every channel that reaches a person or
 // another process is searched for it and for every 8-character piece of it: the log lines (stdout and
 // stderr), systemd-notify's argv (a stand-in first on PATH), state.json, `status`, `status --json`,
-// `motd`, `doctor` and `doctor --json`.
+// `motd`, `doctor` and `doctor --json`; and the argv and environment of every child process of a first
+// boot, with and without the stack (strace -f).
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { afterAll } from 'vitest';
 import { BUNDLE, FIXTURE_BIN, killStandins, pathWith, runCli } from '../support/cli.js';
 import { freePort } from '../support/net.js';
 import { makeRoot, writeFile } from '../support/root.js';
 
-const standin = mkdtempSync(path.join(os.tmpdir(), 'ifb-everywhere-'));
-afterAll(() => killStandins(standin));
-
 const S = 'Pl4ntedSecretQwErTy0123456789aBc';
+/** Each strace run's stand-in directory: its Immich stand-in is stopped even when a test fails early. */
+const standins: string[] = [];
+afterAll(() => standins.forEach(killStandins));
 
 beforeAll(() => {
   if (!existsSync(BUNDLE)) throw new Error('run `npm run build` first (npm test does)');
@@ -117,52 +118,51 @@ const hasStrace = (() => {
   }
 })();
 
-describe('every child process of a first boot without the stack (strace)', () => {
-  it.skipIf(!hasStrace)(
-    'gets the secret in neither its argv nor its environment',
-    async () => {
+describe('every child process of a first boot (strace)', () => {
+  it.skipIf(!hasStrace).each([
+    { what: 'without the stack (--skip-stack)', args: ['--skip-stack'] },
+    { what: 'with the stand-in stack (docker compose up, then the wait for Immich)', args: [] },
+  ])(
+    '$what: none gets the secret in its argv or its environment',
+    async ({ args }) => {
       const port = await freePort();
       const root = makeRoot(
         `imds:\n  enabled: false\nstack:\n  serverUrl: http://127.0.0.1:${port}\n  readyTimeoutSeconds: 30\n`,
       );
-      // Not the stack: strace -f would wait for the stand-in Immich server the stand-in docker leaves running.
       // A quoted secret the run keeps, so the test knows it before the run starts.
       writeFile(root, '/opt/immich/.env', `DB_PASSWORD="${S}"\n`, 0o640);
       const bin = mkdtempSync(path.join(os.tmpdir(), 'ifb-notify-'));
       writeFileSync(path.join(bin, 'systemd-notify'), '#!/bin/sh\nexit 0\n');
       chmodSync(path.join(bin, 'systemd-notify'), 0o755);
       const trace = path.join(bin, 'strace.log');
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'ifb-strace-standin-'));
+      standins.push(dir);
       const env = {
         PATH: pathWith(bin, FIXTURE_BIN),
         LANG: 'C.UTF-8',
-        STANDIN_DIR: standin,
+        STANDIN_DIR: dir,
         STANDIN_PING_PORT: String(port),
         NOTIFY_SOCKET: '/run/systemd/notify',
       };
-      execFileSync(
-        'strace',
-        [
-          '-f',
-          '-qq',
-          '-v',
-          '-s',
-          '65536',
-          '-e',
-          'trace=execve',
-          '-o',
-          trace,
-          process.execPath,
-          BUNDLE,
-          '--root',
-          root,
-          '--skip-stack',
-        ],
-        { env, stdio: 'ignore', timeout: 120_000 },
-      );
+      const argv = ['-f', '-qq', '-v', '-s', '65536', '-e', 'trace=execve', '-o', trace];
+      const strace = spawn('strace', [...argv, process.execPath, BUNDLE, '--root', root, ...args], {
+        env,
+        stdio: 'ignore',
+      });
+      const exited = new Promise<number | null>((resolve) => strace.on('exit', resolve));
+      // strace -f also follows the stand-in Immich server the stand-in docker leaves running (as Docker
+      // would the container): once the run is done, that server is stopped so strace can finish.
+      const done = path.join(root, 'var/lib/immich-firstboot/done');
+      for (let i = 0; i < 600 && !existsSync(done); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(existsSync(done)).toBe(true);
+      killStandins(dir);
+      expect(await exited).toBe(0);
       const execs = readFileSync(trace, 'utf8');
       // The children were traced, or their silence proves nothing.
       expect(execs).toMatch(/execve\("[^"]*openssl", \["openssl", "req"/);
       expect(execs).toMatch(/\["systemd-notify", "STATUS=/);
+      if (args.length === 0)
+        expect(execs).toMatch(/\["docker", "compose", "-p", "immich", "-f", "[^"]+", "up", "-d"\]/);
       expect(leaks(execs)).toEqual([]);
     },
     150_000,
