@@ -92,6 +92,15 @@ export function bootSuite(release: Release, expected: Expected): void {
         'for i in $(seq 120); do curl -sfk --max-time 2 https://127.0.0.1/api/server/ping && exit 0; sleep 0.5; done; exit 1',
       )
       .stdout.trim();
+  /** The password the database stand-in initialised Postgres with, once it has (STANDIN_INITDB_DELAY below). */
+  const initialisedWith = (): string =>
+    machine
+      .out(
+        'sh',
+        '-c',
+        'for i in $(seq 200); do cat /opt/immich/postgres/standin-postgres-password 2>/dev/null && exit 0; sleep 0.1; done; exit 1',
+      )
+      .trim();
   const monotonic = (unit: string, property: string): number =>
     Number(machine.out('systemctl', 'show', unit, '-p', property, '--value').trim());
 
@@ -451,9 +460,7 @@ export function bootSuite(release: Release, expected: Expected): void {
         instance: JSON.parse(readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8')).instanceId as string,
       };
       // What the stand-in Postgres was initialised with: the clone must keep exactly this.
-      expect(readFileSync(machine.host('/opt/immich/postgres/standin-postgres-password'), 'utf8').trim()).toBe(
-        before.secret,
-      );
+      expect(initialisedWith()).toBe(before.secret);
       machine.script('poweroff');
       const cloneId = 'c10e0000000000000000000000000001';
       expect(before.instance).not.toBe(cloneId);
@@ -580,14 +587,7 @@ export function bootSuite(release: Release, expected: Expected): void {
       expect(fresh).toMatch(/^[A-Za-z0-9]{32}$/);
       expect(fresh).not.toBe(before.secret);
       // One secret everywhere: .env, what Postgres was initialised with, and the server's environment.
-      const initialised = machine
-        .out(
-          'sh',
-          '-c',
-          'for i in $(seq 200); do cat /opt/immich/postgres/standin-postgres-password 2>/dev/null && exit 0; sleep 0.1; done; exit 1',
-        )
-        .trim();
-      expect(initialised).toBe(fresh);
+      expect(initialisedWith()).toBe(fresh);
       expect(
         machine.out('docker', 'inspect', '--format', '{{range .Config.Env}}{{println .}}{{end}}', 'immich_server'),
       ).toContain(`DB_PASSWORD=${fresh}\n`);
