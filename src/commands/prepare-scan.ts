@@ -2,7 +2,9 @@
 // scanned directories is read whole, in chunks (no size limit, bounded memory), and what could not be
 // read is named, so "verified" is only said after everything that could hold a copy was looked at.
 // A gzip file (logrotate's rotated logs, /var/log/*.gz) is searched as it is and decompressed; a log
-// compressed some other way cannot be searched, and blocks the verdict.
+// compressed some other way cannot be searched, and blocks the verdict. A systemd journal compresses
+// its larger fields (zstd: a copy inside is in no byte of the file), so it is also read through
+// `journalctl --file ... -o export`, which shows every field as it was logged.
 
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
@@ -57,7 +59,8 @@ async function walk(sys: System, inside: string, needles: readonly Buffer[], rep
       for (const name of await sys.fs.list(inside)) await walk(sys, path.posix.join(inside, name), needles, report);
     } else if (info.isFile) {
       const { hit, compressed } = await holdsAny(sys, inside, needles);
-      if (hit) report.found.push(inside);
+      if (hit || (JOURNAL.test(inside) && (await journalHolds(sys, inside, needles, report))))
+        report.found.push(inside);
       else if (compressed && compressed !== 'gzip')
         report.skipped.push({
           path: inside,
@@ -77,6 +80,32 @@ async function walk(sys: System, inside: string, needles: readonly Buffer[], rep
     const code = error instanceof FirstbootError ? error.code : 'io-other';
     report.skipped.push({ path: inside, reason: `could not be read (${code})`, blocking: true });
   }
+}
+
+const JOURNAL = /\.journal~?$/;
+const CLEAR_JOURNALS =
+  'rotate and empty the journals before capturing (`journalctl --rotate && journalctl --vacuum-time=1s`)';
+
+/** A journal's fields as journalctl shows them; a journal that cannot be read that way blocks the verdict. */
+async function journalHolds(
+  sys: System,
+  inside: string,
+  needles: readonly Buffer[],
+  report: ScanReport,
+): Promise<boolean> {
+  const result = await sys.exec('journalctl', ['--file', sys.fs.path(inside), '-o', 'export', '--no-pager', '-q'], {
+    timeoutMs: 10 * 60_000,
+  });
+  if (result.exitCode === 0) return needles.some((n) => result.stdout.includes(n.toString('utf8')));
+  const why = result.notFound
+    ? 'journalctl is not installed'
+    : `journalctl could not read it (${result.timedOut ? 'timed out' : `exit ${result.exitCode ?? 'unknown'}`})`;
+  report.skipped.push({
+    path: inside,
+    reason: `a systemd journal whose compressed fields were not searched: ${why}; ${CLEAR_JOURNALS}`,
+    blocking: true,
+  });
+  return false;
 }
 
 /** Compressed formats told by their first bytes; only gzip can be searched inside (node:zlib). */

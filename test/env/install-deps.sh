@@ -10,6 +10,7 @@ packages=(
   debhelper dpkg-dev fakeroot lintian bash-completion   # building and checking the .deb
   inotify-tools strace testssl.sh hyperfine time        # proofs and benchmarks
   faketime                                              # a certificate that expired in 2020, made by real openssl
+  systemd-journal-remote                                # a real journal file with a compressed field (prepare-image scan)
 )
 
 missing=()

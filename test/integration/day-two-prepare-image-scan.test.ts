@@ -2,7 +2,9 @@
 // program may have left one, of any size, says what it read and what it could not, never says "verified"
 // without having looked, and warns about what image certifications flag.
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { gzipSync } from 'node:zlib';
 import net from 'node:net';
 import path from 'node:path';
@@ -24,6 +26,8 @@ async function bootedRoot(): Promise<{ root: string; secret: string; keyLine: st
 }
 
 const lastLine = (stdout: string) => stdout.trimEnd().split('\n').at(-1);
+/** systemd's own journal writer (Debian's systemd-journal-remote): a journal file made by the real code. */
+const JOURNAL_REMOTE = '/lib/systemd/systemd-journal-remote';
 
 interface JsonReport {
   leftovers: string[];
@@ -153,6 +157,40 @@ describe('prepare-image scan', () => {
       'NOT VERIFIED: could not read 1 path(s) that may hold the old secret or key: /var/log/old.log.1.xz',
     );
   });
+
+  it.skipIf(!existsSync(JOURNAL_REMOTE))(
+    "finds a copy in a systemd journal's zstd-compressed field (in no byte of the file), and will not verify a journal journalctl cannot read",
+    async () => {
+      const { root, secret } = await bootedRoot();
+      // A real journal file, written by systemd's own journal code (systemd-journal-remote from export
+      // format): a long message is stored compressed, the secret in the middle of it.
+      const noise = randomBytes(3000).toString('base64');
+      const journal = path.join(root, 'var/log/journal/0123456789abcdef0123456789abcdef/system.journal');
+      writeFile(root, '/var/log/journal/0123456789abcdef0123456789abcdef/.keep', '');
+      execFileSync(JOURNAL_REMOTE, [`--output=${journal}`, '-'], {
+        input: `__REALTIME_TIMESTAMP=1700000000000000\n__MONOTONIC_TIMESTAMP=1\n_BOOT_ID=0123456789abcdef0123456789abcdef\nMESSAGE=${noise} password=${secret} ${noise}\n\n`,
+        stdio: ['pipe', 'ignore', 'ignore'],
+      });
+      expect(readFileSync(journal).includes(secret)).toBe(false);
+      const found = await runCli(['--root', root, 'prepare-image']);
+      expect(found.code).toBe(1);
+      expect(lastLine(found.stdout)).toBe(
+        'SECRET MATERIAL REMAINS in: /var/log/journal/0123456789abcdef0123456789abcdef/system.journal',
+      );
+
+      // A journalctl that cannot read it (a stand-in that fails): the journal blocks the verdict.
+      const clean = await bootedRoot();
+      writeFile(clean.root, '/var/log/journal/m/system.journal', 'not really a journal');
+      const bin = mkdtempSync(path.join(os.tmpdir(), 'ifb-journalctl-'));
+      writeFile(bin, '/journalctl', '#!/bin/sh\necho "Failed to open journal" >&2; exit 1\n', 0o755);
+      const blocked = await runCli(['--root', clean.root, 'prepare-image'], { PATH: `${bin}:${process.env.PATH}` });
+      expect(blocked.code).toBe(1);
+      expect(blocked.stdout).toContain(
+        '  skipped /var/log/journal/m/system.journal: a systemd journal whose compressed fields were not searched: journalctl could not read it (exit 1); rotate and empty the journals before capturing (`journalctl --rotate && journalctl --vacuum-time=1s`)\n',
+      );
+      expect(lastLine(blocked.stdout)).toMatch(/^NOT VERIFIED: could not read 1 path\(s\)/);
+    },
+  );
 
   it('names a FIFO and a socket it skipped, without hanging on them, and still verifies; --json lists them', async () => {
     const { root } = await bootedRoot();
