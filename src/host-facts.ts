@@ -11,7 +11,7 @@ import type { System } from './system/index.js';
 /** What this host is now; the host-facts step records it, `per-boot` and `doctor` compare it. */
 export async function gatherHostFacts(ctx: Ground): Promise<HostFacts> {
   const { sys, config } = ctx;
-  let imds: ImdsFacts = { vmId: null, privateIp: null, publicIp: null };
+  let imds: ImdsFacts = { vmId: null, privateIp: null, publicIp: null, addresses: [] };
   if (config.imds.enabled) {
     try {
       imds = await queryImds(sys, config.imds);
@@ -21,11 +21,11 @@ export async function gatherHostFacts(ctx: Ground): Promise<HostFacts> {
     }
   }
   const local = localAddresses(sys);
-  const addresses = unique([imds.publicIp, imds.privateIp, ...local].filter((a): a is string => a !== null));
-  const machineId = (await sys.fs.read(PATHS.machineId))?.trim() ?? '';
+  const addresses = unique([...imds.addresses, ...local]);
+  const machineId = await readMachineId(sys);
   const instance: Pick<HostFacts, 'instanceId' | 'instanceIdSource'> = imds.vmId
     ? { instanceId: imds.vmId, instanceIdSource: 'azure-imds' }
-    : /^[0-9a-f]{32}$/.test(machineId)
+    : machineId
       ? { instanceId: machineId, instanceIdSource: 'machine-id' }
       : { instanceId: 'unknown', instanceIdSource: 'none' };
   return {
@@ -35,6 +35,12 @@ export async function gatherHostFacts(ctx: Ground): Promise<HostFacts> {
     privateIp: imds.privateIp ?? local.find((a) => net.isIPv4(a)) ?? null,
     ...instance,
   };
+}
+
+/** The root's /etc/machine-id, when it holds one (empty or "uninitialized" in an image: none yet). */
+export async function readMachineId(sys: System): Promise<string | undefined> {
+  const machineId = (await sys.fs.read(PATHS.machineId))?.trim() ?? '';
+  return /^[0-9a-f]{32}$/.test(machineId) ? machineId : undefined;
 }
 
 /** The root's /etc/hostname (what this machine will call itself), else the running kernel's. */

@@ -31,6 +31,16 @@ export interface Facts {
   clone?: CloneFacts;
   /** Set by `per-boot` when the host's addresses or names changed since they were last recorded. */
   addressChange?: AddressChange;
+  /** Set by `per-boot` when the done-stamp, made while Azure IMDS did not answer, took the vmId. */
+  instanceIdUpgrade?: InstanceIdUpgrade;
+}
+
+/** The same instance under a better id: not a clone, nothing made new. */
+export interface InstanceIdUpgrade {
+  at: string;
+  from: string;
+  fromSource: Exclude<HostFacts['instanceIdSource'], 'azure-imds'>;
+  to: string;
 }
 
 export interface CloneFacts {

@@ -1,10 +1,12 @@
 // `immich-firstboot per-boot`, run at every boot once first boot is done (immich-firstboot-perboot.service):
 // notices a clone (an instance id other than the done-stamp's) and a change of the host's addresses, and
-// makes new only what belongs to one instance. When nothing changed it reads a few files and the network
-// interfaces, and writes nothing and starts no program: it runs on every boot.
+// makes new only what belongs to one instance; a done-stamp made while Azure IMDS was down takes the vmId
+// the first time IMDS answers. When nothing changed it reads a few files and the network interfaces, and
+// writes nothing and starts no program: it runs on every boot.
 
 import { asFirstbootError, EXIT, type ExitCode } from '../errors.js';
-import { gatherHostFacts } from '../host-facts.js';
+import { gatherHostFacts, readMachineId } from '../host-facts.js';
+import { sameVmId } from '../imds.js';
 import { servedCertificates } from '../nginx.js';
 import { PATHS } from '../paths.js';
 import { runOutOfSequence, type RunnerEnv } from '../runner.js';
@@ -30,6 +32,8 @@ interface Look {
   journal: Journal | undefined;
   host: HostFacts;
   clone: boolean;
+  /** The stamp holds the machine-id (or nothing) because IMDS did not answer at first boot; now it does. */
+  upgrade: boolean;
   /** Why the addresses count as changed, or '' when they do not. */
   moved: string;
   /** Certificates the live site serves that are not ours (certbot's). */
@@ -45,7 +49,7 @@ export async function perBoot(env: RunnerEnv): Promise<ExitCode> {
       EXIT.ok
     );
   if (first === 'cannot tell') return EXIT.ok;
-  if (!first.clone && !first.moved) {
+  if (!first.clone && !first.moved && !first.upgrade) {
     log.info(
       { instanceId: first.host.instanceId, addresses: first.host.addresses },
       'per-boot check: same instance, same addresses; nothing to do',
@@ -56,8 +60,10 @@ export async function perBoot(env: RunnerEnv): Promise<ExitCode> {
   const lock = await acquireLock(sys, 'per-boot');
   try {
     const seen = await look(env);
-    if (typeof seen === 'string' || (!seen.clone && !seen.moved)) return EXIT.ok;
-    return seen.clone ? await adoptClone(env, seen) : await followAddresses(env, seen);
+    if (typeof seen === 'string' || (!seen.clone && !seen.moved && !seen.upgrade)) return EXIT.ok;
+    if (seen.clone) return await adoptClone(env, seen);
+    if (seen.upgrade) await adoptVmId(env, seen);
+    return seen.moved ? await followAddresses(env, seen) : EXIT.ok;
   } finally {
     await lock.release();
   }
@@ -80,10 +86,16 @@ async function look(env: RunnerEnv): Promise<Look | 'not done' | 'cannot tell'> 
     );
     return 'cannot tell';
   }
-  const clone =
-    stamp.instanceIdSource !== 'none' &&
-    host.instanceIdSource === stamp.instanceIdSource &&
-    host.instanceId !== stamp.instanceId;
+  // A vmId matches in any form Azure has shown it in; a stamped machine-id is compared with the machine-id
+  // whether or not IMDS answers now, and once IMDS answers (the same machine-id) the stamp takes the vmId.
+  let clone = false;
+  let upgrade = false;
+  if (stamp.instanceIdSource === 'azure-imds') clone = !sameVmId(stamp.instanceId, host.instanceId);
+  else if (stamp.instanceIdSource === 'machine-id') {
+    const machineId = await readMachineId(sys);
+    clone = machineId !== undefined && machineId !== stamp.instanceId;
+    upgrade = machineId !== undefined && !clone && host.instanceIdSource === 'azure-imds';
+  } else upgrade = host.instanceIdSource === 'azure-imds';
   const foreign = servedCertificates(site ?? '').filter((p) => p !== PATHS.tlsCert);
   const before = journal?.facts.host;
   const same = (a: string[] = [], b: string[] = []): boolean => [...a].sort().join(' ') === [...b].sort().join(' ');
@@ -98,7 +110,7 @@ async function look(env: RunnerEnv): Promise<Look | 'not done' | 'cannot tell'> 
         : foreign.length === 0 && missing.length > 0
           ? `the certificate does not name ${missing.join(', ')}`
           : '';
-  return { stamp, journal, host, clone, moved, foreign };
+  return { stamp, journal, host, clone, upgrade, moved, foreign };
 }
 
 /** A copy of another VM: new certificate and credentials; a new secret only if Postgres holds nothing yet. */
@@ -148,6 +160,29 @@ async function adoptClone(env: RunnerEnv, seen: Look): Promise<ExitCode> {
     `clone handled: new certificate and ${PATHS.credentials}; Postgres secret ${secret}`,
   );
   return EXIT.ok;
+}
+
+/**
+ * The done-stamp was made while IMDS did not answer, so it holds the machine-id (or nothing): the same VM,
+ * now known by its vmId, from which clone detection works whatever becomes of /etc/machine-id. The journal
+ * first, the stamp last: interrupted between the two, the next boot does it again.
+ */
+async function adoptVmId(env: RunnerEnv, seen: Look): Promise<void> {
+  const { sys, log } = env;
+  const { instanceId: from, instanceIdSource: fromSource } = seen.stamp;
+  if (fromSource === 'azure-imds') return;
+  const to = seen.host.instanceId;
+  const journal = seen.journal ?? newJournal('per-boot', sys.now());
+  journal.facts.instanceIdUpgrade = { at: sys.now().toISOString(), from, fromSource, to };
+  // Only the id: the addresses recorded stay, so a change of them is still noticed (followAddresses).
+  if (journal.facts.host)
+    journal.facts.host = { ...journal.facts.host, instanceId: to, instanceIdSource: 'azure-imds' };
+  await writeJournal(sys, journal, env.secrets);
+  await writeDoneStamp(sys, { ...seen.stamp, instanceId: to, instanceIdSource: 'azure-imds' });
+  log.info(
+    { from, fromSource, to },
+    `the done-stamp now names this VM by its Azure vmId ${to}: first boot recorded ${fromSource === 'machine-id' ? `the machine-id ${from}` : 'no instance id'} because Azure IMDS did not answer then; the same VM, not a clone`,
+  );
 }
 
 /** New addresses: renew our certificate if it misses one; a certificate that is not ours is left alone. */

@@ -9,6 +9,7 @@ import {
   readLockHolder,
   type AddressChange,
   type CloneFacts,
+  type InstanceIdUpgrade,
   type Journal,
   type StepError,
   type StepWarning,
@@ -38,6 +39,8 @@ export interface StatusReport {
   clone: CloneFacts | null;
   /** `per-boot` found new addresses (and what became of the certificate). */
   addressChange: AddressChange | null;
+  /** `per-boot` gave the done-stamp this VM's vmId (first boot ran while Azure IMDS did not answer). */
+  instanceIdUpgrade: InstanceIdUpgrade | null;
 }
 
 export async function statusReport(sys: System): Promise<StatusReport> {
@@ -96,6 +99,7 @@ function fromJournal(journal: Journal | undefined, completed: string[], pending:
     adminRegistered: facts.adminRegistered ?? null,
     clone: facts.clone ?? null,
     addressChange: facts.addressChange ?? null,
+    instanceIdUpgrade: facts.instanceIdUpgrade ?? null,
   };
 }
 
@@ -111,6 +115,12 @@ export function formatStatus(report: StatusReport): string {
   if (report.startedAt) lines.push(`started: ${report.startedAt}`);
   if (report.finishedAt) lines.push(`finished: ${report.finishedAt}`);
   if (report.instanceId) lines.push(`instance: ${report.instanceId}`);
+  if (report.instanceIdUpgrade) {
+    const { at, from, fromSource, to } = report.instanceIdUpgrade;
+    lines.push(
+      `instance id: ${at}: ${fromSource === 'machine-id' ? `machine-id ${from}` : 'none'} (Azure IMDS was down at first boot) → Azure vmId ${to}`,
+    );
+  }
   if (report.addresses.length) lines.push(`addresses: ${report.addresses.join(', ')}`);
   if (report.certFingerprint) lines.push(`certificate: SHA256 ${report.certFingerprint}`);
   if (report.adminRegistered !== null)

@@ -9,6 +9,8 @@ export interface HttpResponse {
   body: string;
   /** https only: the SHA-256 fingerprint of the certificate the server presented ("AB:CD:..."). */
   peerFingerprint?: string;
+  /** The address this end of the connection had (Azure IMDS answers only the primary NIC's primary IP). */
+  localAddress?: string;
 }
 
 export interface HttpRequest {
@@ -40,6 +42,7 @@ export const httpGetReal: HttpGet = async ({ url, headers, timeoutMs, untrustedT
     };
     const req = get(url, options, (res) => {
       const peerFingerprint = secure ? (res.socket as TLSSocket).getPeerCertificate().fingerprint256 : undefined;
+      const localAddress = res.socket.localAddress; // read now: a closed socket no longer has one
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
@@ -52,6 +55,7 @@ export const httpGetReal: HttpGet = async ({ url, headers, timeoutMs, untrustedT
           status: res.statusCode ?? 0,
           body: Buffer.concat(chunks).toString('utf8'),
           ...(peerFingerprint ? { peerFingerprint } : {}),
+          ...(localAddress ? { localAddress } : {}),
         }),
       );
       res.on('error', reject);

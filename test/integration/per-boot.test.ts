@@ -347,3 +347,41 @@ describe('per-boot after the addresses changed (IMDS stub: another private IP)',
     expect(snapshotTree(root)).toEqual(before);
   });
 });
+
+describe('per-boot after a first boot without IMDS (the done-stamp holds the machine-id)', () => {
+  let imds: ImdsStub | undefined;
+  afterEach(async () => imds?.close());
+
+  it('names the VM by its vmId the first time IMDS answers: logged, in status, no clone', async () => {
+    const root = makeRoot('imds:\n  enabled: true\n  retrySeconds: 0\n');
+    const down = { IMMICH_FIRSTBOOT_IMDS_URL: 'http://127.0.0.1:9' };
+    expect((await runCli(['--root', root, 'run', '--skip-stack'], down)).code).toBe(0);
+    expect(stamp(root)).toMatchObject({ instanceId: '0123456789abcdef0123456789abcdef' });
+    const secret = password(root);
+
+    imds = await startImdsStub({ '/metadata/instance': { status: 200, body: INSTANCE_DOC('', '10.1.0.4') } });
+    const env = { IMMICH_FIRSTBOOT_IMDS_URL: imds.url };
+    const run = await runCli(['--root', root, 'per-boot'], env);
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.lines.map((l) => l.msg)).toContain(
+      'the done-stamp now names this VM by its Azure vmId 5c08b38e-4d57-4c23-ac45-aca61037f084: first boot recorded the machine-id 0123456789abcdef0123456789abcdef because Azure IMDS did not answer then; the same VM, not a clone',
+    );
+    expect(stamp(root)).toMatchObject({
+      instanceId: '5c08b38e-4d57-4c23-ac45-aca61037f084',
+      instanceIdSource: 'azure-imds',
+    });
+    expect(password(root)).toBe(secret);
+    expect(await status(root)).toMatchObject({
+      clone: null,
+      instanceIdUpgrade: { from: '0123456789abcdef0123456789abcdef', to: '5c08b38e-4d57-4c23-ac45-aca61037f084' },
+    });
+    expect((await runCli(['--root', root, 'status'])).stdout).toMatch(
+      /^instance id: \S+: machine-id 0123456789abcdef0123456789abcdef \(Azure IMDS was down at first boot\) → Azure vmId 5c08b38e-4d57-4c23-ac45-aca61037f084$/m,
+    );
+    // IMDS brought an address first boot did not know: the certificate names it now.
+    expect(opensslX509(root, '-ext', 'subjectAltName')).toContain('IP Address:10.1.0.4');
+    expect((await runCli(['--root', root, 'per-boot'], env)).lines.at(-1)?.msg).toBe(
+      'per-boot check: same instance, same addresses; nothing to do',
+    );
+  });
+});

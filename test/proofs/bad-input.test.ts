@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FIXTURE_BIN, killStandins, pathWith, runCli, type CliResult } from '../support/cli.js';
-import { INSTANCE_DOC, LB_DOC, startImdsStub, type Route } from '../support/imds-stub.js';
+import { INSTANCE_DOC, LB_DOC, LB_NOT_READY, startImdsStub, type Route } from '../support/imds-stub.js';
 import { makeRoot, modeOf, readFile, snapshotTree, writeFile } from '../support/root.js';
 
 const standin = mkdtempSync(path.join(os.tmpdir(), 'ifb-bad-'));
@@ -379,6 +379,14 @@ describe('Azure IMDS misbehaving (a stub on 127.0.0.1)', () => {
       '/metadata/loadbalancer': { status: 200, body: LB_DOC('198.51.100.77') },
     },
     '198.51.100.77',
+  );
+  imdsCase(
+    'whose load balancer answers 404 "not available right now" first is asked again (a Standard-SKU public IP)',
+    {
+      '/metadata/instance': { status: 200, body: INSTANCE_DOC('') },
+      '/metadata/loadbalancer': [LB_NOT_READY, { status: 200, body: LB_DOC('198.51.100.78') }],
+    },
+    '198.51.100.78',
   );
 
   it('that refuses connections falls back to local interfaces', async () => {

@@ -19,6 +19,7 @@ const base: StatusReport = {
   adminRegistered: false,
   clone: null,
   addressChange: null,
+  instanceIdUpgrade: null,
 };
 
 describe('the login banner', () => {
