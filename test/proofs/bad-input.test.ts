@@ -80,6 +80,33 @@ describe('config.yaml and the command line', () => {
     /stack\.serverUrl must be a loopback http:\/\/ URL/,
   );
 
+  // Each of these passed validation before and failed a step later (code internal, files written).
+  rejects(
+    'an IPv6 zone id in extraNames (net.isIP takes it; a URL and a certificate cannot)',
+    'imds:\n  enabled: false\nextraNames: [immich.lan, "fe80::1%eth0"]\n',
+    /config\.yaml line 3: extraNames must be a list of DNS names or IP addresses \(item 2, "fe80::1%eth0", has an IPv6 zone id, %eth0,/,
+  );
+  rejects(
+    'a name in extraNames that a URL reads as an IPv4 address it is not',
+    'imds:\n  enabled: false\nextraNames: [256.1.1.1]\n',
+    /line 3: extraNames .*\(item 1, "256\.1\.1\.1", ends in a number, so a URL reads it as an IPv4 address/,
+  );
+  rejects(
+    'a domain whose last label is a number',
+    'imds:\n  enabled: false\ndomain: photos.123\n',
+    /line 3: domain must be a DNS name .*\(this one ends in a number/,
+  );
+  rejects(
+    'a server URL with a port beyond 65535',
+    'imds:\n  enabled: false\nstack:\n  serverUrl: http://127.0.0.1:99999\n',
+    /line 4: stack\.serverUrl must be a loopback http:\/\/ URL .*\(port 99999 is not from 1 to 65535\)/,
+  );
+  rejects(
+    'a server URL whose address is not an IPv4 address',
+    'imds:\n  enabled: false\nstack:\n  serverUrl: http://127.999.0.1:2283\n',
+    /line 4: stack\.serverUrl must be .*127\.999\.0\.1 is not an address of 127\.0\.0\.0\/8/,
+  );
+
   it('rejects a --config file that does not exist with exit 3', async () => {
     const run = await runCli(['--root', makeRoot(), '--config', '/nonexistent/config.yaml']);
     expect(run.code).toBe(3);
