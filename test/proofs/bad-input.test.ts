@@ -122,6 +122,46 @@ describe('config.yaml and the command line', () => {
   });
 });
 
+describe('an address no certificate or URL can hold, from IMDS (a stub on 127.0.0.1)', () => {
+  const ZONED = 'fe80::4%eth0'; // net.isIP says 6; `new URL` and openssl refuse it
+  const imdsSaying = (privateIp: string) =>
+    startImdsStub({ '/metadata/instance': { status: 200, body: INSTANCE_DOC('203.0.113.50', privateIp) } });
+  const dropped = (run: CliResult) =>
+    run.lines.find((l) => l.level === 40 && l.msg.includes(`ignoring the address ${ZONED} from Azure IMDS`));
+
+  it('is left out with a warning at first boot, which finishes with the other addresses', async () => {
+    const stub = await imdsSaying(ZONED);
+    try {
+      const root = makeRoot('imds:\n  retrySeconds: 0\n');
+      const run = await runCli(['--root', root, '--skip-stack'], { IMMICH_FIRSTBOOT_IMDS_URL: stub.url });
+      expect(run.code, run.stdout).toBe(0);
+      expect(dropped(run)?.msg).toContain('has an IPv6 zone id');
+      const credentials = readFile(root, '/root/immich-credentials.txt');
+      expect(credentials).toContain('https://203.0.113.50/');
+      expect(credentials).not.toContain('fe80');
+    } finally {
+      await stub.close();
+    }
+  });
+
+  it('is left out with a warning by per-boot at a later boot, which exits 0', async () => {
+    let stub = await imdsSaying('10.1.0.4');
+    try {
+      const root = makeRoot('imds:\n  retrySeconds: 0\n');
+      expect((await runCli(['--root', root, '--skip-stack'], { IMMICH_FIRSTBOOT_IMDS_URL: stub.url })).code).toBe(0);
+      await stub.close();
+      stub = await imdsSaying(ZONED);
+      const run = await runCli(['--root', root, 'per-boot'], { IMMICH_FIRSTBOOT_IMDS_URL: stub.url });
+      expect(run.code, run.stdout).toBe(0);
+      expect(dropped(run)).toBeDefined();
+      expect(errorLine(run)).toBeUndefined();
+      expect(readFile(root, '/root/immich-credentials.txt')).not.toContain('fe80');
+    } finally {
+      await stub.close();
+    }
+  });
+});
+
 describe('an existing /opt/immich/.env', () => {
   const envCase = (
     name: string,
