@@ -45,6 +45,53 @@ export function isHostname(value: string): boolean {
   return value.length <= 253 && HOSTNAME_RE.test(value);
 }
 
+/**
+ * Why `name` cannot be one of the certificate's names (and a URL's host), or undefined when it can: it
+ * must be a DNS name or an IP address that `new URL` and the subjectAltName both hold as written.
+ * net.isIP accepts IPv6 zone ids (fe80::1%eth0), which neither holds; a URL reads a name whose last label
+ * is a number as an IPv4 address (127.1 is 127.0.0.1; 256.1.1.1 and photos.123 are refused).
+ * The same rule for config.yaml (an error) and for what IMDS and the interfaces say at each boot (dropped).
+ */
+export function nameProblem(name: string): string | undefined {
+  const zone = name.indexOf('%');
+  if (zone >= 0 && net.isIPv6(name.slice(0, zone)))
+    return `has an IPv6 zone id, ${name.slice(zone)}, which neither a URL nor a certificate can hold`;
+  if (net.isIPv6(name)) return canParse(`http://[${name}]/`) ? undefined : 'is an IPv6 address a URL cannot hold';
+  if (!isHostname(name)) return 'is neither a DNS name nor an IP address';
+  let host: string;
+  try {
+    host = new URL(`http://${name}/`).hostname;
+  } catch {
+    return 'ends in a number, so a URL reads it as an IPv4 address, and it is not one';
+  }
+  return host === name.toLowerCase() ? undefined : `is read by a URL as the address ${host}`;
+}
+
+function canParse(url: string): boolean {
+  try {
+    new URL(url); // the parse is the test (URL.canParse is Node 19.9+)
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why `url` cannot be stack.serverUrl, or undefined: http:// on an address of 127.0.0.0/8 or [::1] (an
+ * address, not a name that /etc/hosts resolves) and a port from 1 to 65535, as nginx's proxy_pass, the
+ * loopback check and every request take it.
+ */
+export function serverUrlProblem(url: string): string | undefined {
+  const match = /^http:\/\/(\[::1\]|[0-9.]+):(\d+)$/.exec(url);
+  if (!match)
+    return 'it is not http://ADDRESS:PORT, ADDRESS in 127.0.0.0/8 or [::1]; a name such as localhost is not taken';
+  const [, address, port] = match;
+  if (address !== '[::1]' && !(net.isIPv4(address) && address.startsWith('127.')))
+    return `${address} is not an address of 127.0.0.0/8: four numbers from 0 to 255 without leading zeros, the first 127`;
+  if (!/^[1-9]\d{0,4}$/.test(port) || Number(port) > 65535) return `port ${port} is not from 1 to 65535`;
+  return undefined;
+}
+
 // A field checker returns the problem, phrased to follow "<key> must ...", or undefined when fine.
 type Check = (value: unknown) => string | undefined;
 
@@ -80,14 +127,21 @@ const oneOf =
 const bool: Check = (v) => (typeof v === 'boolean' ? undefined : 'must be true or false');
 
 const SCHEMA: Schema<Config> = {
-  domain: (v) =>
-    v === null || (typeof v === 'string' && isHostname(v) && v.includes('.'))
+  domain: (v) => {
+    if (v === null) return undefined;
+    if (typeof v !== 'string' || !isHostname(v) || !v.includes('.'))
+      return 'must be a DNS name such as photos.example.com (letters, digits, hyphens and dots only), or null';
+    const why = nameProblem(v);
+    return why ? `must be a DNS name such as photos.example.com, or null (this one ${why})` : undefined;
+  },
+  extraNames: (v) => {
+    if (!Array.isArray(v) || !v.every((n) => typeof n === 'string'))
+      return 'must be a list of DNS names or IP addresses';
+    const bad = v.findIndex((n: string) => nameProblem(n) !== undefined);
+    return bad < 0
       ? undefined
-      : 'must be a DNS name such as photos.example.com (letters, digits, hyphens and dots only), or null',
-  extraNames: (v) =>
-    Array.isArray(v) && v.every((n) => typeof n === 'string' && (isHostname(n) || net.isIP(n) !== 0))
-      ? undefined
-      : 'must be a list of DNS names or IP addresses',
+      : `must be a list of DNS names or IP addresses (item ${bad + 1}, ${JSON.stringify(v[bad])}, ${nameProblem(v[bad])})`;
+  },
   immichVersion: str((v) => /^v\d+\.\d+\.\d+$/.test(v) || v === 'release', 'a release tag such as v3.2.4'),
   timezone: str(
     (v) => /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(v) && v.length < 64,
@@ -97,7 +151,7 @@ const SCHEMA: Schema<Config> = {
   imds: {
     enabled: bool,
     url: str(
-      (v) => /^http:\/\/[A-Za-z0-9.:[\]-]+(:\d+)?$/.test(v),
+      (v) => /^http:\/\/[A-Za-z0-9.:[\]-]+(:\d+)?$/.test(v) && canParse(v),
       'an http:// base URL without a path, such as http://169.254.169.254',
     ),
     timeoutSeconds: num(0.1, 30),
@@ -116,10 +170,10 @@ const SCHEMA: Schema<Config> = {
   },
   stack: {
     readyTimeoutSeconds: num(10, 7200),
-    serverUrl: str(
-      (v) => /^http:\/\/(127\.\d+\.\d+\.\d+|\[::1\]|localhost):\d+$/.test(v),
-      'a loopback http:// URL such as http://127.0.0.1:2283',
-    ),
+    serverUrl: (v) => {
+      const why = typeof v === 'string' ? serverUrlProblem(v) : 'is not a string';
+      return why ? `must be a loopback http:// URL such as http://127.0.0.1:2283 (${why})` : undefined;
+    },
   },
   dockerLogs: {
     maxSize: str((v) => /^\d+[kmg]$/.test(v), 'a size such as 50m (digits then k, m or g)'),

@@ -44,7 +44,7 @@ const CATALOG = {
     fix: 'Correct the command line: `immich-firstboot --help` lists the commands and the options each takes.',
   },
   'config-invalid': {
-    meaning: `${PATHS.config} (or the --config file) is not valid YAML, or a key is unknown or of the wrong type; or IMMICH_FIRSTBOOT_IMDS_URL is not a base URL. The message names the file, line and key. Nothing was written (exit 3).`,
+    meaning: `${PATHS.config} (or the --config file) is not valid YAML, a key is unknown or of the wrong type, or a value cannot be used (an IPv6 zone id; a name a URL reads as an address; a stack.serverUrl off 127.0.0.0/8 and [::1], or its port not 1-65535); or IMMICH_FIRSTBOOT_IMDS_URL is not a base URL. The message names the file, line and key. Nothing was written (exit 3).`,
     fix: `Fix what the message names (every key is documented, commented out, in the shipped config.yaml), or unset IMMICH_FIRSTBOOT_IMDS_URL; ${AGAIN}.`,
   },
   'config-unreadable': {

@@ -1,7 +1,7 @@
 // What this host is at this boot: hostname, addresses (Azure IMDS, else local interfaces), instance id.
 
 import net from 'node:net';
-import { isHostname } from './config.js';
+import { isHostname, nameProblem } from './config.js';
 import type { Ground } from './context.js';
 import { queryImds, type ImdsFacts } from './imds.js';
 import { PATHS } from './paths.js';
@@ -20,8 +20,17 @@ export async function gatherHostFacts(ctx: Ground): Promise<HostFacts> {
       ctx.log.info({ reason: (error as Error).message }, 'Azure IMDS not available; using local interfaces only');
     }
   }
-  const local = localAddresses(sys);
-  const addresses = unique([...imds.addresses, ...local]);
+  // What a certificate and a URL cannot hold (a zone id from IMDS, say) is dropped here, with a warning:
+  // it must never stop a first boot or a per-boot at tls-cert.
+  const usable = (address: string, from: string): boolean => {
+    const why = nameProblem(address);
+    if (why) ctx.log.warn({ address, from }, `ignoring the address ${address} from ${from}: it ${why}`);
+    return why === undefined;
+  };
+  const fromImds = imds.addresses.filter((a) => usable(a, 'Azure IMDS'));
+  const kept = (address: string | null): string | null => (address && fromImds.includes(address) ? address : null);
+  const local = localAddresses(sys).filter((a) => usable(a, 'the local interfaces'));
+  const addresses = unique([...fromImds, ...local]);
   const machineId = await readMachineId(sys);
   const instance: Pick<HostFacts, 'instanceId' | 'instanceIdSource'> = imds.vmId
     ? { instanceId: imds.vmId, instanceIdSource: 'azure-imds' }
@@ -31,8 +40,8 @@ export async function gatherHostFacts(ctx: Ground): Promise<HostFacts> {
   return {
     hostname: await hostname(sys),
     addresses,
-    publicIp: imds.publicIp,
-    privateIp: imds.privateIp ?? local.find((a) => net.isIPv4(a)) ?? null,
+    publicIp: kept(imds.publicIp),
+    privateIp: kept(imds.privateIp) ?? local.find((a) => net.isIPv4(a)) ?? null,
     ...instance,
   };
 }
@@ -45,10 +54,12 @@ export async function readMachineId(sys: System): Promise<string | undefined> {
 
 /** The root's /etc/hostname (what this machine will call itself), else the running kernel's. */
 async function hostname(sys: System): Promise<string> {
+  // A name a URL reads as an address (127.1) is no hostname for the certificate either.
+  const usable = (name: string): boolean => isHostname(name) && nameProblem(name) === undefined;
   const fromFile = (await sys.fs.read(PATHS.hostname))?.split('\n')[0]?.trim() ?? '';
-  if (isHostname(fromFile)) return fromFile.toLowerCase();
+  if (usable(fromFile)) return fromFile.toLowerCase();
   const kernel = sys.kernelHostname();
-  return isHostname(kernel) ? kernel.toLowerCase() : 'localhost';
+  return usable(kernel) ? kernel.toLowerCase() : 'localhost';
 }
 
 // Bridges and veths belong to containers, not to the host's identity on the network.

@@ -4,7 +4,7 @@
 
 import pino, { type Logger } from 'pino';
 import type { LogLevel } from './config.js';
-import type { SecretRegistry } from './redact.js';
+import { printable, type SecretRegistry } from './redact.js';
 
 export type { Logger } from 'pino';
 export { SecretRegistry } from './redact.js';
@@ -36,9 +36,10 @@ export function createLogger(options: {
     write(line: string): void {
       const clean = secrets.scrub(line);
       const level = Number(/^\{"level":(\d+)/.exec(clean)?.[1] ?? 30);
-      if (format === 'journal') sink.write(`<${SYSLOG[level] ?? 6}>${clean}`);
-      else if (format === 'pretty') sink.write(prettyLine(clean));
-      else sink.write(clean);
+      // Control characters escaped last: the readable line is made from the decoded JSON.
+      if (format === 'journal') sink.write(printable(`<${SYSLOG[level] ?? 6}>${clean}`));
+      else if (format === 'pretty') sink.write(printable(prettyLine(clean)));
+      else sink.write(printable(clean));
     },
   };
   return pino(

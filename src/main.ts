@@ -7,7 +7,7 @@ import { parseArgs, USAGE, type Args } from './cli.js';
 import type { Config } from './config.js';
 import { asFirstbootError, EXIT, type ExitCode, type FirstbootError } from './errors.js';
 import type { LogSink } from './log.js';
-import type { SecretRegistry } from './redact.js';
+import { printable, type SecretRegistry } from './redact.js';
 import type { RunnerEnv } from './runner.js';
 import { createSystem, type System } from './system/index.js';
 import { VERSION } from './version.js';
@@ -79,10 +79,13 @@ async function doctorCommand({ args, sys, io }: Call): Promise<ExitCode> {
   return doctorExitCode(findings);
 }
 
-/** What status, motd and doctor print comes from files: the secret on disk is redacted from it first. */
+/**
+ * What status, motd and doctor print comes from files and other programs: the secret on disk is redacted
+ * from it first, and control characters are escaped (a process name could hold ESC sequences).
+ */
 async function printRedacted(sys: System, io: Io, text: string): Promise<void> {
   const { secretsOnDisk } = await import('./env-file-format.js');
-  io.stdout.write((await secretsOnDisk(sys)).scrub(text));
+  io.stdout.write(printable((await secretsOnDisk(sys)).scrub(text)));
 }
 
 async function prepareImageCommand({ args, sys, io }: Call): Promise<ExitCode> {
@@ -98,7 +101,9 @@ async function prepareImageCommand({ args, sys, io }: Call): Promise<ExitCode> {
       pull: args.pull,
       hostDocker: args.hostDocker,
     });
-    io.stdout.write(secrets.scrub(args.json ? `${JSON.stringify(prepared, null, 2)}\n` : formatPrepare(prepared)));
+    io.stdout.write(
+      printable(secrets.scrub(args.json ? `${JSON.stringify(prepared, null, 2)}\n` : formatPrepare(prepared))),
+    );
     return prepareFailed(prepared) ? EXIT.failed : EXIT.ok;
   } catch (error) {
     return report(io, asFirstbootError(error), sys, secrets);
@@ -168,11 +173,11 @@ async function report(
   secrets?: SecretRegistry,
 ): Promise<ExitCode> {
   const text = `immich-firstboot: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`;
-  if (secrets) io.stderr.write(secrets.scrub(text));
-  else if (!sys) io.stderr.write(text);
+  if (secrets) io.stderr.write(printable(secrets.scrub(text)));
+  else if (!sys) io.stderr.write(printable(text));
   else {
     const { secretsOnDisk } = await import('./env-file-format.js');
-    io.stderr.write((await secretsOnDisk(sys)).scrub(text));
+    io.stderr.write(printable((await secretsOnDisk(sys)).scrub(text)));
   }
   return error.exitCode;
 }

@@ -1,7 +1,7 @@
 // sd_notify(3) for Node: there are no AF_UNIX datagram sockets in Node, so the messages go through
 // the `systemd-notify` binary (the unit needs NotifyAccess=all). Without NOTIFY_SOCKET: a no-op.
 
-import type { SecretRegistry } from './redact.js';
+import { printable, type SecretRegistry } from './redact.js';
 import type { System } from './system/index.js';
 
 export interface Notifier {
@@ -20,7 +20,7 @@ export function createNotifier(sys: System, secrets: SecretRegistry): Notifier {
     await sys.exec('systemd-notify', assignments, { timeoutMs: 5000 }).catch(() => undefined);
   };
   return {
-    status: (text) => send(`STATUS=${secrets.scrub(text).replace(/\n/g, ' ')}`),
+    status: (text) => send(`STATUS=${printable(secrets.scrub(text)).replace(/\n/g, ' ')}`),
     extendTimeout: (seconds) => send(`EXTEND_TIMEOUT_USEC=${Math.round(seconds * 1e6)}`),
   };
 }

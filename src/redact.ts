@@ -1,6 +1,7 @@
 // One redaction for every channel that reaches a person or another process (log lines, STATUS=,
 // state.json, status, the MOTD, doctor): a registered secret, and any run of 8 or more of its
-// characters, becomes [REDACTED]. Kept free of dependencies so `status` and the MOTD load nothing.
+// characters, becomes [REDACTED]. Beside it, the one neutering of control characters for the same
+// channels (`printable`). Kept free of dependencies so `status` and the MOTD load nothing.
 
 export const REDACTED = '[REDACTED]';
 /** The shortest piece of a secret that is redacted on its own (shorter pieces are everywhere by chance). */
@@ -31,4 +32,19 @@ export class SecretRegistry {
     }
     return out + text.slice(kept);
   }
+}
+
+// C0 but tab and newline (ESC, BEL, CR, backspace...), DEL, and C1 (U+0080-U+009F: U+009B is a CSI that
+// some terminals obey as ESC [ does).
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/**
+ * Text for a person's terminal: every control character but tab and newline is written as its escape
+ * (`\u001b`), so what another program said (a process name in `ss`, Docker's messages) cannot retitle the
+ * window, move the cursor or clear the screen. JSON text keeps its meaning: a raw control character can
+ * only stand inside a JSON string, where the escape decodes back to it.
+ */
+export function printable(text: string): string {
+  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

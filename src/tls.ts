@@ -5,7 +5,7 @@ import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import { FirstbootError } from './errors.js';
 import { PATHS } from './paths.js';
-import type { Config } from './config.js';
+import { nameProblem, type Config } from './config.js';
 import type { System } from './system/index.js';
 
 export interface CertInfo {
@@ -79,9 +79,14 @@ function normaliseName(name: string): string {
   return name.toLowerCase();
 }
 
+/**
+ * The certificate's names. config.yaml's are checked at load and host facts when gathered (host-facts.ts
+ * warns); what an older journal recorded is checked here too, so a name no certificate can hold is
+ * left out rather than failing every run.
+ */
 export function certNames(config: Config, hostname: string, addresses: string[]): string[] {
   const names = [config.domain, hostname === 'localhost' ? null : hostname, ...config.extraNames, ...addresses]
-    .filter((n): n is string => typeof n === 'string' && n !== '')
+    .filter((n): n is string => typeof n === 'string' && n !== '' && nameProblem(n) === undefined)
     .map(normaliseName);
   return [...new Set(names)];
 }

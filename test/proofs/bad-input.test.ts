@@ -1,6 +1,6 @@
 // The bad-input matrix: each case hands the built bundle one broken thing and checks the exit code,
 // that the message names the file, key or line and the fix, and that nothing was lost or half-written.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -15,8 +15,9 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FIXTURE_BIN, killStandins, pathWith, runCli, type CliResult } from '../support/cli.js';
+import { BUNDLE, FIXTURE_BIN, killStandins, pathWith, REPO, runCli, type CliResult } from '../support/cli.js';
 import { INSTANCE_DOC, LB_DOC, LB_NOT_READY, startImdsStub, type Route } from '../support/imds-stub.js';
+import { freePort } from '../support/net.js';
 import { makeRoot, modeOf, readFile, snapshotTree, writeFile } from '../support/root.js';
 
 const standin = mkdtempSync(path.join(os.tmpdir(), 'ifb-bad-'));
@@ -80,6 +81,33 @@ describe('config.yaml and the command line', () => {
     /stack\.serverUrl must be a loopback http:\/\/ URL/,
   );
 
+  // Each of these passed validation before and failed a step later (code internal, files written).
+  rejects(
+    'an IPv6 zone id in extraNames (net.isIP takes it; a URL and a certificate cannot)',
+    'imds:\n  enabled: false\nextraNames: [immich.lan, "fe80::1%eth0"]\n',
+    /config\.yaml line 3: extraNames must be a list of DNS names or IP addresses \(item 2, "fe80::1%eth0", has an IPv6 zone id, %eth0,/,
+  );
+  rejects(
+    'a name in extraNames that a URL reads as an IPv4 address it is not',
+    'imds:\n  enabled: false\nextraNames: [256.1.1.1]\n',
+    /line 3: extraNames .*\(item 1, "256\.1\.1\.1", ends in a number, so a URL reads it as an IPv4 address/,
+  );
+  rejects(
+    'a domain whose last label is a number',
+    'imds:\n  enabled: false\ndomain: photos.123\n',
+    /line 3: domain must be a DNS name .*\(this one ends in a number/,
+  );
+  rejects(
+    'a server URL with a port beyond 65535',
+    'imds:\n  enabled: false\nstack:\n  serverUrl: http://127.0.0.1:99999\n',
+    /line 4: stack\.serverUrl must be a loopback http:\/\/ URL .*\(port 99999 is not from 1 to 65535\)/,
+  );
+  rejects(
+    'a server URL whose address is not an IPv4 address',
+    'imds:\n  enabled: false\nstack:\n  serverUrl: http://127.999.0.1:2283\n',
+    /line 4: stack\.serverUrl must be .*127\.999\.0\.1 is not an address of 127\.0\.0\.0\/8/,
+  );
+
   it('rejects a --config file that does not exist with exit 3', async () => {
     const run = await runCli(['--root', makeRoot(), '--config', '/nonexistent/config.yaml']);
     expect(run.code).toBe(3);
@@ -93,6 +121,129 @@ describe('config.yaml and the command line', () => {
     expect(run.code).toBe(3);
     expect(run.stderr).toMatch(/IMMICH_FIRSTBOOT_IMDS_URL must be an http:\/\/ base URL/);
   });
+});
+
+describe('an address no certificate or URL can hold, from IMDS (a stub on 127.0.0.1)', () => {
+  const ZONED = 'fe80::4%eth0'; // net.isIP says 6; `new URL` and openssl refuse it
+  const imdsSaying = (privateIp: string) =>
+    startImdsStub({ '/metadata/instance': { status: 200, body: INSTANCE_DOC('203.0.113.50', privateIp) } });
+  const dropped = (run: CliResult) =>
+    run.lines.find((l) => l.level === 40 && l.msg.includes(`ignoring the address ${ZONED} from Azure IMDS`));
+
+  it('is left out with a warning at first boot, which finishes with the other addresses', async () => {
+    const stub = await imdsSaying(ZONED);
+    try {
+      const root = makeRoot('imds:\n  retrySeconds: 0\n');
+      const run = await runCli(['--root', root, '--skip-stack'], { IMMICH_FIRSTBOOT_IMDS_URL: stub.url });
+      expect(run.code, run.stdout).toBe(0);
+      expect(dropped(run)?.msg).toContain('has an IPv6 zone id');
+      const credentials = readFile(root, '/root/immich-credentials.txt');
+      expect(credentials).toContain('https://203.0.113.50/');
+      expect(credentials).not.toContain('fe80');
+    } finally {
+      await stub.close();
+    }
+  });
+
+  it('is left out with a warning by per-boot at a later boot, which exits 0', async () => {
+    let stub = await imdsSaying('10.1.0.4');
+    try {
+      const root = makeRoot('imds:\n  retrySeconds: 0\n');
+      expect((await runCli(['--root', root, '--skip-stack'], { IMMICH_FIRSTBOOT_IMDS_URL: stub.url })).code).toBe(0);
+      await stub.close();
+      stub = await imdsSaying(ZONED);
+      const run = await runCli(['--root', root, 'per-boot'], { IMMICH_FIRSTBOOT_IMDS_URL: stub.url });
+      expect(run.code, run.stdout).toBe(0);
+      expect(dropped(run)).toBeDefined();
+      expect(errorLine(run)).toBeUndefined();
+      expect(readFile(root, '/root/immich-credentials.txt')).not.toContain('fe80');
+    } finally {
+      await stub.close();
+    }
+  });
+});
+
+describe('control characters from other programs, printed for a person', () => {
+  // The issue's process name: retitle the terminal (OSC 0 ... BEL), clear the screen (ESC [2J); then a C1
+  // CSI (U+009B, two bytes in UTF-8) and J: 15 bytes, a process name's limit. It reaches us through the
+  // stand-in test/fixtures/host-bin/ss (the real ss plus the line in $STANDIN_SS_EXTRA), not a real
+  // process: no test may listen on a non-loopback address.
+  const NAME = '\u001b]0;PWN\u0007\u001b[2J\u009b2J';
+  const SHOWN = '\\u001b]0;PWN\\u0007\\u001b[2J\\u009b2J';
+  // Any control character but tab and newline, as a terminal would obey it.
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  const RAW = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+  const HOST_BIN = path.join(REPO, 'test/fixtures/host-bin');
+
+  /** The bundle on a pseudo-terminal (util-linux `script`), so the log is the readable format. */
+  const onTerminal = (args: string[], env: Record<string, string>) =>
+    new Promise<{ code: number; out: string }>((resolve) => {
+      execFile(
+        'script',
+        ['-qec', [process.execPath, BUNDLE, ...args].join(' '), '/dev/null'],
+        { env: { LANG: 'C.UTF-8', ...env }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
+        (error, stdout) => resolve({ code: typeof error?.code === 'number' ? error.code : 0, out: stdout }),
+      );
+    });
+
+  it('a process so named listening beyond loopback fails first boot with port-exposed; the log, STATUS=, status, motd and doctor show it escaped', async () => {
+    const port = await freePort();
+    const root = makeRoot(`imds:\n  enabled: false\nstack:\n  serverUrl: http://127.0.0.1:${port}\n`);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ifb-escapes-'));
+    const notifyLog = path.join(dir, 'notify.log');
+    writeFileSync(path.join(dir, 'systemd-notify'), `#!/bin/sh\nprintf '%s\\n' "$*" >> ${notifyLog}\n`);
+    chmodSync(path.join(dir, 'systemd-notify'), 0o755);
+    const env = {
+      PATH: pathWith(dir, HOST_BIN, FIXTURE_BIN),
+      STANDIN_DIR: dir,
+      STANDIN_PING_PORT: String(port),
+      STANDIN_SS_EXTRA: `LISTEN 0 4096 0.0.0.0:${port} 0.0.0.0:* users:(("${NAME}",pid=4242,fd=3))`,
+      NOTIFY_SOCKET: '/run/systemd/notify',
+    };
+    try {
+      // JSON lines (stdout is a pipe): the name escaped, and decoded exactly by a JSON reader.
+      const run = await runCli(['--root', root], env);
+      expect(run.code).toBe(1);
+      expect(errorLine(run)).toMatchObject({ code: 'port-exposed', msg: expect.stringContaining(NAME) });
+      expect(run.stdout).not.toMatch(RAW);
+      // STATUS= (systemctl status shows it to every user).
+      const notified = readFileSync(notifyLog, 'utf8');
+      expect(notified).toMatch(/^STATUS=Failed at stack-start: /m);
+      expect(notified).toContain(SHOWN);
+      expect(notified).not.toMatch(RAW);
+      // The readable log on a terminal: the rerun resumes at stack-start and fails the same way.
+      const tty = await onTerminal(['--root', root], env);
+      const out = tty.out.replace(/\r\n/g, '\n'); // the terminal's own line ends
+      expect(tty.code).toBe(1);
+      expect(out).toMatch(/ERROR \[stack-start\] failed: Immich must listen on 127\.0\.0\.1 only/);
+      expect(out).toContain(SHOWN);
+      expect(out).not.toMatch(RAW);
+      // What an operator asks afterwards.
+      for (const args of [
+        ['status'],
+        ['motd'],
+        ['doctor', '--live'],
+        ['status', '--json'],
+        ['doctor', '--live', '--json'],
+      ]) {
+        const shown = await runCli(['--root', root, ...args], env);
+        expect(shown.stdout, args.join(' ')).toContain(SHOWN);
+        expect(shown.stdout, args.join(' ')).not.toMatch(RAW);
+      }
+      // JSON still means the exact name to a JSON reader.
+      const status = JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout) as {
+        errors: Array<{ message: string }>;
+      };
+      expect(status.errors.at(-1)?.message).toContain(NAME);
+      const doctor = JSON.parse((await runCli(['--root', root, 'doctor', '--live', '--json'], env)).stdout) as Array<{
+        id: string;
+        detail: string;
+      }>;
+      expect(doctor.find((c) => c.id === 'loopback-2283')?.detail).toContain(NAME);
+    } finally {
+      killStandins(dir);
+    }
+  }, 120_000);
 });
 
 describe('an existing /opt/immich/.env', () => {

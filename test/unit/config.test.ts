@@ -80,4 +80,38 @@ describe('config.yaml', () => {
       'extraNames must be a list of DNS names or IP addresses',
     );
   });
+
+  it.each([
+    ['an IPv6 zone id', 'fe80::1%eth0', 'has an IPv6 zone id, %eth0,'],
+    ['a scoped IPv6 address a URL cannot hold either', 'fe80::1%25eth0', 'has an IPv6 zone id, %25eth0,'],
+    ['a name ending in a number that is no address', '256.1.1.1', 'ends in a number'],
+    ['an address written short (a URL reads 127.1 as 127.0.0.1)', '127.1', 'read by a URL as the address 127.0.0.1'],
+    ['an address with leading zeros', '010.0.0.1', 'read by a URL as the address 8.0.0.1'],
+  ])('rejects in extraNames %s, naming the item and why', (_what, name, why) => {
+    const message = failure(`extraNames: [ok.example, "${name}"]\n`).message;
+    expect(message).toContain(`line 1: extraNames must be a list of DNS names or IP addresses (item 2, "${name}", `);
+    expect(message).toContain(why);
+  });
+
+  it('accepts stack.serverUrl on 127.0.0.0/8 or [::1] with a port from 1 to 65535', () => {
+    for (const url of ['http://127.0.0.1:2283', 'http://127.8.9.10:1', 'http://[::1]:65535'])
+      expect(parse(`stack:\n  serverUrl: ${url}\n`).stack.serverUrl).toBe(url);
+  });
+
+  it.each([
+    ['http://127.0.0.1:99999', 'port 99999 is not from 1 to 65535'],
+    ['http://127.0.0.1:0', 'port 0 is not from 1 to 65535'],
+    ['http://127.0.0.1:02283', 'port 02283 is not from 1 to 65535'],
+    ['http://127.999.0.1:2283', '127.999.0.1 is not an address of 127.0.0.0/8'],
+    ['http://127.0.0.01:2283', '127.0.0.01 is not an address of 127.0.0.0/8'],
+    ['http://10.0.0.1:2283', '10.0.0.1 is not an address of 127.0.0.0/8'],
+    ['http://localhost:2283', 'not http://ADDRESS:PORT'],
+    ['https://127.0.0.1:2283', 'not http://ADDRESS:PORT'],
+    ['http://127.0.0.1:2283/api', 'not http://ADDRESS:PORT'],
+    ['http://[::1%lo]:2283', 'not http://ADDRESS:PORT'],
+  ])('rejects stack.serverUrl %s, naming the key and why', (url, why) => {
+    const message = failure(`\nstack:\n  serverUrl: "${url}"\n`).message;
+    expect(message).toContain('line 3: stack.serverUrl must be a loopback http:// URL such as http://127.0.0.1:2283 (');
+    expect(message).toContain(why);
+  });
 });

@@ -45,6 +45,21 @@ describe('logging', () => {
     );
   });
 
+  it('escapes control characters on every format, and a JSON line still carries them exactly', () => {
+    // A process name that retitles the terminal and clears it, then a C1 CSI (U+009B) and DEL.
+    const hostile = '\u001b]0;PWN\u0007\u001b[2J\u009b2J\u007f';
+    // Any control character but tab and newline, as a terminal would obey it.
+    // eslint-disable-next-line no-control-regex -- finding control characters is the point
+    const raw = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+    for (const format of ['json', 'journal', 'pretty'] as const) {
+      const { lines, log } = capture(format);
+      log.child({ step: 'stack-start' }).error({ hint: `stop ${hostile}`, line: hostile }, `listens: ${hostile}`);
+      expect(lines.join(''), format).not.toMatch(raw);
+      expect(lines.join(''), format).toContain('listens: \\u001b]0;PWN\\u0007\\u001b[2J\\u009b2J\\u007f');
+      if (format !== 'pretty') expect(JSON.parse(lines[0].replace(/^<\d>/, '')).msg).toBe(`listens: ${hostile}`);
+    }
+  });
+
   it('picks journal under systemd, pretty on a terminal, JSON otherwise', () => {
     expect(pickFormat({ JOURNAL_STREAM: '8:123' }, true)).toBe('journal');
     expect(pickFormat({}, true)).toBe('pretty');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SecretRegistry } from '../../src/redact.js';
+import { printable, SecretRegistry } from '../../src/redact.js';
 
 const S = 'Abcdefgh0123456789ijklmnopQRSTUV';
 
@@ -36,5 +36,21 @@ describe('the redaction', () => {
     const short = new SecretRegistry();
     short.add('abc');
     expect(short.scrub('abc')).toBe('abc');
+  });
+});
+
+describe('text for a terminal', () => {
+  it('escapes C0 controls but tab and newline, DEL and C1, and nothing else', () => {
+    expect(printable('\u001b]0;PWN\u0007\u001b[2J')).toBe('\\u001b]0;PWN\\u0007\\u001b[2J');
+    expect(printable('a\rb\bc\u0000d\u007fe\u0085f\u009bg')).toBe('a\\u000db\\u0008c\\u0000d\\u007fe\\u0085f\\u009bg');
+    const ordinary = 'status: error\n\tstep: stack-start → tls-cert, é ß 日本 \u00a0 \u00ff';
+    expect(printable(ordinary)).toBe(ordinary);
+  });
+
+  it('keeps JSON text meaning the same thing', () => {
+    const value = { msg: 'x\u001b[2J\u009b\u007f\\u001b "q"', list: ['\u0085'] };
+    const text = printable(JSON.stringify(value, null, 2));
+    expect(text).not.toMatch(/[\u007f-\u009f]/);
+    expect(JSON.parse(text)).toEqual(value);
   });
 });

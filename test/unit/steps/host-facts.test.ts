@@ -24,6 +24,16 @@ describe('the host-facts step', () => {
     });
   });
 
+  it('takes no hostname a URL reads as an address (/etc/hostname 127.1): the kernel name instead', async () => {
+    const root = makeRoot();
+    writeFile(root, '/etc/hostname', '127.1\n');
+    const { ctx } = stepContext(fakeSystem(root, { hostname: 'kernel-name' }), {
+      imds: { enabled: false, url: 'http://127.0.0.1:1', timeoutSeconds: 1, retrySeconds: 0 },
+    });
+    await hostFacts.apply(ctx);
+    expect(ctx.journal.facts.host?.hostname).toBe('kernel-name');
+  });
+
   it('falls back to local interfaces and /etc/machine-id when IMDS is off, without asking it', async () => {
     const root = makeRoot();
     const { ctx } = stepContext(fakeSystem(root, { hostname: 'kernel-name' }), {

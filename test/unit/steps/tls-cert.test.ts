@@ -118,6 +118,16 @@ describe('the tls-cert step', () => {
     expect(again.journal.facts.certFingerprint).not.toBe(first.journal.facts.certFingerprint);
   });
 
+  it('leaves out a recorded address no certificate can hold (a journal from before the check), rather than failing', async () => {
+    const root = makeRoot();
+    const ctx = context(root);
+    ctx.journal.facts.host!.addresses.push('fe80::4%eth0');
+    await tlsCert.apply(ctx);
+    const cert = text(root);
+    expect(cert).toContain('IP Address:10.0.0.4');
+    expect(cert).not.toMatch(/FE80/i);
+  });
+
   it('says openssl is missing when it is', async () => {
     const root = makeRoot();
     const { ctx } = stepContext(fakeSystem(root, { exec: (f, a, o) => execReal(`/nonexistent/${f}`, a, o) }));
