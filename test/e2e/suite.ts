@@ -46,6 +46,8 @@ export interface Expected {
   systemd: RegExp;
   /** Whether ProtectHome=tmpfs + BindPaths=/root (the first round's sandbox) still lets a unit write /root. */
   oldSandboxWritesRoot: boolean;
+  /** Whether the release's OpenSSL (3.5+) knows X25519MLKEM768, so the site leads its groups with it. */
+  hybridKeyExchange: boolean;
 }
 
 export function bootSuite(release: Release, expected: Expected): void {
@@ -405,6 +407,32 @@ export function bootSuite(release: Release, expected: Expected): void {
       expect(immich.length).toBeGreaterThan(0);
       expect(immich.every((a) => a === '127.0.0.1:2283')).toBe(true);
       expect(listeners).toEqual(expect.arrayContaining(['0.0.0.0:443', '0.0.0.0:80']));
+    });
+
+    it("agrees on Mozilla's key exchange groups only, with this release's own openssl as the client", () => {
+      /** The group `openssl s_client` (offering only `groups`, or its defaults) agrees on with the door. */
+      const agreed = (groups?: string): string => {
+        const offer = groups ? `-groups ${groups}` : '';
+        const run = machine.exec('sh', '-c', `openssl s_client -connect 127.0.0.1:443 ${offer} </dev/null 2>&1`);
+        const group = /^(?:Server|Peer) Temp Key: ([^,\n]+)|^Negotiated TLS1\.3 group: (\w+)$/m.exec(run.stdout);
+        return run.code === 0 && group ? (group[1] ?? group[2]) : 'refused';
+      };
+      const pq = expected.hybridKeyExchange;
+      expect({
+        default: agreed(),
+        ...(pq ? { X25519MLKEM768: agreed('X25519MLKEM768') } : {}),
+        X25519: agreed('X25519'),
+        ffdhe2048: agreed('ffdhe2048'),
+        X448: agreed('X448'),
+        'P-521': agreed('P-521'),
+      }).toEqual({
+        default: pq ? 'X25519MLKEM768' : 'X25519',
+        ...(pq ? { X25519MLKEM768: 'X25519MLKEM768' } : {}),
+        X25519: 'X25519',
+        ffdhe2048: 'refused',
+        X448: 'refused',
+        'P-521': 'refused',
+      });
     });
 
     it('reports done in `immich-firstboot status --json`', () => {
