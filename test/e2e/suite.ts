@@ -449,6 +449,53 @@ export function bootSuite(release: Release, expected: Expected): void {
       expect(check.code).toBe(0);
     });
 
+    it("sandboxes each unit to its job: nginx's pid file the only writable file of /run, /etc/docker for the first boot only, Docker's socket reachable on a read-only /run", () => {
+      // Each real unit (its ExecStartPre= lines and whole sandbox), started with a probe as its ExecStart=.
+      const probe = '/usr/local/lib/ifb-sandbox-probe.sh';
+      const out = '/root/ifb-sandbox-probe.out';
+      writeFileSync(
+        machine.host(probe),
+        [
+          'w() { if (: >>"$1") 2>/dev/null; then echo "$1 writable"; else echo "$1 read-only"; fi; }',
+          '{',
+          'w /run/nginx.pid',
+          'w /run/ifb-probe; rm -f /run/ifb-probe 2>/dev/null',
+          'w /etc/docker/ifb-probe; rm -f /etc/docker/ifb-probe 2>/dev/null',
+          'echo "docker.sock: $(curl -s --max-time 10 --unix-socket /run/docker.sock http://docker/_ping)"',
+          'nginx -t -q && echo "nginx -t: ok"',
+          `} >${out} 2>&1`,
+          'exit 0',
+          '',
+        ].join('\n'),
+      );
+      const run = (unit: string): string[] => {
+        const dropIn = machine.host(`/etc/systemd/system/${unit}.d/ifb-sandbox-probe.conf`);
+        mkdirSync(path.dirname(dropIn), { recursive: true });
+        writeFileSync(dropIn, `[Unit]\nConditionPathExists=\n[Service]\nExecStart=\nExecStart=/bin/sh ${probe}\n`);
+        try {
+          machine.out('systemctl', 'daemon-reload');
+          machine.out('systemctl', 'restart', unit);
+          return readFileSync(machine.host(out), 'utf8').trim().split('\n');
+        } finally {
+          rmSync(path.dirname(dropIn), { recursive: true, force: true });
+          rmSync(machine.host(out), { force: true });
+          machine.out('systemctl', 'daemon-reload');
+        }
+      };
+      const expected = (etcDocker: string) => [
+        '/run/nginx.pid writable',
+        '/run/ifb-probe read-only',
+        `/etc/docker/ifb-probe ${etcDocker}`,
+        'docker.sock: OK',
+        'nginx -t: ok',
+      ];
+      expect({ [UNIT]: run(UNIT), [PERBOOT]: run(PERBOOT) }).toEqual({
+        [UNIT]: expected('writable'),
+        [PERBOOT]: expected('read-only'),
+      });
+      rmSync(machine.host(probe));
+    });
+
     it('does nothing at the second boot: the unit is skipped by its condition, the secret is unchanged, Immich is back', () => {
       const before = { secret: secret(), done: readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8') };
       machine.script('poweroff');
