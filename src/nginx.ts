@@ -43,6 +43,32 @@ export function siteListens(site: string): SiteListen[] {
   });
 }
 
+/** What the site's render depends on: nginx's version, and the OpenSSL it runs with. */
+export interface NginxBuild {
+  /** nginx < 1.25.1 has no `http2 on;` (Ubuntu 24.04 ships 1.24). */
+  legacyHttp2: boolean;
+  /** OpenSSL 3.5 or newer (Debian 13) knows the post-quantum hybrid group X25519MLKEM768; 3.0 refuses it. */
+  hybridKeyExchange: boolean;
+}
+
+/**
+ * Reads `nginx -V`: "nginx version: nginx/1.26.3", "built with OpenSSL 3.5.7 … (running with OpenSSL
+ * 3.5.9 …)". The running library is the one that parses ssl_ecdh_curve. Not installed here (an offline
+ * render): Ubuntu 24.04's nginx 1.24 with OpenSSL 3.0, which every release we support accepts.
+ */
+export async function nginxBuild(sys: System): Promise<NginxBuild> {
+  const result = await sys.exec('nginx', ['-V'], { timeoutMs: 10_000 });
+  const text = result.stderr + result.stdout;
+  const v = /nginx version: nginx\/(\d+)\.(\d+)\.(\d+)/.exec(text)?.slice(1).map(Number);
+  const ssl = (/running with OpenSSL (\d+)\.(\d+)/.exec(text) ?? /built with OpenSSL (\d+)\.(\d+)/.exec(text))
+    ?.slice(1)
+    .map(Number);
+  return {
+    legacyHttp2: !v || v[0] < 1 || (v[0] === 1 && (v[1] < 25 || (v[1] === 25 && v[2] < 1))),
+    hybridKeyExchange: !!ssl && (ssl[0] > 3 || (ssl[0] === 3 && ssl[1] >= 5)),
+  };
+}
+
 const SKELETON = `events {}\nhttp {\n    include ${PATHS.nginxDir}/sites-enabled/*;\n}\n`;
 
 /**

@@ -4,7 +4,7 @@
 import { PATHS } from '../paths.js';
 import { writeManaged } from './lib-managed.js';
 import { reloadServing, tlsDoor } from '../door.js';
-import { servedCertificates, testNginxConfig } from '../nginx.js';
+import { nginxBuild, servedCertificates, testNginxConfig } from '../nginx.js';
 import { render } from '../render.js';
 import type { Step, StepContext } from './step.js';
 
@@ -16,6 +16,8 @@ export interface SiteContext {
   upstream: string;
   /** nginx < 1.25.1 has no `http2 on;` (Ubuntu 24.04 ships 1.24). */
   legacyHttp2: boolean;
+  /** X25519MLKEM768 first in ssl_ecdh_curve: nginx runs with OpenSSL 3.5 or newer. */
+  hybridKeyExchange: boolean;
 }
 
 export const nginxSite: Step = {
@@ -31,7 +33,7 @@ export const nginxSite: Step = {
       keyPath: PATHS.tlsKey,
       acmeWebroot: PATHS.acmeWebroot,
       upstream: new URL(ctx.config.stack.serverUrl).host,
-      legacyHttp2: await legacyHttp2(ctx),
+      ...(await nginxBuild(ctx.sys)),
     });
 
     const before = {
@@ -111,16 +113,4 @@ async function reload(ctx: StepContext, site: string | undefined): Promise<void>
   else if (outcome !== 'reloaded') ctx.log.info(`nginx: not reloaded (${outcome})`);
   else
     ctx.log.info(`nginx: reloaded${expected ? `; it serves our certificate (SHA-256 ${expected.fingerprint})` : ''}`);
-}
-
-async function nginxVersion(ctx: StepContext): Promise<[number, number, number] | undefined> {
-  const result = await ctx.sys.exec('nginx', ['-v'], { timeoutMs: 10_000 });
-  const m = /nginx\/(\d+)\.(\d+)\.(\d+)/.exec(result.stderr + result.stdout);
-  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
-}
-
-async function legacyHttp2(ctx: StepContext): Promise<boolean> {
-  const v = await nginxVersion(ctx);
-  if (!v) return true; // not installed here (an offline render): assume Ubuntu 24.04's 1.24
-  return v[0] < 1 || (v[0] === 1 && (v[1] < 25 || (v[1] === 25 && v[2] < 1)));
 }

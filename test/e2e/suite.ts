@@ -46,6 +46,8 @@ export interface Expected {
   systemd: RegExp;
   /** Whether ProtectHome=tmpfs + BindPaths=/root (the first round's sandbox) still lets a unit write /root. */
   oldSandboxWritesRoot: boolean;
+  /** Whether the release's OpenSSL (3.5+) knows X25519MLKEM768, so the site leads its groups with it. */
+  hybridKeyExchange: boolean;
 }
 
 export function bootSuite(release: Release, expected: Expected): void {
@@ -407,6 +409,32 @@ export function bootSuite(release: Release, expected: Expected): void {
       expect(listeners).toEqual(expect.arrayContaining(['0.0.0.0:443', '0.0.0.0:80']));
     });
 
+    it("agrees on Mozilla's key exchange groups only, with this release's own openssl as the client", () => {
+      /** The group `openssl s_client` (offering only `groups`, or its defaults) agrees on with the door. */
+      const agreed = (groups?: string): string => {
+        const offer = groups ? `-groups ${groups}` : '';
+        const run = machine.exec('sh', '-c', `openssl s_client -connect 127.0.0.1:443 ${offer} </dev/null 2>&1`);
+        const group = /^(?:Server|Peer) Temp Key: ([^,\n]+)|^Negotiated TLS1\.3 group: (\w+)$/m.exec(run.stdout);
+        return run.code === 0 && group ? (group[1] ?? group[2]) : 'refused';
+      };
+      const pq = expected.hybridKeyExchange;
+      expect({
+        default: agreed(),
+        ...(pq ? { X25519MLKEM768: agreed('X25519MLKEM768') } : {}),
+        X25519: agreed('X25519'),
+        ffdhe2048: agreed('ffdhe2048'),
+        X448: agreed('X448'),
+        'P-521': agreed('P-521'),
+      }).toEqual({
+        default: pq ? 'X25519MLKEM768' : 'X25519',
+        ...(pq ? { X25519MLKEM768: 'X25519MLKEM768' } : {}),
+        X25519: 'X25519',
+        ffdhe2048: 'refused',
+        X448: 'refused',
+        'P-521': 'refused',
+      });
+    });
+
     it('reports done in `immich-firstboot status --json`', () => {
       const run = machine.exec('immich-firstboot', 'status', '--json');
       expect(run.code).toBe(0);
@@ -419,6 +447,53 @@ export function bootSuite(release: Release, expected: Expected): void {
       const check = machine.exec('nginx', '-t', '-q');
       expect(check.stderr).toBe('');
       expect(check.code).toBe(0);
+    });
+
+    it("sandboxes each unit to its job: nginx's pid file the only writable file of /run, /etc/docker for the first boot only, Docker's socket reachable on a read-only /run", () => {
+      // Each real unit (its ExecStartPre= lines and whole sandbox), started with a probe as its ExecStart=.
+      const probe = '/usr/local/lib/ifb-sandbox-probe.sh';
+      const out = '/root/ifb-sandbox-probe.out';
+      writeFileSync(
+        machine.host(probe),
+        [
+          'w() { if (: >>"$1") 2>/dev/null; then echo "$1 writable"; else echo "$1 read-only"; fi; }',
+          '{',
+          'w /run/nginx.pid',
+          'w /run/ifb-probe; rm -f /run/ifb-probe 2>/dev/null',
+          'w /etc/docker/ifb-probe; rm -f /etc/docker/ifb-probe 2>/dev/null',
+          'echo "docker.sock: $(curl -s --max-time 10 --unix-socket /run/docker.sock http://docker/_ping)"',
+          'nginx -t -q && echo "nginx -t: ok"',
+          `} >${out} 2>&1`,
+          'exit 0',
+          '',
+        ].join('\n'),
+      );
+      const run = (unit: string): string[] => {
+        const dropIn = machine.host(`/etc/systemd/system/${unit}.d/ifb-sandbox-probe.conf`);
+        mkdirSync(path.dirname(dropIn), { recursive: true });
+        writeFileSync(dropIn, `[Unit]\nConditionPathExists=\n[Service]\nExecStart=\nExecStart=/bin/sh ${probe}\n`);
+        try {
+          machine.out('systemctl', 'daemon-reload');
+          machine.out('systemctl', 'restart', unit);
+          return readFileSync(machine.host(out), 'utf8').trim().split('\n');
+        } finally {
+          rmSync(path.dirname(dropIn), { recursive: true, force: true });
+          rmSync(machine.host(out), { force: true });
+          machine.out('systemctl', 'daemon-reload');
+        }
+      };
+      const expected = (etcDocker: string) => [
+        '/run/nginx.pid writable',
+        '/run/ifb-probe read-only',
+        `/etc/docker/ifb-probe ${etcDocker}`,
+        'docker.sock: OK',
+        'nginx -t: ok',
+      ];
+      expect({ [UNIT]: run(UNIT), [PERBOOT]: run(PERBOOT) }).toEqual({
+        [UNIT]: expected('writable'),
+        [PERBOOT]: expected('read-only'),
+      });
+      rmSync(machine.host(probe));
     });
 
     it('does nothing at the second boot: the unit is skipped by its condition, the secret is unchanged, Immich is back', () => {

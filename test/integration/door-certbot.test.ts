@@ -7,6 +7,7 @@
 // would have left /etc/nginx/sites-available/immich on a VM (its --config-dir is <root>/etc/letsencrypt).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -233,5 +234,25 @@ describe('certbot --nginx against our site', () => {
     execFileSync('nginx', [...nginx.nginxArgs, '-t', '-q'], { stdio: 'pipe' });
     nginx.reload();
     expect(served()).toMatch(/issuer=.*Pebble/);
+    // certbot's edit keeps the rest of the door: the groups, no version, the edge's headers, a 308 without HSTS on 80.
+    for (const line of [
+      /^ {4}ssl_ecdh_curve (X25519MLKEM768:)?X25519:prime256v1:secp384r1;$/m,
+      /^ {4}server_tokens off;$/m,
+      /^ {8}proxy_set_header X-Forwarded-For \$remote_addr;$/m,
+      /^ {8}proxy_redirect off;$/m,
+    ])
+      expect(edited).toMatch(line);
+    const redirect = await new Promise<http.IncomingMessage>((resolve, reject) =>
+      http
+        .get({ host: '127.0.0.1', port: nginx.http, path: '/photos', headers: { host: 'immich.test' } }, resolve)
+        .on('error', reject),
+    );
+    redirect.resume();
+    expect({
+      status: redirect.statusCode,
+      location: redirect.headers.location,
+      hsts: redirect.headers['strict-transport-security'],
+      server: redirect.headers.server,
+    }).toEqual({ status: 308, location: 'https://immich.test/photos', hsts: undefined, server: 'nginx' });
   }, 180_000);
 });

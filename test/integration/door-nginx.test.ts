@@ -1,7 +1,7 @@
 // The door as a client sees it: the bundle renders the site into a temp root, a real nginx serves it
 // (listen lines rewritten to free loopback ports in a test copy, see test/support/door.ts) in front of
 // a Node echo upstream on 127.0.0.1, and real clients (Node https/tls, sslscan, openssl s_client) talk to it.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -61,7 +61,12 @@ interface Answer {
   body: string;
 }
 
-function get(scheme: 'http' | 'https', urlPath: string, headers: Record<string, string> = {}): Promise<Answer> {
+function get(
+  scheme: 'http' | 'https',
+  urlPath: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): Promise<Answer> {
   const port = scheme === 'https' ? nginx.https : nginx.http;
   const lib = scheme === 'https' ? https : http;
   return new Promise((resolve, reject) => {
@@ -70,6 +75,7 @@ function get(scheme: 'http' | 'https', urlPath: string, headers: Record<string, 
         host: '127.0.0.1',
         port,
         path: urlPath,
+        method,
         headers: { host: 'immich.test', ...headers },
         ca,
         servername: 'immich.test',
@@ -89,7 +95,6 @@ function get(scheme: 'http' | 'https', urlPath: string, headers: Record<string, 
 }
 
 const SECURITY_HEADERS = {
-  'strict-transport-security': 'max-age=63072000',
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'same-origin',
   'x-frame-options': 'SAMEORIGIN',
@@ -97,10 +102,15 @@ const SECURITY_HEADERS = {
 };
 
 describe('the nginx door, served by real nginx', () => {
-  it('redirects http to https, but serves the ACME challenge from the webroot without redirecting', async () => {
+  it('redirects http to https with 308 (a POST stays a POST), but serves the ACME challenge from the webroot', async () => {
     const redirect = await get('http', '/photos/abc?size=preview');
-    expect(redirect.status).toBe(301);
+    expect(redirect.status).toBe(308);
     expect(redirect.headers.location).toBe('https://immich.test/photos/abc?size=preview');
+    const post = await get('http', '/api/auth/login', { 'content-type': 'application/json' }, 'POST');
+    expect({ status: post.status, location: post.headers.location }).toEqual({
+      status: 308,
+      location: 'https://immich.test/api/auth/login',
+    });
 
     mkdirSync(`${root}/var/www/immich-acme/.well-known/acme-challenge`, { recursive: true });
     writeFileSync(`${root}/var/www/immich-acme/.well-known/acme-challenge/token-123`, 'token-123.thumbprint');
@@ -109,18 +119,38 @@ describe('the nginx door, served by real nginx', () => {
     expect((await get('http', '/.well-known/acme-challenge/missing')).status).toBe(404);
   });
 
-  it('sends HSTS and the other security headers on 200s, redirects and errors, and no CSP of its own', async () => {
+  it('sends the security headers on 200s, redirects and errors, HSTS over TLS only, and no CSP of its own', async () => {
     const answers = {
       ok: await get('https', '/'),
       redirect: await get('http', '/'),
       nginxError: await get('http', '/.well-known/acme-challenge/missing'),
       upstreamError: await get('https', '/status/500'),
+      tlsNginxError: await get('https', '/%00'), // nginx's own 400: a NUL in the path
     };
-    expect(Object.values(answers).map((a) => a.status)).toEqual([200, 301, 404, 500]);
+    expect(Object.values(answers).map((a) => a.status)).toEqual([200, 308, 404, 500, 400]);
     for (const [what, answer] of Object.entries(answers)) {
       expect({ what, ...answer.headers }).toMatchObject({ what, ...SECURITY_HEADERS });
       expect(answer.headers['content-security-policy']).toBeUndefined();
+      // RFC 6797 7.2: an HSTS host must not send it over plain HTTP (a browser ignores it there anyway).
+      expect({ what, hsts: answer.headers['strict-transport-security'] }).toEqual({
+        what,
+        hsts: what === 'redirect' || what === 'nginxError' ? undefined : 'max-age=63072000',
+      });
     }
+  });
+
+  it("names no nginx version, in the Server header or on nginx's own error pages", async () => {
+    const answers = [
+      await get('https', '/'),
+      await get('https', '/status/502'),
+      await get('https', '/%00'),
+      await get('http', '/'),
+      await get('http', '/.well-known/acme-challenge/missing'),
+    ];
+    expect(answers.map((a) => a.headers.server)).toEqual(['nginx', 'nginx', 'nginx', 'nginx', 'nginx']);
+    const pages = answers.filter((a) => a.body.includes('<center>nginx'));
+    expect(pages.length).toBeGreaterThan(0);
+    for (const page of pages) expect(page.body).not.toMatch(/nginx\/\d/);
   });
 
   it('proxies /.well-known/immich to Immich with Host, X-Real-IP, X-Forwarded-For and X-Forwarded-Proto', async () => {
@@ -134,6 +164,26 @@ describe('the nginx door, served by real nginx', () => {
       'x-forwarded-for': '127.0.0.1',
       'x-forwarded-proto': 'https',
     });
+  });
+
+  it("replaces a client's own X-Forwarded-For and X-Real-IP with its address: a claimed 10.9.9.9 never reaches Immich", async () => {
+    const answer = await get('https', '/api/server/ping', {
+      'x-forwarded-for': '10.9.9.9',
+      'x-real-ip': '10.9.9.9',
+    });
+    expect(answer.status).toBe(200);
+    const seen = JSON.parse(answer.body) as { headers: Record<string, string> };
+    expect({ xff: seen.headers['x-forwarded-for'], realIp: seen.headers['x-real-ip'] }).toEqual({
+      xff: '127.0.0.1',
+      realIp: '127.0.0.1',
+    });
+    expect(JSON.stringify(seen.headers)).not.toContain('10.9.9.9');
+  });
+
+  it("passes Immich's Location header to the client as Immich wrote it (proxy_redirect off)", async () => {
+    const answer = await get('https', '/redirect/auth/login?continue=%2Fphotos');
+    expect(answer.status).toBe(302);
+    expect(answer.headers.location).toBe(`http://127.0.0.1:${echo.port}/auth/login?continue=%2Fphotos`);
   });
 
   it('upgrades to a WebSocket and round-trips a message through it', async () => {
@@ -286,6 +336,34 @@ describe('the nginx door, served by real nginx', () => {
       'TLSv1.3 TLS_CHACHA20_POLY1305_SHA256',
     ]);
   }, 150_000);
+
+  it("agrees only on Mozilla's key exchange groups: X25519, P-256 and P-384, never ffdhe2048, X448 or P-521 (openssl s_client)", () => {
+    /** What `openssl s_client` offering only `groups` agrees on ("Server Temp Key"), or how it was refused. */
+    const handshake = (groups: string, version: '-tls1_3' | '-tls1_2') => {
+      const run = spawnSync(
+        'openssl',
+        ['s_client', '-connect', `127.0.0.1:${nginx.https}`, '-servername', 'immich.test', version, '-groups', groups],
+        { input: '', encoding: 'utf8', timeout: 30_000 },
+      );
+      const key = /^Server Temp Key: (.+)$/m.exec(run.stdout)?.[1];
+      return run.status === 0 && key ? key : `refused (${/alert [a-z ]+/.exec(run.stderr)?.[0] ?? run.status})`;
+    };
+    const groups = ['X25519', 'P-256', 'P-384', 'ffdhe2048', 'ffdhe3072', 'X448', 'P-521'];
+    expect(Object.fromEntries(groups.map((g) => [g, handshake(g, '-tls1_3')]))).toEqual({
+      X25519: 'X25519, 253 bits',
+      'P-256': 'ECDH, prime256v1, 256 bits',
+      'P-384': 'ECDH, secp384r1, 384 bits',
+      ffdhe2048: 'refused (alert handshake failure)',
+      ffdhe3072: 'refused (alert handshake failure)',
+      X448: 'refused (alert handshake failure)',
+      'P-521': 'refused (alert handshake failure)',
+    });
+    // TLS 1.2's ECDHE takes its curve from the same list (P-256 is offered too: the certificate's curve).
+    expect({ X25519: handshake('X25519:P-256', '-tls1_2'), 'P-521': handshake('P-521:P-256', '-tls1_2') }).toEqual({
+      X25519: 'X25519, 253 bits',
+      'P-521': 'ECDH, prime256v1, 256 bits',
+    });
+  });
 
   it('serves a certificate whose SANs name the domain, the hostname and the configured addresses (openssl s_client)', () => {
     const served = execFileSync(

@@ -156,7 +156,7 @@ describe('the per-boot unit', () => {
     );
   });
 
-  it("has the first-boot unit's sandbox, line for line", () => {
+  it("has the first-boot unit's sandbox, less /etc/docker: per-boot never changes Docker's configuration", () => {
     const sandbox = (file: string) =>
       readFileSync(file, 'utf8')
         .split('[Service]')[1]
@@ -166,9 +166,40 @@ describe('the per-boot unit', () => {
             l,
           ),
         );
-    expect(sandbox(PERBOOT)).toEqual(sandbox(UNIT));
+    expect(sandbox(PERBOOT)).toEqual(sandbox(UNIT).map((l) => l.replace(/ \/etc\/docker\b/, '')));
+    expect(writable(UNIT, '/etc/docker/daemon.json')).toBe(true);
+    expect(writable(PERBOOT, '/etc/docker/daemon.json')).toBe(false);
+    // It still reaches Docker's socket: on a clone it pauses, removes and recreates containers.
+    expect(readFileSync(PERBOOT, 'utf8')).not.toMatch(/^InaccessiblePaths=.*\/run\/docker\.sock/m);
   });
 });
+
+describe('both units', () => {
+  it.each([UNIT, PERBOOT])(
+    "may write nothing in /run but nginx's pid file, which they make sure exists before the sandbox is made (%s)",
+    (file) => {
+      expect(writable(file, '/run/nginx.pid')).toBe(true);
+      for (const other of ['/run/ifb-probe', '/run/docker.sock', '/run/systemd/notify', '/run/dbus/system_bus_socket'])
+        expect({ other, writable: writable(file, other) }).toEqual({ other, writable: false });
+      // A ReadWritePaths= file that does not exist is skipped ("-"): nginx -t would then find /run read-only.
+      const unit = readFileSync(file, 'utf8');
+      expect(unit).toMatch(/^ExecStartPre=\+\/bin\/touch \/run\/nginx\.pid$/m);
+      expect(unit).toMatch(/^ReadWritePaths=.* -\/run\/nginx\.pid$/m);
+      // ProtectSystem=strict leaves /run writable once ProtectProc= is set (the e2e shows it): said explicitly.
+      expect(unit).toMatch(/^ReadOnlyPaths=\/run$/m);
+    },
+  );
+});
+
+/** Whether a unit's ReadWritePaths= (optional "-" entries included) make `target` writable. */
+function writable(unit: string, target: string): boolean {
+  return readFileSync(unit, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('ReadWritePaths='))
+    .flatMap((l) => l.slice('ReadWritePaths='.length).trim().split(/\s+/))
+    .map((entry) => entry.replace(/^-/, ''))
+    .some((dir) => target === dir || target.startsWith(`${dir.replace(/\/$/, '')}/`));
+}
 
 describe('the shipped config.yaml', () => {
   it('parses as it ships (all commented) and, uncommented, states exactly the defaults', () => {

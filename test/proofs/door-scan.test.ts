@@ -75,6 +75,19 @@ describe('testssl.sh on the door', () => {
     expect(byId('cipherlist_AVERAGE')).toBe('not offered');
   });
 
+  it("agrees only on Mozilla's key exchange groups (no secp521r1, no X448), and still on every client Mozilla's intermediate profile serves", () => {
+    expect(byId('PFS_ECDHE_curves')).toBe('prime256v1 secp384r1 X25519');
+    // Mozilla's intermediate oldest clients (Java 8u161, IE 11 on Windows 10, Android 4.4.2+) connect; the
+    // ones that fail are older than the profile (TLS 1.0 only, or Java 7 without ECDHE-GCM).
+    const failed = findings.filter((f) => f.id.startsWith('clientsimulation-') && f.finding === 'No connection');
+    expect(failed.map((f) => f.id.replace('clientsimulation-', '')).sort()).toEqual([
+      'ie_6_xp',
+      'ie_8_win7',
+      'ie_8_xp',
+      'java_7u25',
+    ]);
+  });
+
   it('reports nothing VULNERABLE and nothing NOT ok but the self-signed chain of trust', () => {
     const summary = findings.map((f) => `${f.severity.padEnd(8)} ${f.id}: ${f.finding}`);
     console.log(

@@ -43,7 +43,10 @@ export interface Echo {
   close(): Promise<void>;
 }
 
-/** Answers JSON {url, headers, bytes}; /status/NNN answers NNN; WebSocket upgrades echo each text frame. */
+/**
+ * Answers JSON {url, headers, bytes}; /status/NNN answers NNN; /redirect/PATH answers 302 with a Location
+ * naming itself (http://127.0.0.1:PORT/PATH, the URL nginx proxies to); WebSocket upgrades echo each text frame.
+ */
 export async function startEcho(): Promise<Echo> {
   const seen: Seen[] = [];
   const upgraded = new Set<net.Socket>(); // detached from the server: closeAllConnections() misses them
@@ -54,8 +57,13 @@ export async function startEcho(): Promise<Echo> {
       entry.bytes += chunk.length;
     });
     req.on('end', () => {
-      const status = Number(/^\/status\/(\d{3})$/.exec(entry.url)?.[1] ?? 200);
-      res.writeHead(status, { 'content-type': 'application/json' });
+      const redirect = /^\/redirect(\/.*)$/.exec(entry.url)?.[1];
+      const self = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+      const status = redirect ? 302 : Number(/^\/status\/(\d{3})$/.exec(entry.url)?.[1] ?? 200);
+      res.writeHead(status, {
+        'content-type': 'application/json',
+        ...(redirect ? { location: `${self}${redirect}` } : {}),
+      });
       res.end(JSON.stringify(entry));
     });
   });

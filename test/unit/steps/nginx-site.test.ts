@@ -1,5 +1,5 @@
 // Real nginx -t (inside the temp root) and real openssl: a site is only kept if nginx accepts it.
-import { readlinkSync, existsSync, symlinkSync, mkdirSync, copyFileSync } from 'node:fs';
+import { readlinkSync, existsSync, symlinkSync, mkdirSync, copyFileSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { nginxSite } from '../../../src/steps/nginx-site.js';
 import { tlsCert } from '../../../src/steps/tls-cert.js';
@@ -18,14 +18,21 @@ const result = (command: string, stderr: string, exitCode = 0) => ({
   timedOut: false,
 });
 
-/** Real programs, except that `nginx -v` may claim another version; `calls` records every nginx run. */
+/** Real programs, except that `nginx -V` may claim another version; `calls` records every nginx run. */
 function programs(version: string | undefined, calls: string[] = []): Exec {
   return async (file, args, options) => {
     if (file === 'nginx') calls.push(args.join(' '));
-    if (file === 'nginx' && args[0] === '-v' && version) return result('nginx -v', `nginx version: nginx/${version}\n`);
-    return execReal(file, args, options);
+    const real = await execReal(file, args, options);
+    if (file !== 'nginx' || args[0] !== '-V' || !version) return real;
+    return { ...real, stderr: real.stderr.replace(/nginx\/\d+\.\d+\.\d+/, `nginx/${version}`) };
   };
 }
+
+/** No nginx here but `nginx -V`, which prints `lines`. */
+const nginxV =
+  (...lines: string[]): Exec =>
+  async (file, args) =>
+    args[0] === '-V' ? result('nginx -V', `${lines.join('\n')}\n`) : { ...result(file, ''), notFound: true };
 
 interface ContextOptions {
   version?: string;
@@ -64,13 +71,36 @@ describe('the nginx-site step', () => {
 
   it('uses `http2 on;` from nginx 1.25.1', async () => {
     const root = makeRoot();
-    const offline: Exec = async (file, args) =>
-      args[0] === '-v' ? result('nginx -v', 'nginx version: nginx/1.25.1\n') : { ...result(file, ''), notFound: true };
-    const { ctx } = stepContext(fakeSystem(root, { exec: offline }));
+    const { ctx } = stepContext(fakeSystem(root, { exec: nginxV('nginx version: nginx/1.25.1') }));
     ctx.journal.facts.host = hostFacts({ addresses: [] });
     await nginxSite.apply(ctx);
     expect(readFile(root, SITE)).toContain('    http2 on;');
     expect(readFile(root, SITE)).toContain('listen 443 ssl default_server;');
+  });
+
+  it("offers only the key exchange groups of Mozilla's guidelines 6.0, X25519MLKEM768 first only where nginx runs with OpenSSL 3.5 or newer", async () => {
+    const curves = async (...lines: string[]) => {
+      const { ctx } = stepContext(fakeSystem(makeRoot(), { exec: nginxV(...lines) }));
+      ctx.journal.facts.host = hostFacts({ addresses: [] });
+      await nginxSite.apply(ctx);
+      return readFile(ctx.sys.fs.root, SITE).match(/^ {4}ssl_ecdh_curve .*$/gm);
+    };
+    const classical = ['    ssl_ecdh_curve X25519:prime256v1:secp384r1;'];
+    const hybrid = ['    ssl_ecdh_curve X25519MLKEM768:X25519:prime256v1:secp384r1;'];
+    // Debian 12, Debian 13, and the library nginx runs with counting over the one it was built with.
+    expect(await curves('nginx version: nginx/1.22.1', 'built with OpenSSL 3.0.22 25 Aug 2026')).toEqual(classical);
+    expect(
+      await curves(
+        'nginx version: nginx/1.26.3',
+        'built with OpenSSL 3.5.7 9 Jun 2026 (running with OpenSSL 3.5.9 29 Sep 2026)',
+      ),
+    ).toEqual(hybrid);
+    expect(
+      await curves('nginx version: nginx/1.26.3', 'built with OpenSSL 3.5.0 8 Apr 2025 (running with OpenSSL 3.0.13)'),
+    ).toEqual(classical);
+    expect(await curves('nginx version: nginx/1.28.0', 'built with OpenSSL 4.0.0 1 Apr 2026')).toEqual(hybrid);
+    expect(await curves('nginx version: nginx/1.26.3', 'built with LibreSSL 4.0.0')).toEqual(classical);
+    expect(await curves()).toEqual(classical); // nginx not installed: an offline render
   });
 
   it("keeps the previous site when nginx -t rejects the new one, and fails with nginx's own message", async () => {
@@ -117,6 +147,20 @@ describe('the nginx-site step', () => {
     expect(site.slice(0, site.indexOf('server {'))).not.toMatch(/^ssl_/m);
   });
 
+  it("passes nginx -t with Debian 13's nginx.conf too, whose http level says server_tokens off (ours is per server)", async () => {
+    const root = makeRoot();
+    mkdirSync(`${root}/etc/nginx`, { recursive: true });
+    copyFileSync('/etc/nginx/mime.types', `${root}/etc/nginx/mime.types`);
+    const debian12 = readFileSync('/etc/nginx/nginx.conf', 'utf8');
+    expect(debian12).toMatch(/^\s*# server_tokens off;/m);
+    writeFile(root, '/etc/nginx/nginx.conf', debian12.replace(/# server_tokens off;/, 'server_tokens off;'));
+    const result = await nginxSite.apply(await context(root));
+    expect(result.changed).toBe(true);
+    const site = readFile(root, SITE);
+    expect(site.match(/^ {4}server_tokens off;$/gm)).toHaveLength(2);
+    expect(site).not.toMatch(/^server_tokens/m);
+  });
+
   it('runs no nginx at all on a rerun that changes nothing', async () => {
     const root = makeRoot();
     const ctx = await context(root);
@@ -129,7 +173,7 @@ describe('the nginx-site step', () => {
     });
     const result = await nginxSite.apply(again);
     expect(result).toMatchObject({ changed: false, summary: 'nothing changed' });
-    expect(calls).toEqual(['-v']);
+    expect(calls).toEqual(['-V']);
   });
 
   it('keeps every security header out of the locations (add_header there would drop them all)', async () => {
@@ -138,7 +182,9 @@ describe('the nginx-site step', () => {
     const site = readFile(root, SITE);
     for (const block of site.split(/\n\s*location /).slice(1))
       expect(block.split('\n}')[0]).not.toContain('add_header');
-    expect(site.match(/add_header Strict-Transport-Security "max-age=63072000" always;/g)).toHaveLength(2);
+    // HSTS once, in the TLS server (RFC 6797 7.2: never over plain HTTP); door-nginx.test.ts shows it on the wire.
+    expect(site.match(/add_header Strict-Transport-Security "max-age=63072000" always;/g)).toHaveLength(1);
+    expect(site.indexOf('add_header Strict-Transport-Security')).toBeGreaterThan(site.indexOf('listen 443'));
   });
 
   it('keeps a site someone else edited (certbot) and writes ours beside it', async () => {
