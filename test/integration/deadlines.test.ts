@@ -57,7 +57,7 @@ describe('an IMDS that answers one byte a second', () => {
       const run = await runCli(['--root', root, 'run', '--skip-stack'], { IMMICH_FIRSTBOOT_IMDS_URL: imds.url });
       expect(run.code, run.stdout + run.stderr).toBe(0);
       expect(run.lines.find((l) => l.msg.startsWith('Azure IMDS not available'))).toMatchObject({
-        reason: `${imds.url} did not answer (ETIMEDOUT)`,
+        reason: expect.stringContaining('ETIMEDOUT'),
       });
       await imds.allClosed();
       expect(imds.connections.length).toBeGreaterThan(0);
