@@ -60,9 +60,16 @@ export async function composeUp(ctx: Ground, { attempts = 3, recreate = false } 
   );
 }
 
+// Immich's answers on loopback, each bounded as a whole (connect, headers, body) and in size: a server
+// that trickles its answer costs a poll its deadline, never the first boot's whole budget.
+/** `{"res":"pong"}`. */
+const PING_BOUNDS = { timeoutMs: 2000, maxBytes: 4 * 1024 };
+/** The server's public config (isInitialized, login page message, map styles): well under 64 KiB. */
+const CONFIG_BOUNDS = { timeoutMs: 3000, maxBytes: 64 * 1024 };
+
 export async function ping(ctx: Pick<Ground, 'sys' | 'config'>): Promise<boolean> {
   try {
-    const res = await ctx.sys.httpGet({ url: `${ctx.config.stack.serverUrl}/api/server/ping`, timeoutMs: 2000 });
+    const res = await ctx.sys.httpGet({ url: `${ctx.config.stack.serverUrl}/api/server/ping`, ...PING_BOUNDS });
     return res.status === 200 && (JSON.parse(res.body) as { res?: unknown }).res === 'pong';
   } catch {
     return false;
@@ -72,7 +79,7 @@ export async function ping(ctx: Pick<Ground, 'sys' | 'config'>): Promise<boolean
 /** Whether the first admin exists (GET /api/server/config → isInitialized); null when unknown. */
 export async function adminRegistered(ctx: Pick<Ground, 'sys' | 'config'>): Promise<boolean | null> {
   try {
-    const res = await ctx.sys.httpGet({ url: `${ctx.config.stack.serverUrl}/api/server/config`, timeoutMs: 3000 });
+    const res = await ctx.sys.httpGet({ url: `${ctx.config.stack.serverUrl}/api/server/config`, ...CONFIG_BOUNDS });
     const value = (JSON.parse(res.body) as { isInitialized?: unknown }).isInitialized;
     return res.status === 200 && typeof value === 'boolean' ? value : null;
   } catch {

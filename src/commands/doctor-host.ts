@@ -4,7 +4,7 @@
 import net from 'node:net';
 import { listeningSockets, loopbackView, type ContainerView } from '../docker.js';
 import { sameFingerprint, tlsDoor, type TlsDoor } from '../door.js';
-import { asFirstbootError } from '../errors.js';
+import { asFirstbootError, errnoCode } from '../errors.js';
 import { servedCertificates, siteListens } from '../nginx.js';
 import { PATHS } from '../paths.js';
 import { adminRegistered, ping, PROJECT } from '../stack.js';
@@ -175,12 +175,16 @@ export const pingThroughNginxCheck: DoctorCheck = {
       res = await sys.httpGet({
         url: target,
         headers: { Host: hostPort },
+        // The whole exchange, handshake to last byte; pong or an error page from nginx fits in 64 KiB.
         timeoutMs: 5000,
+        maxBytes: 64 * 1024,
         untrustedTls: true,
         ...(door.servername ? { servername: door.servername } : {}),
       });
     } catch (error) {
-      const why = (error as { code?: string }).code ?? (error as Error).message;
+      // A bound (deadline, size) says which in its message; an errno (ECONNREFUSED, ...) is clearest alone.
+      const code = errnoCode(error);
+      const why = code === undefined || code === 'ETIMEDOUT' || code === 'E2BIG' ? (error as Error).message : code;
       return bad(
         'fail',
         `${target} (Host: ${hostPort}) failed: ${why}`,
