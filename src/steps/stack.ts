@@ -55,6 +55,9 @@ export const stackReady: Step = {
   id: 'stack-ready',
   description: 'wait until Immich answers on 127.0.0.1:2283',
   skipReason,
+  // The containers may be gone since the crash or failure (`docker compose down`, a removal by hand):
+  // waiting for a server nobody started would take the whole readyTimeoutSeconds.
+  resumeFrom: { step: 'stack-start', why: '`up -d` again: the containers may be gone since' },
   async apply(ctx) {
     const { sys, config } = ctx;
     const url = `${config.stack.serverUrl}/api/server/ping`;
