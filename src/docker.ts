@@ -16,10 +16,16 @@ export interface ContainerView {
   id: string;
   name: string;
   service: string;
-  /** running, restarting, exited, ... */
+  /** created, running, restarting, paused, exited, dead. */
   state: string;
   /** healthy, unhealthy, starting; undefined when the container has no health check. */
   health: string | undefined;
+  /** How often Docker's restart policy has restarted it (reset when it is started by hand or made anew). */
+  restartCount: number;
+  /** The exit code of its last process (0 for one that never ran). */
+  exitCode: number;
+  /** Why Docker could not start it (State.Error), or ''. */
+  error: string;
   networkMode: string;
   /** Every host binding, configured (HostConfig.PortBindings) or live (NetworkSettings.Ports). */
   bindings: Binding[];
@@ -30,7 +36,8 @@ interface InspectJson {
   Id: string;
   Name: string;
   Config?: { Labels?: Record<string, string> | null };
-  State?: { Status?: string; Health?: { Status?: string } };
+  RestartCount?: number;
+  State?: { Status?: string; ExitCode?: number; Error?: string; Health?: { Status?: string } };
   HostConfig?: {
     NetworkMode?: string;
     PortBindings?: PortMap | null;
@@ -63,6 +70,9 @@ export async function projectContainers(ctx: Pick<Ground, 'sys'>): Promise<Conta
       service: c.Config?.Labels?.['com.docker.compose.service'] ?? c.Name.replace(/^\//, ''),
       state: c.State?.Status ?? 'unknown',
       health: c.State?.Health?.Status,
+      restartCount: c.RestartCount ?? 0,
+      exitCode: c.State?.ExitCode ?? 0,
+      error: c.State?.Error ?? '',
       networkMode: c.HostConfig?.NetworkMode ?? '',
       bindings: unique,
       logConfig: { type: c.HostConfig?.LogConfig?.Type ?? '', config: c.HostConfig?.LogConfig?.Config ?? {} },

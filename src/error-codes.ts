@@ -210,6 +210,16 @@ const CATALOG = {
       'Docker publishes, or a program listens on, an Immich port on an address other than loopback; the exposed services were stopped, so nobody can sign up as the first admin over plain HTTP.',
     fix: `In ${PATHS.composeFile} publish on loopback only (the server's line must read '127.0.0.1:2283:2283'), stop whatever else listens on those ports, ${AGAIN}: nginx is the only public door.`,
   },
+  'stack-not-running': {
+    meaning:
+      "While waiting for Immich, Docker showed none of the compose project immich's containers running (removed or stopped: `docker compose down`, `stop`, by hand), or the server's container created but never started (State.Error in the message). It fails at once rather than after stack.readyTimeoutSeconds.",
+    fix: `Run \`immich-firstboot\` again: a run that resumes at stack-ready runs \`docker compose -p immich up -d\` (in ${PATHS.immichDir}) first, then waits.`,
+  },
+  'server-crashing': {
+    meaning:
+      "While waiting for Immich, Docker showed its server's container exited (and not restarted), or restarted 3 times by its restart policy during the wait: it crashes as it starts. It fails at once rather than after stack.readyTimeoutSeconds; the log holds the tail of the server's log (secrets scrubbed).",
+    fix: `Read the server's log lines (\`docker compose -p immich logs immich-server\` in ${PATHS.immichDir}); the usual causes are the database (immich_postgres not running, or DB_PASSWORD in ${PATHS.envFile} not the one Postgres was initialised with) and UPLOAD_LOCATION; fix it, ${AGAIN}.`,
+  },
   'stack-not-ready': {
     meaning:
       'Immich did not answer /api/server/ping within stack.readyTimeoutSeconds; the message names the services that are not healthy, and the log holds the tail of their logs.',

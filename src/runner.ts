@@ -49,14 +49,15 @@ export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], optio
     }
     const resuming = firstPending !== 0 && Object.keys(journal.completed).length > 0;
     const resumeAt = steps[firstPending]?.id ?? 'the done-stamp';
-    if (resuming) log.info({ step: resumeAt }, `resuming first boot at step ${resumeAt}`);
+    // Every step from the first pending one on runs again: each is idempotent and cheap when done.
+    // None pending but no stamp: the last run died between its last step and the stamp.
+    const from = firstPending === -1 ? steps.length : restartPoint(steps, wanted, firstPending);
+    const earlier = from < firstPending ? `, from ${steps[from]?.id} (${steps[firstPending]?.resumeFrom?.why})` : '';
+    if (resuming) log.info({ step: resumeAt }, `resuming first boot at step ${resumeAt}${earlier}`);
     else log.info({ version: VERSION, root: sys.fs.root }, 'first boot starting');
     Object.assign(journal, { status: 'running', command: 'run', errors: [] });
     delete journal.finishedAt;
 
-    // Every step from the first pending one on runs again: each is idempotent and cheap when done.
-    // None pending but no stamp: the last run died between its last step and the stamp.
-    const from = firstPending === -1 ? steps.length : firstPending;
     const ran = await runSteps(env, journal, steps.slice(from), options, steps.length, from);
     if (!ran) {
       // The step's own line said what failed and why; this one says what stands and how to go on.
@@ -194,6 +195,13 @@ async function runSteps(
     }
   }
   return true;
+}
+
+/** Where a run that resumes at `pending` starts: the earlier step it names in `resumeFrom`, if that one runs. */
+function restartPoint(steps: readonly Step[], wanted: readonly Step[], pending: number): number {
+  const earlier = steps[pending]?.resumeFrom?.step;
+  const at = steps.findIndex((s) => s.id === earlier && wanted.includes(s));
+  return at !== -1 && at < pending ? at : pending;
 }
 
 /** A secret already on disk is scrubbed from every log line from the first one on. */

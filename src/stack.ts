@@ -5,6 +5,8 @@ import { FirstbootError } from './errors.js';
 import type { Ground } from './context.js';
 
 export const PROJECT = 'immich';
+/** The compose service of Immich's server, the one that answers on stack.serverUrl. */
+export const SERVER_SERVICE = 'immich-server';
 
 /** `docker compose` (the v2 plugin) if it answers, else `docker-compose`, unless config names one. */
 export async function composeCommand(ctx: Pick<Ground, 'sys' | 'config'>): Promise<string[]> {

@@ -1,10 +1,20 @@
 // The compose stack: started early (so certificate and nginx work overlaps its start), checked to be
-// published on loopback only, then waited for until Immich answers.
+// published on loopback only, then waited for until Immich answers, watching Docker's view of the
+// containers meanwhile (gone, or a server that keeps crashing, fails at once).
 
 import { PATHS } from '../paths.js';
 import { FirstbootError } from '../errors.js';
 import { loopbackView, projectContainers, unrotated, type ContainerView } from '../docker.js';
-import { adminRegistered, composeArgs, composeCommand, composeUp, ping, PROJECT, tail } from '../stack.js';
+import {
+  adminRegistered,
+  composeArgs,
+  composeCommand,
+  composeUp,
+  ping,
+  PROJECT,
+  SERVER_SERVICE,
+  tail,
+} from '../stack.js';
 import { restartDockerIfPending } from './lib-docker-restart.js';
 import type { RunOptions, Step, StepContext } from './step.js';
 
@@ -31,27 +41,62 @@ export const stackStart: Step = {
   },
 };
 
+/** Docker is asked how the containers are doing this often while Immich is polled every 100 ms. */
+const LOOK_EVERY_MS = 5000;
+/**
+ * Restarts of the server during one wait that make a crash loop rather than a slow start: a real server
+ * that cannot reach Postgres yet exits and is restarted, once or twice, while Postgres initialises.
+ */
+const CRASH_LOOP_RESTARTS = 3;
+/** Failed looks in a row after which Docker itself is the problem (a restart of dockerd takes a few seconds). */
+const DOCKER_SILENT_LOOKS = 3;
+
 export const stackReady: Step = {
   id: 'stack-ready',
   description: 'wait until Immich answers on 127.0.0.1:2283',
   skipReason,
+  // The containers may be gone since the crash or failure (`docker compose down`, a removal by hand):
+  // waiting for a server nobody started would take the whole readyTimeoutSeconds.
+  resumeFrom: { step: 'stack-start', why: '`up -d` again: the containers may be gone since' },
   async apply(ctx) {
     const { sys, config } = ctx;
     const url = `${config.stack.serverUrl}/api/server/ping`;
     const started = sys.now().getTime();
     const deadline = started + config.stack.readyTimeoutSeconds * 1000;
+    const watch = new StackWatch();
+    let nextLook = started;
     let nextReport = started;
+    let silentLooks = 0;
+    let seen = 'not looked at yet';
     // Our own wait, not `up --wait` (docker-compose 1.29 lacks it); systemd is asked for more time as we go.
     while (!(await ping(ctx))) {
       const now = sys.now().getTime();
+      const waited = Math.round((now - started) / 1000);
       if (now >= deadline) throw await notReady(ctx, url, (now - started) / 1000);
-      if (now >= nextReport) {
-        const waited = Math.round((now - started) / 1000);
+      if (now >= nextLook) {
+        // Docker's view: a stack that is gone or a server that keeps crashing fails now, not at the deadline.
+        let containers: ContainerView[] | undefined;
+        try {
+          containers = await projectContainers(ctx);
+          silentLooks = 0;
+        } catch (error) {
+          if (++silentLooks >= DOCKER_SILENT_LOOKS) throw error;
+          ctx.log.warn({ err: error }, 'could not ask Docker how the containers are doing; waiting on');
+          seen = 'Docker does not answer';
+        }
+        if (containers) {
+          const verdict = watch.judge(containers, waited);
+          if (verdict) throw await stackFailed(ctx, verdict);
+          seen = watch.describe(containers);
+        }
         await ctx.notify.status(
-          `Waiting for Immich to answer (${waited}s of at most ${config.stack.readyTimeoutSeconds}s)`,
+          `Waiting for Immich (${seen}; ${waited}s of at most ${config.stack.readyTimeoutSeconds}s)`,
         );
+        nextLook = now + LOOK_EVERY_MS;
+      }
+      if (now >= nextReport) {
         await ctx.notify.extendTimeout(60);
-        ctx.log.info({ waited }, 'waiting for Immich to answer');
+        ctx.log.info({ waited, containers: seen }, 'waiting for Immich to answer');
         nextReport = now + 15_000;
       }
       // Short: up to one interval is added to every first boot, and a poll is one loopback GET.
@@ -74,6 +119,86 @@ export const stackReady: Step = {
     return { changed: true, summary: `Immich answers ${url} (after ${seconds}s); ${ports}; first admin ${admin}` };
   },
 };
+
+interface Verdict {
+  code: 'stack-not-running' | 'server-crashing';
+  /** What Docker showed, as the end of a sentence. */
+  message: string;
+}
+
+/** What the looks of one wait have seen: each container's restart count when it was first seen. */
+class StackWatch {
+  private readonly firstRestartCount = new Map<string, number>();
+
+  /** Restarts during this wait (not those before it: a server that was fixed since may be coming up now). */
+  restarts(c: ContainerView): number {
+    if (!this.firstRestartCount.has(c.id)) this.firstRestartCount.set(c.id, c.restartCount);
+    return c.restartCount - (this.firstRestartCount.get(c.id) ?? c.restartCount);
+  }
+
+  /** Whether the stack can still come up by itself; `starting` and `unhealthy` are left to the deadline. */
+  judge(containers: ContainerView[], waited: number): Verdict | undefined {
+    if (containers.length === 0)
+      return { code: 'stack-not-running', message: `no container of compose project ${PROJECT} exists` };
+    if (!containers.some((c) => ['running', 'restarting', 'paused'].includes(c.state)))
+      return {
+        code: 'stack-not-running',
+        message: `no container of compose project ${PROJECT} runs (${containers.map((c) => `${c.name} ${c.state}`).join(', ')})`,
+      };
+    // By its compose service; a renamed one is left to the ping and the deadline.
+    const server = containers.find((c) => c.service === SERVER_SERVICE);
+    if (!server) return undefined;
+    const why = server.error ? `: ${server.error}` : '';
+    if (server.state === 'created')
+      return { code: 'stack-not-running', message: `${server.name} was created but never started${why}` };
+    if (server.state === 'exited' || server.state === 'dead')
+      return {
+        code: 'server-crashing',
+        message: `${server.name} ${server.state === 'dead' ? 'is dead' : 'exited'} (exit code ${server.exitCode})${why} and Docker does not restart it`,
+      };
+    const restarts = this.restarts(server);
+    if (restarts >= CRASH_LOOP_RESTARTS)
+      return {
+        code: 'server-crashing',
+        message: `${server.name} crashed and was restarted ${times(restarts)} in ${waited}s (now ${server.state}, last exit code ${server.exitCode})`,
+      };
+    return undefined;
+  }
+
+  /** "database healthy, machine-learning healthy, redis healthy, server starting", for STATUS= and the log. */
+  describe(containers: ContainerView[]): string {
+    const short = (c: ContainerView): string => c.service.replace(/^immich-/, '');
+    return [...containers]
+      .sort(
+        (a, b) =>
+          Number(a.service === SERVER_SERVICE) - Number(b.service === SERVER_SERVICE) ||
+          short(a).localeCompare(short(b)),
+      )
+      .map((c) => {
+        const restarts = this.restarts(c);
+        const state = c.state === 'running' ? (c.health ?? 'running') : c.state;
+        return `${short(c)} ${state}${restarts > 0 ? ` (restarted ${times(restarts)})` : ''}`;
+      })
+      .join(', ');
+  }
+}
+
+const times = (n: number): string => `${n} time${n === 1 ? '' : 's'}`;
+
+/** The early failure: what Docker showed, the server's last log lines (secrets scrubbed), and the fix. */
+async function stackFailed(ctx: StepContext, verdict: Verdict): Promise<FirstbootError> {
+  if (verdict.code === 'stack-not-running') {
+    return new FirstbootError('stack-not-running', `Immich's containers are not running: ${verdict.message}`, {
+      hint: `they were removed or stopped (\`docker compose down\`, \`stop\`, or by hand), or could not start: run \`immich-firstboot\` again, which runs \`docker compose -p ${PROJECT} up -d\` (in ${PATHS.immichDir}) before it waits, and says why if they cannot start`,
+    });
+  }
+  const logs = await lastLogLines(ctx, [SERVER_SERVICE]);
+  ctx.log.error({ logs }, `the last log lines of ${SERVER_SERVICE}`);
+  return new FirstbootError('server-crashing', `Immich's server does not stay up: ${verdict.message}`, {
+    hint: `its last log lines are in the log (more: \`docker compose -p ${PROJECT} -f ${PATHS.composeFile} logs ${SERVER_SERVICE}\`); usually the database (is immich_postgres running? DB_PASSWORD in ${PATHS.envFile} must be the one Postgres was initialised with) or UPLOAD_LOCATION; fix the cause, then run \`immich-firstboot\` again`,
+    detail: { logs },
+  });
+}
 
 /**
  * The loopback guarantee, enforced: anything beyond loopback (0.0.0.0, ::, an external address) stops
@@ -130,18 +255,7 @@ async function notReady(ctx: StepContext, url: string, waited: number): Promise<
     ctx.log.warn({ err: error }, 'could not ask Docker which containers are unhealthy');
   }
   const services = unhealthy.map((c) => c.service);
-  let logs = '';
-  try {
-    const [file, ...base] = await composeCommand(ctx);
-    const result = await ctx.sys.exec(
-      file,
-      [...base, ...composeArgs(ctx, 'logs', '--no-color', '--tail', '20', ...services)],
-      { cwd: ctx.sys.fs.path(PATHS.immichDir), timeoutMs: 60_000 },
-    );
-    logs = tail(ctx.secrets.scrub(result.stdout + result.stderr), 80);
-  } catch {
-    logs = "(could not read the containers' logs)";
-  }
+  const logs = await lastLogLines(ctx, services);
   const states = unhealthy.map((c) => `${c.service} ${c.health ?? c.state}`).join(', ');
   ctx.log.error(
     { logs, unhealthy: states },
@@ -155,4 +269,19 @@ async function notReady(ctx: StepContext, url: string, waited: number): Promise<
       detail: { logs },
     },
   );
+}
+
+/** The last 20 log lines of each service (every service when none is named), secrets scrubbed. */
+async function lastLogLines(ctx: StepContext, services: string[]): Promise<string> {
+  try {
+    const [file, ...base] = await composeCommand(ctx);
+    const result = await ctx.sys.exec(
+      file,
+      [...base, ...composeArgs(ctx, 'logs', '--no-color', '--tail', '20', ...services)],
+      { cwd: ctx.sys.fs.path(PATHS.immichDir), timeoutMs: 60_000 },
+    );
+    return tail(ctx.secrets.scrub(result.stdout + result.stderr), 80);
+  } catch {
+    return "(could not read the containers' logs)";
+  }
 }

@@ -35,5 +35,12 @@ export interface Step {
   description: string;
   /** Why this step does not run in this invocation, if it does not. */
   skipReason?(options: RunOptions): string | undefined;
+  /**
+   * A run that resumes at this step (after a crash or a failure in it) starts again at an earlier
+   * step, whose work may have been undone since: stack-ready resumes from stack-start, because the
+   * containers its `up -d` started may be gone. That step and every one after it run again (each is
+   * idempotent); `why` is said in the log line that announces the resume.
+   */
+  resumeFrom?: { step: string; why: string };
   apply(ctx: StepContext): Promise<StepResult>;
 }

@@ -189,6 +189,53 @@ describe.sequential('the Immich stack on a real Docker engine (stand-in images)'
     await removeProject();
   });
 
+  it('a server that exits at once fails the first boot with server-crashing and its log lines (secret scrubbed), long before readyTimeoutSeconds', async () => {
+    // 600 s: a run that waited for the deadline would outlast the test's own 60 s limit and fail it.
+    const root = engineRoot({ envLines: 'STANDIN_EXIT=1\n', daemonJson: ROTATED, readyTimeoutSeconds: 600 });
+    const boot = await firstBoot(root);
+    expect(boot.code, boot.stdout + boot.stderr).toBe(1);
+    const error = boot.lines.find((l) => l.level === 50 && l.code)!;
+    expect(error).toMatchObject({
+      step: 'stack-ready',
+      code: 'server-crashing',
+      msg: expect.stringMatching(
+        /^failed: Immich's server does not stay up: immich_server (crashed and was restarted [3-9] times in \d+s|exited \(exit code 1\))/,
+      ),
+      hint: expect.stringContaining('logs immich-server'),
+    });
+    // The server's own last words, as Docker kept them, with the password it printed scrubbed.
+    expect(error.logs).toContain('stand-in server: ERROR: cannot connect to postgres://postgres:[REDACTED]@database');
+    expect(boot.stdout + boot.stderr).not.toContain(password(root));
+    const status = JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout);
+    expect(status).toMatchObject({ status: 'error', step: 'stack-ready', errors: [{ code: 'server-crashing' }] });
+    expect(JSON.stringify(status)).not.toContain(password(root));
+    await removeProject();
+  });
+
+  it('after a crash at stack-ready and `docker compose down`, the resumed run brings the containers back with `up -d` and reaches done', async () => {
+    const root = engineRoot({ daemonJson: ROTATED });
+    const crashed = await runCli(['--root', root], {
+      IMMICH_FIRSTBOOT_DATA_DIR: dataDir,
+      IMMICH_FIRSTBOOT_CRASH_AT: 'before:stack-ready',
+    });
+    expect(crashed.signal).toBe('SIGKILL');
+    await sh(`cd ${root}/opt/immich && docker compose -p immich down`);
+    expect(await sh('docker ps -aq --filter label=com.docker.compose.project=immich')).toBe('');
+
+    const rerun = await firstBoot(root);
+    expect(rerun.code, rerun.stdout + rerun.stderr).toBe(0);
+    expect(rerun.lines[0]?.msg).toBe(
+      'resuming first boot at step stack-ready, from stack-start (`up -d` again: the containers may be gone since)',
+    );
+    expect(summary(rerun.lines, 'stack-start')).toMatch(/^`docker compose -p immich up -d` done /);
+    expect(await get('http://127.0.0.1:2283/api/server/ping')).toEqual({ status: 200, body: '{"res":"pong"}' });
+    expect(JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout)).toMatchObject({
+      status: 'done',
+      pending: [],
+    });
+    await removeProject();
+  });
+
   it('a compose file publishing 2283 beyond loopback fails the first boot loudly, and the server is stopped', async () => {
     const root = engineRoot({ daemonJson: ROTATED });
     // An operator's edit (kept by the first boot, which writes its own beside it): publish on this

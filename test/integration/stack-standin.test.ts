@@ -1,12 +1,13 @@
 // The stack steps through the built bundle with the stand-in `docker` (test/fixtures/bin/docker) on
 // PATH: what status and the credentials file say about the first admin, and a port published beyond
 // loopback as Docker would report it. No Docker engine; the real-engine tests are stack-engine.test.ts.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURE_BIN, pathWith, runCli } from '../support/cli.js';
+import { FIXTURE_BIN, killStandins, pathWith, runCli } from '../support/cli.js';
 import { makeRoot, readFile, writeFile } from '../support/root.js';
 
 const cleanups: Array<() => void> = [];
@@ -26,15 +27,7 @@ async function setup(extra: Record<string, string>) {
     `imds:\n  enabled: false\nstack:\n  serverUrl: http://127.0.0.1:${port}\n  readyTimeoutSeconds: 10\n`,
   );
   const standin = mkdtempSync(path.join(os.tmpdir(), 'ifb-docker-'));
-  cleanups.push(() => {
-    const pidFile = path.join(standin, 'server.pid');
-    if (existsSync(pidFile))
-      try {
-        process.kill(Number(readFileSync(pidFile, 'utf8')));
-      } catch {
-        /* already gone */
-      }
-  });
+  cleanups.push(() => killStandins(standin));
   return {
     root,
     env: { PATH: pathWith(FIXTURE_BIN), STANDIN_DIR: standin, STANDIN_PING_PORT: String(port), ...extra },
@@ -87,5 +80,50 @@ describe('immich-firstboot and a port published beyond loopback', () => {
       ],
     });
     expect(existsSync(`${root}/var/lib/immich-firstboot/done`)).toBe(false);
+  });
+});
+
+/** Resolves once nothing accepts connections on 127.0.0.1:port any more (a killed server has let go of it). */
+async function refused(port: number): Promise<void> {
+  for (;;) {
+    const connected = await new Promise<boolean>((resolve) =>
+      net
+        .connect(port, '127.0.0.1', function (this: net.Socket) {
+          this.destroy();
+          resolve(true);
+        })
+        .on('error', () => resolve(false)),
+    );
+    if (!connected) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('immich-firstboot resumed at stack-ready', () => {
+  it('after a crash during the wait and `docker compose down`, runs `up -d` again first and reaches done', async () => {
+    const { root, env } = await setup({});
+    const crashed = await runCli(['--root', root], { ...env, IMMICH_FIRSTBOOT_CRASH_AT: 'before:stack-ready' });
+    expect(crashed.signal).toBe('SIGKILL');
+    // The operator's `docker compose down` while nothing runs: the containers and the server are gone.
+    execFileSync(path.join(FIXTURE_BIN, 'docker'), ['compose', '-p', 'immich', 'down'], { env });
+    killStandins(env.STANDIN_DIR);
+    await refused(Number(env.STANDIN_PING_PORT));
+    const argv = path.join(env.STANDIN_DIR, 'argv.log');
+    const before = readFileSync(argv, 'utf8').split('\n').length;
+
+    const rerun = await runCli(['--root', root], env);
+    expect(rerun.code, rerun.stdout).toBe(0);
+    expect(rerun.lines[0]?.msg).toBe(
+      'resuming first boot at step stack-ready, from stack-start (`up -d` again: the containers may be gone since)',
+    );
+    const calls = readFileSync(argv, 'utf8')
+      .split('\n')
+      .slice(before - 1)
+      .filter(Boolean);
+    expect(calls.filter((c) => c.includes('"up","-d"'))).toHaveLength(1);
+    expect(JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout)).toMatchObject({
+      status: 'done',
+      pending: [],
+    });
   });
 });

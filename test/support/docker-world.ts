@@ -1,6 +1,6 @@
 // A strict fake `exec` that plays Docker for unit tests: compose, ps/inspect (Docker's view of the
-// project), ss (the listening sockets) and dockerd --validate. Every call is recorded; anything
-// else fails the test.
+// project: which containers exist, their state, health and restart count), ss (the listening sockets)
+// and dockerd --validate. Every call is recorded; anything else fails the test.
 
 import type { Exec, ExecResult } from '../../src/system/index.js';
 
@@ -10,6 +10,14 @@ export interface World {
   /** Lines `ss -Hltn` prints. */
   ss?: string[];
   serverHealth?: string;
+  /** The services whose containers exist (default: Immich's four; [] as after `docker compose down`). */
+  services?: string[];
+  /** State.Status per service (default running). */
+  states?: Record<string, string>;
+  /** The server's RestartCount, or a function of how many times the project was inspected (1, 2, ...). */
+  serverRestarts?: number | ((inspection: number) => number);
+  /** The server's State.ExitCode and State.Error. */
+  serverExit?: { code: number; error?: string };
   /** max-size in the containers' LogConfig (undefined: created without rotation). */
   maxSize?: string | undefined;
   logs?: string;
@@ -44,6 +52,8 @@ export function dockerWorld(world: World = {}): Exec & { calls: string[][] } {
     serverHealth = 'healthy',
   } = world;
   const maxSize = 'maxSize' in world ? world.maxSize : '50m';
+  const services = world.services ?? SERVICES;
+  let inspections = 0;
   const calls: string[][] = [];
   const exec = (async (file: string, args: readonly string[]) => {
     const argv = [file, ...args];
@@ -53,18 +63,27 @@ export function dockerWorld(world: World = {}): Exec & { calls: string[][] } {
     if (compose && args.includes('up')) return world.upFails ? fail(world.upFails) : ok();
     if (compose && args.includes('logs')) return ok(world.logs ?? 'immich_server | stand-in log line\n');
     if (compose && args.includes('stop')) return ok();
-    if (file === 'docker' && args[0] === 'ps') return ok(`${SERVICES.map((s) => `id-${s}`).join('\n')}\n`);
+    if (file === 'docker' && args[0] === 'ps') return ok(services.map((s) => `id-${s}\n`).join(''));
     if (file === 'docker' && args[0] === 'inspect') {
+      inspections++;
+      const restarts = world.serverRestarts ?? 0;
       return ok(
         JSON.stringify(
           args.slice(1).map((id) => {
             const service = id.replace(/^id-/, '');
-            const ports = service === 'immich-server' ? { '2283/tcp': [{ HostIp: publishIp, HostPort: '2283' }] } : {};
+            const server = service === 'immich-server';
+            const ports = server ? { '2283/tcp': [{ HostIp: publishIp, HostPort: '2283' }] } : {};
             return {
               Id: id,
               Name: `/${service}`,
               Config: { Labels: { 'com.docker.compose.service': service } },
-              State: { Status: 'running', Health: { Status: service === 'immich-server' ? serverHealth : 'healthy' } },
+              RestartCount: server ? (typeof restarts === 'number' ? restarts : restarts(inspections)) : 0,
+              State: {
+                Status: world.states?.[service] ?? 'running',
+                ExitCode: server ? (world.serverExit?.code ?? 0) : 0,
+                Error: server ? (world.serverExit?.error ?? '') : '',
+                Health: { Status: server ? serverHealth : 'healthy' },
+              },
               HostConfig: {
                 NetworkMode: 'immich_default',
                 PortBindings: ports,

@@ -223,3 +223,127 @@ describe('the stack-ready step', () => {
     expect(logged).not.toContain('PassPassPass1234');
   });
 });
+
+describe('the stack-ready step watching Docker while it waits', () => {
+  const refused: HttpGet = async () => {
+    throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+  };
+  /** A step context whose STATUS= lines are kept; Immich answers once `answersAfterMs` have passed. */
+  function waiting(exec: ReturnType<typeof dockerWorld>, answersAfterMs = Infinity) {
+    const sys = fakeSystem(makeRoot(), {
+      exec,
+      httpGet: async (request) => (sys.clock.ms - start >= answersAfterMs ? pong(request) : refused(request)),
+    });
+    const start = sys.clock.ms;
+    const captured = stepContext(sys);
+    const statuses: string[] = [];
+    captured.ctx.notify = { status: async (text) => void statuses.push(text), extendTimeout: async () => undefined };
+    return { ...captured, statuses, waitedMs: () => sys.clock.ms - start };
+  }
+
+  it('fails at once with stack-not-running when the project has no container (after `docker compose down`)', async () => {
+    const { ctx, waitedMs } = waiting(dockerWorld({ services: [] }));
+    await expect(stackReady.apply(ctx)).rejects.toMatchObject({
+      code: 'stack-not-running',
+      message: "Immich's containers are not running: no container of compose project immich exists",
+      hint: expect.stringContaining('which runs `docker compose -p immich up -d` (in /opt/immich) before it waits'),
+    });
+    expect(waitedMs()).toBeLessThan(5000); // the first look, not readyTimeoutSeconds (1200 s)
+  });
+
+  it('fails with stack-not-running, naming each container, when none of them runs (`docker compose stop`)', async () => {
+    const states = {
+      'immich-server': 'exited',
+      'immich-machine-learning': 'exited',
+      redis: 'exited',
+      database: 'exited',
+    };
+    const { ctx } = waiting(dockerWorld({ states }));
+    await expect(stackReady.apply(ctx)).rejects.toMatchObject({
+      code: 'stack-not-running',
+      message: expect.stringContaining(
+        'no container of compose project immich runs (immich-server exited, immich-machine-learning exited, redis exited, database exited)',
+      ),
+    });
+  });
+
+  it('fails with server-crashing and its log lines, the secret scrubbed, when the server exited and the others run', async () => {
+    const exec = dockerWorld({
+      states: { 'immich-server': 'exited' },
+      serverExit: { code: 1 },
+      logs: 'immich_server | could not connect to postgres://postgres:PassPassPass1234@database:5432/immich\n',
+    });
+    const { ctx, logs, waitedMs } = waiting(exec);
+    ctx.secrets.add('PassPassPass1234');
+    const failure = stackReady.apply(ctx);
+    await expect(failure).rejects.toMatchObject({
+      code: 'server-crashing',
+      message: "Immich's server does not stay up: immich-server exited (exit code 1) and Docker does not restart it",
+      hint: expect.stringContaining('logs immich-server'),
+      detail: { logs: 'immich_server | could not connect to postgres://postgres:[REDACTED]@database:5432/immich' },
+    });
+    expect(waitedMs()).toBeLessThan(5000);
+    expect(exec.calls.find((c) => c.includes('logs'))?.slice(-1)).toEqual(['immich-server']);
+    const logged = JSON.stringify(logs);
+    expect(logged).toContain('postgres://postgres:[REDACTED]@database');
+    expect(logged).not.toContain('PassPassPass1234');
+  });
+
+  it('fails with server-crashing once the server was restarted 3 times during the wait, long before the deadline', async () => {
+    // Docker's restart policy at work: one more restart at each look (every 5 s).
+    const exec = dockerWorld({ serverRestarts: (inspection) => 4 + inspection, serverExit: { code: 1 } });
+    const { ctx, statuses, waitedMs } = waiting(exec);
+    await expect(stackReady.apply(ctx)).rejects.toMatchObject({
+      code: 'server-crashing',
+      message:
+        "Immich's server does not stay up: immich-server crashed and was restarted 3 times in 15s (now running, last exit code 1)",
+    });
+    expect(waitedMs()).toBe(15_000);
+    expect(statuses).toContain(
+      'Waiting for Immich (database healthy, machine-learning healthy, redis healthy, server healthy (restarted 2 times); 10s of at most 1200s)',
+    );
+  });
+
+  it('keeps waiting while the server is starting, whatever it restarted before this wait, and asks Docker every 5 s, not at every poll', async () => {
+    const exec = dockerWorld({ serverHealth: 'starting', serverRestarts: 7 });
+    const { ctx, statuses } = waiting(exec, 30_000);
+    const result = await stackReady.apply(ctx);
+    expect(result.summary).toContain('(after 30.0s)');
+    expect(statuses).toEqual(
+      [0, 5, 10, 15, 20, 25].map(
+        (s) =>
+          `Waiting for Immich (database healthy, machine-learning healthy, redis healthy, server starting; ${s}s of at most 1200s)`,
+      ),
+    );
+    // Six looks while waiting (and one once Immich answered, for the loopback check), for 301 polls.
+    expect(exec.calls.filter((c) => c[0] === 'docker' && c[1] === 'ps')).toHaveLength(7);
+  });
+
+  it('waits on while Docker misses a look or two, and fails with its error when it misses three in a row', async () => {
+    const world = dockerWorld({ serverHealth: 'starting' });
+    let looks = 0;
+    const flaky = Object.assign(
+      async (file: string, args: readonly string[]) =>
+        file === 'docker' && args[0] === 'ps' && ++looks <= 2
+          ? fail('Cannot connect to the Docker daemon at unix:///var/run/docker.sock')
+          : world(file, args),
+      { calls: world.calls },
+    );
+    const { ctx, statuses } = waiting(flaky, 20_000);
+    await stackReady.apply(ctx);
+    expect(statuses.slice(0, 3)).toEqual([
+      'Waiting for Immich (Docker does not answer; 0s of at most 1200s)',
+      'Waiting for Immich (Docker does not answer; 5s of at most 1200s)',
+      'Waiting for Immich (database healthy, machine-learning healthy, redis healthy, server starting; 10s of at most 1200s)',
+    ]);
+
+    const down = async (file: string) =>
+      file === 'ss' ? world(file, []) : fail('Cannot connect to the Docker daemon');
+    const gone = waiting(Object.assign(down, { calls: [] as string[][] }));
+    await expect(stackReady.apply(gone.ctx)).rejects.toMatchObject({
+      code: 'docker-failed',
+      message: expect.stringContaining('Cannot connect to the Docker daemon'),
+    });
+    expect(gone.waitedMs()).toBe(10_000);
+  });
+});
