@@ -108,7 +108,10 @@ export interface SecondHost {
 export async function makeSecondHost(): Promise<SecondHost> {
   const id = process.pid % 10_000_000;
   const ns = `ifbtest-${id}`;
-  const [here, there] = [`ifb${id}h`, `ifb${id}n`];
+  // veth*: the name our host facts leave out as a container's link (src/host-facts.ts), so a first boot
+  // elsewhere in the suite (the crash matrix compares whole trees across reruns) never sees this
+  // address come and go. Docker publishes on every address anyway, this one included.
+  const [here, there] = [`veth${id}h`, `veth${id}n`];
   // 198.18.0.0/15 is reserved for network tests (RFC 2544); one /30 of it per test process.
   const net = `198.18.${20 + (id % 200)}`;
   const remove = async (): Promise<void> => {
