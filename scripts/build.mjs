@@ -1,8 +1,10 @@
 // Builds what the .deb ships: dist/immich-firstboot.mjs and the chunks it imports, with source maps.
-// Plain esbuild code splitting: each command (and each dependency it needs) is its own chunk, imported
-// only when the command is chosen, so `status` and the login's MOTD load none of yaml, Handlebars,
-// execa or pino. Node runs it with --enable-source-maps (debian/immich-firstboot.wrapper), so a stack
-// trace names the real file and line, in src/ or in a dependency.
+// Plain esbuild code splitting: `status` and the login's MOTD are in the entry; every other command is
+// one chunk (src/commands/index.ts, with yaml and pino) imported when chosen, and Handlebars and execa
+// are chunks imported at their first use. So `status` and the MOTD load the entry and two small chunks
+// (what it shares with the rest, and esbuild's helpers), none of yaml, Handlebars, execa or pino. Node
+// runs it with --enable-source-maps (debian/immich-firstboot.wrapper), so a stack trace names the real
+// file and line, in src/ or in a dependency.
 import { build } from 'esbuild';
 import {
   chmodSync,

@@ -1,10 +1,14 @@
 // The entry point: parse arguments, then load only what the one command needs, wire the System, run it.
-// Commands are imported when chosen: `status` and the login's MOTD must not wait for pino, yaml,
-// Handlebars and execa to load.
+// `status` and the login's MOTD are here (they read a few small files); every other command is in
+// commands/index.ts, imported when chosen: `status` and the MOTD must not wait for pino, yaml, Handlebars
+// and execa to load.
 
 import path from 'node:path';
 import { parseArgs, USAGE, type Args } from './cli.js';
+import { formatMotd } from './commands/motd.js';
+import { formatStatus, statusExitCode, statusReport } from './commands/status.js';
 import type { Config } from './config.js';
+import { secretsOnDisk } from './env-file-format.js';
 import { asFirstbootError, EXIT, type ExitCode, type FirstbootError } from './errors.js';
 import type { LogSink } from './log.js';
 import type { RunnerEnv } from './runner.js';
@@ -58,21 +62,18 @@ function print(io: Io, text: string): ExitCode {
 }
 
 async function statusCommand({ args, sys, io }: Call): Promise<ExitCode> {
-  const { formatStatus, statusExitCode, statusReport } = await import('./commands/status.js');
   const report = await statusReport(sys);
   await printRedacted(sys, io, args.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
   return statusExitCode(report);
 }
 
 async function motdCommand({ sys, io }: Call): Promise<ExitCode> {
-  const { statusReport } = await import('./commands/status.js');
-  const { formatMotd } = await import('./commands/motd.js');
   await printRedacted(sys, io, formatMotd(await statusReport(sys)));
   return EXIT.ok;
 }
 
 async function doctorCommand({ args, sys, io }: Call): Promise<ExitCode> {
-  const { doctor, doctorExitCode, formatDoctor } = await import('./commands/doctor.js');
+  const { doctor, doctorExitCode, formatDoctor } = await import('./commands/index.js');
   const findings = await doctor(sys, { configPath: args.config, env: io.env, live: args.live, logSink: io.stderr });
   await printRedacted(sys, io, args.json ? `${JSON.stringify(findings, null, 2)}\n` : formatDoctor(findings));
   return doctorExitCode(findings);
@@ -80,13 +81,12 @@ async function doctorCommand({ args, sys, io }: Call): Promise<ExitCode> {
 
 /** What status, motd and doctor print comes from files: the secret on disk is redacted from it first. */
 async function printRedacted(sys: System, io: Io, text: string): Promise<void> {
-  const { secretsOnDisk } = await import('./env-file-format.js');
   io.stdout.write((await secretsOnDisk(sys)).scrub(text));
 }
 
 async function prepareImageCommand({ args, sys, io }: Call): Promise<ExitCode> {
   const config = await configOf({ args, sys, io });
-  const { formatPrepare, prepareFailed, prepareImage } = await import('./commands/prepare-image.js');
+  const { formatPrepare, prepareFailed, prepareImage } = await import('./commands/index.js');
   const prepared = await prepareImage(sys, config, { force: args.force, pull: args.pull, hostDocker: args.hostDocker });
   io.stdout.write(args.json ? `${JSON.stringify(prepared, null, 2)}\n` : formatPrepare(prepared));
   return prepareFailed(prepared) ? EXIT.failed : EXIT.ok;
@@ -95,7 +95,7 @@ async function prepareImageCommand({ args, sys, io }: Call): Promise<ExitCode> {
 /** config.yaml, or --config FILE: whatever keeps it from loading is a config error. */
 async function configOf({ args, sys, io }: Call): Promise<Config> {
   try {
-    const { loadConfig } = await import('./config-file.js');
+    const { loadConfig } = await import('./commands/index.js');
     return await loadConfig(sys, args.config, io.env);
   } catch (error) {
     throw asFirstbootError(error, 'config-invalid');
@@ -109,8 +109,7 @@ async function logged(call: Call, command: LoggedRun): Promise<ExitCode> {
   // Files are created with their exact modes anyway; this makes what child programs create (openssl's
   // key before we chmod it) private too. The unit sets UMask=0077 as well.
   process.umask(0o077);
-  const { createLogger, pickFormat, SecretRegistry } = await import('./log.js');
-  const { createNotifier } = await import('./notify.js');
+  const { createLogger, createNotifier, pickFormat, SecretRegistry } = await import('./commands/index.js');
   const secrets = new SecretRegistry();
   const log = createLogger({
     level: config.logLevel,
@@ -131,19 +130,17 @@ async function logged(call: Call, command: LoggedRun): Promise<ExitCode> {
 }
 
 async function runCommand(env: RunnerEnv, args: Args): Promise<ExitCode> {
-  const { runFirstBoot } = await import('./runner.js');
-  const { FIRST_BOOT } = await import('./steps/index.js');
+  const { FIRST_BOOT, runFirstBoot } = await import('./commands/index.js');
   return runFirstBoot(env, FIRST_BOOT, { skipStack: args.skipStack, newCert: false });
 }
 
 async function regenerateCertCommand(env: RunnerEnv): Promise<ExitCode> {
-  const { runAdHoc } = await import('./runner.js');
-  const { regenerateCertSteps } = await import('./steps/index.js');
+  const { regenerateCertSteps, runAdHoc } = await import('./commands/index.js');
   return runAdHoc(env, 'regenerate-cert', await regenerateCertSteps(env.sys), { skipStack: true, newCert: true });
 }
 
 async function perBootCommand(env: RunnerEnv): Promise<ExitCode> {
-  const { perBoot } = await import('./commands/per-boot.js');
+  const { perBoot } = await import('./commands/index.js');
   return perBoot(env);
 }
 
@@ -151,9 +148,6 @@ async function perBootCommand(env: RunnerEnv): Promise<ExitCode> {
 async function report(io: Io, error: FirstbootError, sys: System | undefined): Promise<ExitCode> {
   const text = `immich-firstboot: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`;
   if (!sys) io.stderr.write(text);
-  else {
-    const { secretsOnDisk } = await import('./env-file-format.js');
-    io.stderr.write((await secretsOnDisk(sys)).scrub(text));
-  }
+  else io.stderr.write((await secretsOnDisk(sys)).scrub(text));
   return error.exitCode;
 }
