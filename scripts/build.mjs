@@ -2,9 +2,10 @@
 // Plain esbuild code splitting: `status` and the login's MOTD are in the entry; every other command is
 // one chunk (src/commands/index.ts, with yaml and pino) imported when chosen, and Handlebars and execa
 // are chunks imported at their first use. So `status` and the MOTD load the entry and two small chunks
-// (what it shares with the rest, and esbuild's helpers), none of yaml, Handlebars, execa or pino. Node
-// runs it with --enable-source-maps (debian/immich-firstboot.wrapper), so a stack trace names the real
-// file and line, in src/ or in a dependency.
+// (what it shares with the rest, and esbuild's helpers), none of yaml, Handlebars, execa or pino. A
+// logged stack trace names the real file and line, in src/ or in a dependency: src/system/stack-trace.ts
+// reads the source maps when a stack is printed (Node's --enable-source-maps would read every loaded
+// chunk's map at every start).
 import { build } from 'esbuild';
 import {
   chmodSync,

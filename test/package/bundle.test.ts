@@ -1,6 +1,6 @@
 // What the build ships: plain esbuild output (an entry, chunks, source maps), no loader of our own, and
-// stack traces that name the real file and line — in src/ and in a dependency — under --enable-source-maps
-// (as the .deb's wrapper runs it).
+// logged stack traces that name the real file and line — in src/ and in a dependency — under plain node,
+// as the .deb's wrapper runs it (the maps are read when a stack is printed), and under --enable-source-maps.
 import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,23 +30,24 @@ describe('the build', () => {
     expect(Math.max(...entry.split('\n').map((l) => l.length))).toBeLessThan(400);
   });
 
-  it("shows a dependency's real file and line in a stack trace (Handlebars refusing a broken template)", async () => {
-    // A release whose credentials template does not parse: Handlebars' parser throws inside the step,
-    // which logs the error with its stack (code internal).
-    const data = mkdtempSync(path.join(os.tmpdir(), 'ifb-data-'));
-    for (const dir of ['templates', 'nginx', 'compose'])
-      cpSync(path.join(REPO, dir), path.join(data, dir), { recursive: true });
-    writeFileSync(path.join(data, 'templates/credentials.txt.hbs'), 'Hello {{#if}}\n');
-    const run = await runCli(['--root', makeRoot(), '--skip-stack'], {
-      IMMICH_FIRSTBOOT_DATA_DIR: data,
-      NODE_OPTIONS: '--enable-source-maps',
+  for (const [how, env] of [
+    ['as the .deb runs it (plain node)', {}],
+    ['under --enable-source-maps', { NODE_OPTIONS: '--enable-source-maps' }],
+  ] as const)
+    it(`shows a dependency's real file and line in a stack trace, ${how} (Handlebars refusing a broken template)`, async () => {
+      // A release whose credentials template does not parse: Handlebars' parser throws inside the step,
+      // which logs the error with its stack (code internal).
+      const data = mkdtempSync(path.join(os.tmpdir(), 'ifb-data-'));
+      for (const dir of ['templates', 'nginx', 'compose'])
+        cpSync(path.join(REPO, dir), path.join(data, dir), { recursive: true });
+      writeFileSync(path.join(data, 'templates/credentials.txt.hbs'), 'Hello {{#if}}\n');
+      const run = await runCli(['--root', makeRoot(), '--skip-stack'], { IMMICH_FIRSTBOOT_DATA_DIR: data, ...env });
+      expect(run.code).toBe(1);
+      const failed = run.lines.find((l) => l.step === 'credentials' && l.level >= 50) as
+        { err?: { stack?: string } } | undefined;
+      const stack = failed?.err?.stack ?? '';
+      expect(stack).toMatch(/node_modules\/handlebars\/[\w/.-]+\.js:\d+:\d+/);
+      expect(stack).toMatch(/src\/render\.ts:\d+:\d+/);
+      expect(stack).not.toMatch(/chunk-[A-Z0-9]+\.mjs|immich-firstboot\.mjs/);
     });
-    expect(run.code).toBe(1);
-    const failed = run.lines.find((l) => l.step === 'credentials' && l.level >= 50) as
-      { err?: { stack?: string } } | undefined;
-    const stack = failed?.err?.stack ?? '';
-    expect(stack).toMatch(/node_modules\/handlebars\/[\w/.-]+\.js:\d+:\d+/);
-    expect(stack).toMatch(/src\/render\.ts:\d+:\d+/);
-    expect(stack).not.toMatch(/chunk-[A-Z0-9]+\.mjs/);
-  });
 });
