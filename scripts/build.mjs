@@ -24,14 +24,19 @@ const dist = 'dist';
 const entry = 'immich-firstboot.mjs';
 const shipped = (name) => /\.mjs(\.map)?$/.test(name);
 
-// Built in a private directory, then renamed into dist/ file by file, the entry last: a test running
-// the bundle meanwhile never reads half a file, and never an entry whose chunks are not there yet.
+// Built for dist/ (so each source map names src/ and node_modules/ where they are), written to a private
+// directory, then renamed into dist/ file by file, the entry last: a test running the bundle meanwhile
+// never reads half a file, and never an entry whose chunks are not there yet.
 mkdirSync(dist, { recursive: true });
 const out = mkdtempSync(path.join(dist, '.build-'));
 try {
-  await build({
+  const { outputFiles } = await build({
+    // src/bin.ts starts with `#!/usr/bin/env node`, which esbuild keeps as the entry's first line (and
+    // counts in its map): package.json's "bin" (npm link, npx) runs the entry itself; the .deb's wrapper
+    // runs node on it.
     entryPoints: { 'immich-firstboot': 'src/bin.ts' },
-    outdir: out,
+    outdir: dist,
+    write: false,
     outExtension: { '.js': '.mjs' },
     chunkNames: 'chunk-[hash]',
     bundle: true,
@@ -50,9 +55,8 @@ try {
     },
     logLevel: 'warning',
   });
+  for (const file of outputFiles) writeFileSync(path.join(out, path.basename(file.path)), file.contents);
   const built = readdirSync(out).filter(shipped);
-  // package.json's "bin" (npm link, npx) runs the entry itself; the .deb's wrapper runs node on it.
-  writeFileSync(path.join(out, entry), `#!/usr/bin/env node\n${readFileSync(path.join(out, entry), 'utf8')}`);
   chmodSync(path.join(out, entry), 0o755);
   for (const name of built.filter((n) => n !== entry)) renameSync(path.join(out, name), path.join(dist, name));
   renameSync(path.join(out, entry), path.join(dist, entry));
