@@ -1,15 +1,37 @@
-// What the build ships: plain esbuild output (an entry, chunks, source maps), no loader of our own, and
-// logged stack traces that name the real file and line — in src/ and in a dependency — under plain node,
-// as the .deb's wrapper runs it (the maps are read when a stack is printed), and under --enable-source-maps.
+// What the build ships: plain esbuild output (an entry, chunks, source maps), no loader of our own; what
+// `status` and the login load (three small files of our own code, no source map); and logged stack traces
+// that name the real file and line — in src/ and in a dependency — under plain node, as the .deb's wrapper
+// runs it (the maps are read when a stack is printed), and under --enable-source-maps.
+import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO, runCli } from '../support/cli.js';
+import { BUNDLE, REPO, runCli } from '../support/cli.js';
 import { makeRoot } from '../support/root.js';
 
 const DIST = path.join(REPO, 'dist');
 const shipped = (): string[] => readdirSync(DIST).filter((n) => n.endsWith('.mjs'));
+
+/** A built file and every chunk it imports statically: what loads before its code runs. */
+function statically(name: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(name)) return seen;
+  seen.add(name);
+  const text = readFileSync(path.join(DIST, name), 'utf8');
+  for (const [, chunk] of text.matchAll(/^(?:import|\} from) "\.\/(chunk-\w+\.mjs)";$/gm)) statically(chunk, seen);
+  return seen;
+}
+/** What `status` and the MOTD load: the entry and its static imports (main.ts imports nothing more for them). */
+const statusFiles = (): string[] => [...statically('immich-firstboot.mjs')].sort();
+
+const hasStrace = (() => {
+  try {
+    execFileSync('strace', ['-qq', '-e', 'trace=execve', 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 describe('the build', () => {
   it('is the entry and its chunks, each with a source map, and carries no code as strings', () => {
@@ -28,6 +50,30 @@ describe('the build', () => {
     // No line a reader cannot read: the longest line of our own code stays short.
     const entry = readFileSync(path.join(DIST, 'immich-firstboot.mjs'), 'utf8');
     expect(Math.max(...entry.split('\n').map((l) => l.length))).toBeLessThan(400);
+  });
+
+  it('gives `status` and the login the entry and two small chunks to load, none of them a dependency', () => {
+    expect(statusFiles()).toHaveLength(3);
+    for (const name of statusFiles()) {
+      const { sources } = JSON.parse(readFileSync(path.join(DIST, `${name}.map`), 'utf8')) as { sources: string[] };
+      expect(
+        sources.filter((s) => s.includes('node_modules/')),
+        name,
+      ).toEqual([]);
+    }
+  });
+
+  it.skipIf(!hasStrace)('opens only those files for `status` and `motd`, and no source map (strace)', () => {
+    const root = makeRoot();
+    for (const command of ['status', 'motd']) {
+      const trace = path.join(mkdtempSync(path.join(os.tmpdir(), 'ifb-strace-')), 'openat.log');
+      // status exits 5 here (first boot not started): what it opens is the point, not its verdict.
+      const args = ['-f', '-qq', '-e', 'trace=openat', '-o', trace, process.execPath, BUNDLE, '--root', root, command];
+      expect(spawnSync('strace', args).error).toBeUndefined();
+      const opened = [...readFileSync(trace, 'utf8').matchAll(/openat\(AT_FDCWD, "([^"]+)"/g)].map(([, file]) => file);
+      const ours = opened.filter((f) => path.dirname(f) === DIST).map((f) => path.basename(f));
+      expect([...new Set(ours)].sort(), command).toEqual(statusFiles());
+    }
   });
 
   for (const [how, env] of [
