@@ -1,8 +1,8 @@
 // Every command but `status` and `motd`, and what they need (config.yaml, the logger, sd_notify): main.ts
-// imports this one module when one of them is chosen. One dynamic import, not one per command: esbuild
-// puts code shared by the entry and a chunk it imports into chunks of their own, one per set of importers,
-// so each further import() site would split what `status` and the login's MOTD load into more files
-// (each a few hundred microseconds to load). Handlebars and execa are imported at their first use.
+// imports this one module when one of them is chosen. One import() for them all, not one per command:
+// esbuild makes a chunk for each set of entries (the entry, each import() target) that share code, so
+// what `status` shares with several commands would be spread over as many chunks, each one more file
+// for every `status` and login to load. Handlebars and execa are imported at their first use.
 
 export { loadConfig } from '../config-file.js';
 export { createLogger, pickFormat, SecretRegistry } from '../log.js';
