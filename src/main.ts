@@ -11,6 +11,7 @@ import type { Config } from './config.js';
 import { secretsOnDisk } from './env-file-format.js';
 import { asFirstbootError, EXIT, type ExitCode, type FirstbootError } from './errors.js';
 import type { LogSink } from './log.js';
+import type { SecretRegistry } from './redact.js';
 import type { RunnerEnv } from './runner.js';
 import { createSystem, type System } from './system/index.js';
 import { VERSION } from './version.js';
@@ -61,27 +62,34 @@ function print(io: Io, text: string): ExitCode {
   return EXIT.ok;
 }
 
+// status and motd read .env (for the redaction) beside the state files, not after them: a login waits for both.
 async function statusCommand({ args, sys, io }: Call): Promise<ExitCode> {
+  const secrets = secretsOnDisk(sys);
   const report = await statusReport(sys);
-  await printRedacted(sys, io, args.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+  await printRedacted(io, secrets, args.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
   return statusExitCode(report);
 }
 
 async function motdCommand({ sys, io }: Call): Promise<ExitCode> {
-  await printRedacted(sys, io, formatMotd(await statusReport(sys)));
+  const secrets = secretsOnDisk(sys);
+  await printRedacted(io, secrets, formatMotd(await statusReport(sys)));
   return EXIT.ok;
 }
 
 async function doctorCommand({ args, sys, io }: Call): Promise<ExitCode> {
   const { doctor, doctorExitCode, formatDoctor } = await import('./commands/index.js');
   const findings = await doctor(sys, { configPath: args.config, env: io.env, live: args.live, logSink: io.stderr });
-  await printRedacted(sys, io, args.json ? `${JSON.stringify(findings, null, 2)}\n` : formatDoctor(findings));
+  const text = args.json ? `${JSON.stringify(findings, null, 2)}\n` : formatDoctor(findings);
+  await printRedacted(io, secretsOnDisk(sys), text);
   return doctorExitCode(findings);
 }
 
-/** What status, motd and doctor print comes from files: the secret on disk is redacted from it first. */
-async function printRedacted(sys: System, io: Io, text: string): Promise<void> {
-  io.stdout.write((await secretsOnDisk(sys)).scrub(text));
+/**
+ * What status, motd and doctor print comes from files: the secret on disk (secretsOnDisk, which never
+ * rejects: an unreadable .env holds nothing we could print either) is redacted from it first.
+ */
+async function printRedacted(io: Io, secrets: Promise<SecretRegistry>, text: string): Promise<void> {
+  io.stdout.write((await secrets).scrub(text));
 }
 
 async function prepareImageCommand({ args, sys, io }: Call): Promise<ExitCode> {
