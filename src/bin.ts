@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // The executable: runs main() with the real process, sets the exit code (no process.exit: let
 // stdout drain, as zx does). Output goes through quietWhenClosed: a closed pipe ends it quietly.
 

@@ -5,6 +5,7 @@
 import pino, { type Logger } from 'pino';
 import type { LogLevel } from './config.js';
 import { printable, type SecretRegistry } from './redact.js';
+import { withSourcePositions } from './system/stack-trace.js';
 
 export type { Logger } from 'pino';
 export { SecretRegistry } from './redact.js';
@@ -49,9 +50,19 @@ export function createLogger(options: {
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: ['secret', 'password', '*.password', 'DB_PASSWORD', '*.DB_PASSWORD'], censor: '[REDACTED]' },
       formatters: { level: (_label, number) => ({ level: number }) },
+      // An error's stack (code internal) names the real file and line, ours or a dependency's.
+      serializers: { err: serializeError },
     },
     destination,
   );
+}
+
+/** pino's own error serializer (message and stack with every cause), the stack's frames mapped to their sources. */
+function serializeError(error: unknown): unknown {
+  const serialized: unknown = pino.stdSerializers.err(error as Error);
+  if (serialized && typeof serialized === 'object' && 'stack' in serialized && typeof serialized.stack === 'string')
+    serialized.stack = withSourcePositions(serialized.stack);
+  return serialized;
 }
 
 function prettyLine(json: string): string {

@@ -1,10 +1,14 @@
 // The entry point: parse arguments, then load only what the one command needs, wire the System, run it.
-// Commands are imported when chosen: `status` and the login's MOTD must not wait for pino, yaml,
-// Handlebars and execa to load.
+// `status` and the login's MOTD are here (they read a few small files); every other command is in
+// commands/index.ts, imported when chosen: `status` and the MOTD must not wait for pino, yaml, Handlebars
+// and execa to load.
 
 import path from 'node:path';
 import { parseArgs, USAGE, type Args } from './cli.js';
+import { formatMotd } from './commands/motd.js';
+import { formatStatus, statusExitCode, statusReport } from './commands/status.js';
 import type { Config } from './config.js';
+import { secretsOnDisk } from './env-file-format.js';
 import { asFirstbootError, EXIT, type ExitCode, type FirstbootError } from './errors.js';
 import type { LogSink } from './log.js';
 import { printable, type SecretRegistry } from './redact.js';
@@ -58,40 +62,40 @@ function print(io: Io, text: string): ExitCode {
   return EXIT.ok;
 }
 
+// status and motd read .env (for the redaction) beside the state files, not after them: a login waits for both.
 async function statusCommand({ args, sys, io }: Call): Promise<ExitCode> {
-  const { formatStatus, statusExitCode, statusReport } = await import('./commands/status.js');
+  const secrets = secretsOnDisk(sys);
   const report = await statusReport(sys);
-  await printRedacted(sys, io, args.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+  await printRedacted(io, secrets, args.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
   return statusExitCode(report);
 }
 
 async function motdCommand({ sys, io }: Call): Promise<ExitCode> {
-  const { statusReport } = await import('./commands/status.js');
-  const { formatMotd } = await import('./commands/motd.js');
-  await printRedacted(sys, io, formatMotd(await statusReport(sys)));
+  const secrets = secretsOnDisk(sys);
+  await printRedacted(io, secrets, formatMotd(await statusReport(sys)));
   return EXIT.ok;
 }
 
 async function doctorCommand({ args, sys, io }: Call): Promise<ExitCode> {
-  const { doctor, doctorExitCode, formatDoctor } = await import('./commands/doctor.js');
+  const { doctor, doctorExitCode, formatDoctor } = await import('./commands/index.js');
   const findings = await doctor(sys, { configPath: args.config, env: io.env, live: args.live, logSink: io.stderr });
-  await printRedacted(sys, io, args.json ? `${JSON.stringify(findings, null, 2)}\n` : formatDoctor(findings));
+  const text = args.json ? `${JSON.stringify(findings, null, 2)}\n` : formatDoctor(findings);
+  await printRedacted(io, secretsOnDisk(sys), text);
   return doctorExitCode(findings);
 }
 
 /**
- * What status, motd and doctor print comes from files and other programs: the secret on disk is redacted
+ * What status, motd and doctor print comes from files and other programs: the secret on disk
+ * (secretsOnDisk, which never rejects: an unreadable .env holds nothing we could print either) is redacted
  * from it first, and control characters are escaped (a process name could hold ESC sequences).
  */
-async function printRedacted(sys: System, io: Io, text: string): Promise<void> {
-  const { secretsOnDisk } = await import('./env-file-format.js');
-  io.stdout.write(printable((await secretsOnDisk(sys)).scrub(text)));
+async function printRedacted(io: Io, secrets: Promise<SecretRegistry>, text: string): Promise<void> {
+  io.stdout.write(printable((await secrets).scrub(text)));
 }
 
 async function prepareImageCommand({ args, sys, io }: Call): Promise<ExitCode> {
   const config = await configOf({ args, sys, io });
-  const { formatPrepare, prepareFailed, prepareImage } = await import('./commands/prepare-image.js');
-  const { secretsOnDisk } = await import('./env-file-format.js');
+  const { formatPrepare, prepareFailed, prepareImage } = await import('./commands/index.js');
   // Read before prepare-image removes .env: what it prints (the paths of copies it found, Docker's
   // output, an error) is redacted with it afterwards, like every other channel.
   const secrets = await secretsOnDisk(sys);
@@ -113,7 +117,7 @@ async function prepareImageCommand({ args, sys, io }: Call): Promise<ExitCode> {
 /** config.yaml, or --config FILE: whatever keeps it from loading is a config error. */
 async function configOf({ args, sys, io }: Call): Promise<Config> {
   try {
-    const { loadConfig } = await import('./config-file.js');
+    const { loadConfig } = await import('./commands/index.js');
     return await loadConfig(sys, args.config, io.env);
   } catch (error) {
     throw asFirstbootError(error, 'config-invalid');
@@ -127,8 +131,7 @@ async function logged(call: Call, command: LoggedRun): Promise<ExitCode> {
   // Files are created with their exact modes anyway; this makes what child programs create (openssl's
   // key before we chmod it) private too. The unit sets UMask=0077 as well.
   process.umask(0o077);
-  const { createLogger, pickFormat, SecretRegistry } = await import('./log.js');
-  const { createNotifier } = await import('./notify.js');
+  const { createLogger, createNotifier, pickFormat, SecretRegistry } = await import('./commands/index.js');
   const secrets = new SecretRegistry();
   const log = createLogger({
     level: config.logLevel,
@@ -149,19 +152,17 @@ async function logged(call: Call, command: LoggedRun): Promise<ExitCode> {
 }
 
 async function runCommand(env: RunnerEnv, args: Args): Promise<ExitCode> {
-  const { runFirstBoot } = await import('./runner.js');
-  const { FIRST_BOOT } = await import('./steps/index.js');
+  const { FIRST_BOOT, runFirstBoot } = await import('./commands/index.js');
   return runFirstBoot(env, FIRST_BOOT, { skipStack: args.skipStack, newCert: false });
 }
 
 async function regenerateCertCommand(env: RunnerEnv): Promise<ExitCode> {
-  const { runAdHoc } = await import('./runner.js');
-  const { regenerateCertSteps } = await import('./steps/index.js');
+  const { regenerateCertSteps, runAdHoc } = await import('./commands/index.js');
   return runAdHoc(env, 'regenerate-cert', await regenerateCertSteps(env.sys), { skipStack: true, newCert: true });
 }
 
 async function perBootCommand(env: RunnerEnv): Promise<ExitCode> {
-  const { perBoot } = await import('./commands/per-boot.js');
+  const { perBoot } = await import('./commands/index.js');
   return perBoot(env);
 }
 
@@ -175,9 +176,6 @@ async function report(
   const text = `immich-firstboot: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`;
   if (secrets) io.stderr.write(printable(secrets.scrub(text)));
   else if (!sys) io.stderr.write(printable(text));
-  else {
-    const { secretsOnDisk } = await import('./env-file-format.js');
-    io.stderr.write(printable((await secretsOnDisk(sys)).scrub(text)));
-  }
+  else io.stderr.write(printable((await secretsOnDisk(sys)).scrub(text)));
   return error.exitCode;
 }

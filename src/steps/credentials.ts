@@ -30,7 +30,7 @@ export const credentials: Step = {
         hint: 'run `immich-firstboot` again: the env step restores it',
       });
     }
-    const text = render<CredentialsContext>(
+    const text = await render<CredentialsContext>(
       ctx.sys,
       'templates/credentials.txt.hbs',
       credentialsContext(ctx, dbPassword),

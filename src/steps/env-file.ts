@@ -37,7 +37,7 @@ export const envFile: Step = {
       await refuseIfPostgresInitialised(ctx);
       const dbPassword = generateSecret(ctx.sys.randomBytes);
       ctx.secrets.add(dbPassword);
-      await fs.write(PATHS.envFile, render<EnvContext>(ctx.sys, 'templates/env.hbs', { ...wanted, dbPassword }), {
+      await fs.write(PATHS.envFile, await render<EnvContext>(ctx.sys, 'templates/env.hbs', { ...wanted, dbPassword }), {
         mode: ENV_MODE,
         rootOwned: true,
       });

@@ -27,7 +27,7 @@ export const nginxSite: Step = {
     const { fs } = ctx.sys;
     const { facts, managed } = ctx.journal;
     const names = [ctx.config.domain, facts.host?.hostname].filter((n): n is string => !!n && n !== 'localhost');
-    const site = render<SiteContext>(ctx.sys, 'nginx/immich.conf.hbs', {
+    const site = await render<SiteContext>(ctx.sys, 'nginx/immich.conf.hbs', {
       serverNames: names.length > 0 ? [...new Set(names)].join(' ') : '_',
       certPath: PATHS.tlsCert,
       keyPath: PATHS.tlsKey,

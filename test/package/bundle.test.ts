@@ -1,15 +1,37 @@
-// What the build ships: plain esbuild output (an entry, chunks, source maps), no loader of our own, and
-// stack traces that name the real file and line — in src/ and in a dependency — under --enable-source-maps
-// (as the .deb's wrapper runs it).
+// What the build ships: plain esbuild output (an entry, chunks, source maps), no loader of our own; what
+// `status` and the login load (three small files of our own code, no source map); and logged stack traces
+// that name the real file and line — in src/ and in a dependency — under plain node, as the .deb's wrapper
+// runs it (the maps are read when a stack is printed), and under --enable-source-maps.
+import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO, runCli } from '../support/cli.js';
+import { BUNDLE, REPO, runCli } from '../support/cli.js';
 import { makeRoot } from '../support/root.js';
 
 const DIST = path.join(REPO, 'dist');
 const shipped = (): string[] => readdirSync(DIST).filter((n) => n.endsWith('.mjs'));
+
+/** A built file and every chunk it imports statically: what loads before its code runs. */
+function statically(name: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(name)) return seen;
+  seen.add(name);
+  const text = readFileSync(path.join(DIST, name), 'utf8');
+  for (const [, chunk] of text.matchAll(/^(?:import|\} from) "\.\/(chunk-\w+\.mjs)";$/gm)) statically(chunk, seen);
+  return seen;
+}
+/** What `status` and the MOTD load: the entry and its static imports (main.ts imports nothing more for them). */
+const statusFiles = (): string[] => [...statically('immich-firstboot.mjs')].sort();
+
+const hasStrace = (() => {
+  try {
+    execFileSync('strace', ['-qq', '-e', 'trace=execve', 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 describe('the build', () => {
   it('is the entry and its chunks, each with a source map, and carries no code as strings', () => {
@@ -30,23 +52,48 @@ describe('the build', () => {
     expect(Math.max(...entry.split('\n').map((l) => l.length))).toBeLessThan(400);
   });
 
-  it("shows a dependency's real file and line in a stack trace (Handlebars refusing a broken template)", async () => {
-    // A release whose credentials template does not parse: Handlebars' parser throws inside the step,
-    // which logs the error with its stack (code internal).
-    const data = mkdtempSync(path.join(os.tmpdir(), 'ifb-data-'));
-    for (const dir of ['templates', 'nginx', 'compose'])
-      cpSync(path.join(REPO, dir), path.join(data, dir), { recursive: true });
-    writeFileSync(path.join(data, 'templates/credentials.txt.hbs'), 'Hello {{#if}}\n');
-    const run = await runCli(['--root', makeRoot(), '--skip-stack'], {
-      IMMICH_FIRSTBOOT_DATA_DIR: data,
-      NODE_OPTIONS: '--enable-source-maps',
-    });
-    expect(run.code).toBe(1);
-    const failed = run.lines.find((l) => l.step === 'credentials' && l.level >= 50) as
-      { err?: { stack?: string } } | undefined;
-    const stack = failed?.err?.stack ?? '';
-    expect(stack).toMatch(/node_modules\/handlebars\/[\w/.-]+\.js:\d+:\d+/);
-    expect(stack).toMatch(/src\/render\.ts:\d+:\d+/);
-    expect(stack).not.toMatch(/chunk-[A-Z0-9]+\.mjs/);
+  it('gives `status` and the login the entry and two small chunks to load, none of them a dependency', () => {
+    expect(statusFiles()).toHaveLength(3);
+    for (const name of statusFiles()) {
+      const { sources } = JSON.parse(readFileSync(path.join(DIST, `${name}.map`), 'utf8')) as { sources: string[] };
+      expect(
+        sources.filter((s) => s.includes('node_modules/')),
+        name,
+      ).toEqual([]);
+    }
   });
+
+  it.skipIf(!hasStrace)('opens only those files for `status` and `motd`, and no source map (strace)', () => {
+    const root = makeRoot();
+    for (const command of ['status', 'motd']) {
+      const trace = path.join(mkdtempSync(path.join(os.tmpdir(), 'ifb-strace-')), 'openat.log');
+      // status exits 5 here (first boot not started): what it opens is the point, not its verdict.
+      const args = ['-f', '-qq', '-e', 'trace=openat', '-o', trace, process.execPath, BUNDLE, '--root', root, command];
+      expect(spawnSync('strace', args).error).toBeUndefined();
+      const opened = [...readFileSync(trace, 'utf8').matchAll(/openat\(AT_FDCWD, "([^"]+)"/g)].map(([, file]) => file);
+      const ours = opened.filter((f) => path.dirname(f) === DIST).map((f) => path.basename(f));
+      expect([...new Set(ours)].sort(), command).toEqual(statusFiles());
+    }
+  });
+
+  for (const [how, env] of [
+    ['as the .deb runs it (plain node)', {}],
+    ['under --enable-source-maps', { NODE_OPTIONS: '--enable-source-maps' }],
+  ] as const)
+    it(`shows a dependency's real file and line in a stack trace, ${how} (Handlebars refusing a broken template)`, async () => {
+      // A release whose credentials template does not parse: Handlebars' parser throws inside the step,
+      // which logs the error with its stack (code internal).
+      const data = mkdtempSync(path.join(os.tmpdir(), 'ifb-data-'));
+      for (const dir of ['templates', 'nginx', 'compose'])
+        cpSync(path.join(REPO, dir), path.join(data, dir), { recursive: true });
+      writeFileSync(path.join(data, 'templates/credentials.txt.hbs'), 'Hello {{#if}}\n');
+      const run = await runCli(['--root', makeRoot(), '--skip-stack'], { IMMICH_FIRSTBOOT_DATA_DIR: data, ...env });
+      expect(run.code).toBe(1);
+      const failed = run.lines.find((l) => l.step === 'credentials' && l.level >= 50) as
+        { err?: { stack?: string } } | undefined;
+      const stack = failed?.err?.stack ?? '';
+      expect(stack).toMatch(/node_modules\/handlebars\/[\w/.-]+\.js:\d+:\d+/);
+      expect(stack).toMatch(/src\/render\.ts:\d+:\d+/);
+      expect(stack).not.toMatch(/chunk-[A-Z0-9]+\.mjs|immich-firstboot\.mjs/);
+    });
 });

@@ -12,7 +12,7 @@ import { makeRoot } from '../support/root.js';
 
 const OLD = 'AA:'.repeat(31) + 'AA';
 const NEW = 'BB:'.repeat(31) + 'BB';
-const SITE = render(shipped, 'nginx/immich.conf.hbs', {
+const SITE = await render(shipped, 'nginx/immich.conf.hbs', {
   serverNames: '_',
   certPath: '/c',
   keyPath: '/k',

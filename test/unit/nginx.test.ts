@@ -5,8 +5,8 @@ import { siteListens } from '../../src/nginx.js';
 import { shipped } from '../support/fake-system.js';
 
 describe('siteListens', () => {
-  it('finds 80 and 443 (IPv4 and IPv6, TLS on 443) in the rendered site', () => {
-    const site = render(shipped, 'nginx/immich.conf.hbs', {
+  it('finds 80 and 443 (IPv4 and IPv6, TLS on 443) in the rendered site', async () => {
+    const site = await render(shipped, 'nginx/immich.conf.hbs', {
       serverNames: '_',
       certPath: '/c',
       keyPath: '/k',

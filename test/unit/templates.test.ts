@@ -5,7 +5,7 @@ import type { EnvContext } from '../../src/immich-env.js';
 import { shipped } from '../support/fake-system.js';
 
 describe('templates', () => {
-  it('env.hbs renders values verbatim (no HTML escaping) and fails on a missing one', () => {
+  it('env.hbs renders values verbatim (no HTML escaping) and fails on a missing one', async () => {
     const context: EnvContext = {
       uploadLocation: '/opt/immich/library',
       dbDataLocation: '/opt/immich/postgres',
@@ -15,9 +15,9 @@ describe('templates', () => {
       dbUsername: 'postgres',
       dbDatabaseName: 'immich',
     };
-    expect(render(shipped, 'templates/env.hbs', context)).toMatchSnapshot();
-    expect(render(shipped, 'templates/env.hbs', { ...context, timezone: 'A&B<C>' })).toContain('TZ=A&B<C>');
+    expect(await render(shipped, 'templates/env.hbs', context)).toMatchSnapshot();
+    expect(await render(shipped, 'templates/env.hbs', { ...context, timezone: 'A&B<C>' })).toContain('TZ=A&B<C>');
     const { dbPassword: _omit, ...missing } = context;
-    expect(() => render(shipped, 'templates/env.hbs', missing)).toThrow(/"dbPassword" not defined/);
+    await expect(render(shipped, 'templates/env.hbs', missing)).rejects.toThrow(/"dbPassword" not defined/);
   });
 });
