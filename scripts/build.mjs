@@ -48,7 +48,7 @@ try {
     sourcemap: true,
     legalComments: 'eof',
     define: { __IMMICH_FIRSTBOOT_VERSION__: JSON.stringify(version) },
-    // The CommonJS dependencies (pino, handlebars, yaml) call require() for Node's built-ins, which an
+    // The CommonJS dependencies (pino, handlebars, dotenv) call require() for Node's built-ins, which an
     // ES module does not have: each chunk gets one of its own.
     banner: {
       js: "import { createRequire as __ifbCreateRequire } from 'node:module';\nconst require = __ifbCreateRequire(import.meta.url);",

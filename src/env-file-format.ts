@@ -1,29 +1,16 @@
-// Immich's .env as every command reads it: the one parser (dotenv's grammar, as docker compose reads it
-// too), the one check of its lines, and the one way DB_PASSWORD is found and replaced. An error about a
-// line names the file, the line number and the key, never the line: it may hold the secret.
+// Immich's .env as every command reads it: the one parser (dotenv's, as docker compose reads it too),
+// the one check of its lines, and the one way DB_PASSWORD is found and replaced. An error about a line
+// names the file, the line number and the key, never the line: it may hold the secret.
 
+import { parse as parseDotenv } from 'dotenv';
 import { FirstbootError } from './errors.js';
 import { PATHS } from './paths.js';
 import { SecretRegistry } from './redact.js';
 import type { System } from './system/index.js';
 
-// dotenv's parse() (dotenv 17.4, lib/main.js; BSD-2-Clause), its line grammar copied exactly, rather than
-// dotenv itself: dotenv's main.js loads node:crypto (for its vault) as it starts, milliseconds of every
-// `status` and login, which read .env for the redaction. test/unit/env-file-format.test.ts holds this
-// copy to dotenv's own answers (dotenv stays a devDependency for that).
-const LINE =
-  /(?:^|^)\s*(?:export\s+)?([\w.-]+)(?:\s*=\s*?|:\s+?)(\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|\s*`(?:\\`|[^`])*`|[^#\r\n]+)?\s*(?:#.*)?(?:$|$)/gm;
-
 /** Every key dotenv finds (the last assignment of a key wins), as docker compose would see them. */
 export function parseEnv(text: string): Record<string, string> {
-  const found: Record<string, string> = {};
-  for (const [, key, raw = ''] of text.replace(/\r\n?/g, '\n').matchAll(LINE)) {
-    const trimmed = raw.trim();
-    // Surrounding quotes go; only a double-quoted value has its \n and \r expanded.
-    const value = trimmed.replace(/^(['"`])([\s\S]*)\1$/gm, '$2');
-    found[key] = trimmed.startsWith('"') ? value.replace(/\\n/g, '\n').replace(/\\r/g, '\r') : value;
-  }
-  return found;
+  return parseDotenv(text);
 }
 
 /**

@@ -1,5 +1,5 @@
 // The first boot's step ids, in order, without the steps: `status` and the MOTD need only the names,
-// and importing the steps themselves would load yaml and the code of every step on every login.
+// and importing the steps themselves would load Handlebars, execa and dotenv on every login.
 
 export const FIRST_BOOT_IDS = [
   'host-facts',
