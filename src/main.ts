@@ -8,7 +8,6 @@ import { parseArgs, USAGE, type Args } from './cli.js';
 import { formatMotd } from './commands/motd.js';
 import { formatStatus, statusExitCode, statusReport } from './commands/status.js';
 import type { Config } from './config.js';
-import { secretsOnDisk } from './env-file-format.js';
 import { asFirstbootError, EXIT, type ExitCode, type FirstbootError } from './errors.js';
 import type { LogSink } from './log.js';
 import { printable, type SecretRegistry } from './redact.js';
@@ -62,17 +61,18 @@ function print(io: Io, text: string): ExitCode {
   return EXIT.ok;
 }
 
-// status and motd read .env (for the redaction) beside the state files, not after them: a login waits for both.
+// status and the MOTD print only the journal, the done-stamp and the lock. The journal went through the
+// redaction when it was written (writeJournal scrubs every secret the run knew), and the stamp and the lock
+// hold no free text: so they do not read .env again, which would load dotenv (and node:crypto) at every
+// login. Control characters are still escaped: a journal from another version may hold them.
 async function statusCommand({ args, sys, io }: Call): Promise<ExitCode> {
-  const secrets = secretsOnDisk(sys);
   const report = await statusReport(sys);
-  await printRedacted(io, secrets, args.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+  io.stdout.write(printable(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report)));
   return statusExitCode(report);
 }
 
 async function motdCommand({ sys, io }: Call): Promise<ExitCode> {
-  const secrets = secretsOnDisk(sys);
-  await printRedacted(io, secrets, formatMotd(await statusReport(sys)));
+  io.stdout.write(printable(formatMotd(await statusReport(sys))));
   return EXIT.ok;
 }
 
@@ -80,17 +80,23 @@ async function doctorCommand({ args, sys, io }: Call): Promise<ExitCode> {
   const { doctor, doctorExitCode, formatDoctor } = await import('./commands/index.js');
   const findings = await doctor(sys, { configPath: args.config, env: io.env, live: args.live, logSink: io.stderr });
   const text = args.json ? `${JSON.stringify(findings, null, 2)}\n` : formatDoctor(findings);
-  await printRedacted(io, secretsOnDisk(sys), text);
+  await printRedacted(io, sys, text);
   return doctorExitCode(findings);
 }
 
 /**
- * What status, motd and doctor print comes from files and other programs: the secret on disk
- * (secretsOnDisk, which never rejects: an unreadable .env holds nothing we could print either) is redacted
- * from it first, and control characters are escaped (a process name could hold ESC sequences).
+ * What doctor prints comes from files and other programs: the secret on disk (secretsOnDisk, which never
+ * rejects: an unreadable .env holds nothing we could print either) is redacted from it first, and control
+ * characters are escaped (a process name could hold ESC sequences).
  */
-async function printRedacted(io: Io, secrets: Promise<SecretRegistry>, text: string): Promise<void> {
-  io.stdout.write(printable((await secrets).scrub(text)));
+async function printRedacted(io: Io, sys: System, text: string): Promise<void> {
+  io.stdout.write(printable((await secretsOnDisk(sys)).scrub(text)));
+}
+
+/** The secret in the tree's .env: dotenv's chunk is loaded only by the commands that need it. */
+async function secretsOnDisk(sys: System): Promise<SecretRegistry> {
+  const envFile = await import('./env-file-format.js');
+  return envFile.secretsOnDisk(sys);
 }
 
 async function prepareImageCommand({ args, sys, io }: Call): Promise<ExitCode> {
