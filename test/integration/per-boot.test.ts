@@ -9,6 +9,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE, FIXTURE_BIN, runCli } from '../support/cli.js';
 import { INSTANCE_DOC, startImdsStub, type ImdsStub } from '../support/imds-stub.js';
 import { makeRoot, readFile, snapshotTree, writeFile } from '../support/root.js';
+import { STRACE_NEEDED } from '../support/strace.js';
 
 const SITE = '/etc/nginx/sites-available/immich';
 const CERT = '/etc/immich-firstboot/tls/current/cert.pem';
@@ -71,7 +72,7 @@ describe('per-boot when nothing changed', () => {
       ['-f', '-qq', '-e', 'trace=execve,execveat', '-o', trace, process.execPath, BUNDLE, '--root', root, 'per-boot'],
       { encoding: 'utf8', env: { PATH: process.env.PATH } },
     );
-    expect(run.error, 'strace is needed (bash test/env/install-deps.sh)').toBeUndefined();
+    expect(run.error, STRACE_NEEDED).toBeUndefined();
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toContain('per-boot check: same instance, same addresses; nothing to do');
     const execs = readFileSync(trace, 'utf8')

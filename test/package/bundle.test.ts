@@ -2,13 +2,14 @@
 // `status` and the login load (three small files of our own code, no source map); and logged stack traces
 // that name the real file and line — in src/ and in a dependency — under plain node, as the .deb's wrapper
 // runs it (the maps are read when a stack is printed), and under --enable-source-maps.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BUNDLE, REPO, runCli } from '../support/cli.js';
 import { makeRoot } from '../support/root.js';
+import { expectStrace } from '../support/strace.js';
 
 const DIST = path.join(REPO, 'dist');
 const shipped = (): string[] => readdirSync(DIST).filter((n) => n.endsWith('.mjs'));
@@ -23,15 +24,6 @@ function statically(name: string, seen = new Set<string>()): Set<string> {
 }
 /** What `status` and the MOTD load: the entry and its static imports (main.ts imports nothing more for them). */
 const statusFiles = (): string[] => [...statically('immich-firstboot.mjs')].sort();
-
-const hasStrace = (() => {
-  try {
-    execFileSync('strace', ['-qq', '-e', 'trace=execve', 'true']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 describe('the build', () => {
   it('is the entry and its chunks, each with a source map, and carries no code as strings', () => {
@@ -65,7 +57,8 @@ describe('the build', () => {
     }
   });
 
-  it.skipIf(!hasStrace)('opens only those files for `status` and `motd`, and no source map (strace)', () => {
+  it('opens only those files for `status` and `motd`, and no source map (strace)', () => {
+    expectStrace();
     const root = makeRoot();
     for (const command of ['status', 'motd']) {
       const trace = path.join(mkdtempSync(path.join(os.tmpdir(), 'ifb-strace-')), 'openat.log');

@@ -4,15 +4,15 @@
 // stderr), systemd-notify's argv (a stand-in first on PATH), state.json, `status`, `status --json`,
 // `motd`, `doctor` and `doctor --json`; and the argv and environment of every child process of a first
 // boot, with and without the stack (strace -f).
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
-import { afterAll } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE, FIXTURE_BIN, killStandins, pathWith, runCli } from '../support/cli.js';
 import { freePort } from '../support/net.js';
 import { makeRoot, writeFile } from '../support/root.js';
+import { expectStrace } from '../support/strace.js';
 
 const S = 'Pl4ntedSecretQwErTy0123456789aBc';
 /** Each strace run's stand-in directory: its Immich stand-in is stopped even when a test fails early. */
@@ -109,22 +109,14 @@ describe('the secret, planted where it escaped, reaches no channel whole or in p
   }, 60_000);
 });
 
-const hasStrace = (() => {
-  try {
-    execFileSync('strace', ['-qq', '-e', 'trace=execve', 'true']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
 describe('every child process of a first boot (strace)', () => {
-  it.skipIf(!hasStrace).each([
+  it.each([
     { what: 'without the stack (--skip-stack)', args: ['--skip-stack'] },
     { what: 'with the stand-in stack (docker compose up, then the wait for Immich)', args: [] },
   ])(
     '$what: none gets the secret in its argv or its environment',
     async ({ args }) => {
+      expectStrace();
       const port = await freePort();
       const root = makeRoot(
         `imds:\n  enabled: false\nstack:\n  serverUrl: http://127.0.0.1:${port}\n  readyTimeoutSeconds: 30\n`,
