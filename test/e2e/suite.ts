@@ -84,6 +84,15 @@ export function bootSuite(release: Release, expected: Expected): void {
         .split('\n')
         .map((l) => l.split('=', 2) as [string, string]),
     );
+  /** The per-boot unit ran at this boot (its condition held) and exited 0. */
+  const expectPerBootSucceeded = (): void => {
+    expect(unitState(PERBOOT)).toEqual({
+      ActiveState: 'active',
+      SubState: 'exited',
+      Result: 'success',
+      ConditionResult: 'yes',
+    });
+  };
   const thisBoot = (unit: string): string =>
     machine.out('journalctl', '-b', '0', '-u', unit, '--no-pager', '-o', 'cat');
   const pong = (): string =>
@@ -517,12 +526,7 @@ export function bootSuite(release: Release, expected: Expected): void {
       expect(readFileSync(machine.host('/var/lib/immich-firstboot/done'), 'utf8')).toBe(before.done);
       expect(JSON.parse(machine.out('immich-firstboot', 'status', '--json')).status).toBe('done');
       // The per-boot check ran, found the same instance and addresses, and did nothing.
-      expect(unitState(PERBOOT)).toEqual({
-        ActiveState: 'active',
-        SubState: 'exited',
-        Result: 'success',
-        ConditionResult: 'yes',
-      });
+      expectPerBootSucceeded();
       expect(thisBoot(PERBOOT)).toContain('"msg":"per-boot check: same instance, same addresses; nothing to do"');
       // Docker brings the containers back by itself (restart: always); nginx still answers for them.
       expect(pong()).toBe('{"res":"pong"}');
@@ -544,12 +548,7 @@ export function bootSuite(release: Release, expected: Expected): void {
       mark('clone boot up');
 
       expect(unitState(UNIT).ConditionResult).toBe('no');
-      expect(unitState(PERBOOT)).toEqual({
-        ActiveState: 'active',
-        SubState: 'exited',
-        Result: 'success',
-        ConditionResult: 'yes',
-      });
+      expectPerBootSucceeded();
       const journal = thisBoot(PERBOOT);
       expect(journal).toContain(
         `"msg":"this VM is a clone: first boot ran on instance ${before.instance}, this is ${cloneId}; making a new certificate and credentials"`,
@@ -604,12 +603,7 @@ export function bootSuite(release: Release, expected: Expected): void {
       machine.script('boot');
       mark('moved boot up');
 
-      expect(unitState(PERBOOT)).toEqual({
-        ActiveState: 'active',
-        SubState: 'exited',
-        Result: 'success',
-        ConditionResult: 'yes',
-      });
+      expectPerBootSucceeded();
       expect(thisBoot(PERBOOT)).toMatch(/"msg":"new ECDSA certificate \(it does not name 192\.0\.2\.50\)/);
       expect(
         spawnSync('openssl', ['x509', '-in', machine.host(CERT), '-noout', '-ext', 'subjectAltName'], {
@@ -642,12 +636,7 @@ export function bootSuite(release: Release, expected: Expected): void {
       writeFileSync(machine.host('/etc/machine-id'), `${cloneId}\n`);
       machine.script('boot');
       mark('clone-race boot up');
-      expect(unitState(PERBOOT)).toEqual({
-        ActiveState: 'active',
-        SubState: 'exited',
-        Result: 'success',
-        ConditionResult: 'yes',
-      });
+      expectPerBootSucceeded();
       const journal = thisBoot(PERBOOT);
       expect(journal).toContain(
         `"msg":"/opt/immich/postgres is empty, but the image's database container exists with the old secret: pausing it before deciding"`,
