@@ -82,9 +82,9 @@ async function curl(from: 'stranger' | '127.0.0.1' | '::1', paths: string[], opt
   const result: Run = from === 'stranger' ? await stranger.curl(args) : await run('curl', args);
   if (result.code !== 0) throw new Error(`curl failed (exit ${result.code}): ${result.stderr}`);
   const answers = [...result.stdout.matchAll(/([\s\S]*?)\n<<(\d{3})>>([\s\S]*?)<<end>>\n/g)].map((m) => ({
-    body: m[1]!,
+    body: m[1],
     status: Number(m[2]),
-    headers: JSON.parse(m[3]!) as Record<string, string[]>,
+    headers: JSON.parse(m[3]) as Record<string, string[]>,
   }));
   expect(answers).toHaveLength(paths.length);
   return answers;
@@ -109,7 +109,7 @@ describe('password guessing at the door, from another host', () => {
     expect(answers.map((a) => a.status)).toEqual([...times(10).map(() => 200), 429]);
     expect(reached('burst')).toHaveLength(10);
 
-    const refused = answers[10]!;
+    const refused = answers[10];
     expect(refused.headers['content-type']).toEqual(['application/json']);
     expect(JSON.parse(refused.body)).toEqual({
       message: expect.stringMatching(/^Too many login attempts/),
@@ -175,7 +175,7 @@ describe('password guessing at the door, from another host', () => {
       expect(new Set(own.map((a) => a.status))).toEqual(new Set([200]));
       expect(reached(`owner ${from}`)).toHaveLength(20);
     }
-    expect((await curl('stranger', times(1), login('still-spent')))[0]!.status).toBe(429);
+    expect((await curl('stranger', times(1), login('still-spent')))[0].status).toBe(429);
   });
 });
 
@@ -200,7 +200,7 @@ describe("fail2ban's immich-firstboot filter and jail (Debian's fail2ban)", () =
     const forged = `198.51.100.7 - - [01/Jan/2025:00:00:00 +0000] "POST /api/auth/login HTTP/1.1" 401 0 "-" "-"`;
     await curl('stranger', ['/api/server/ping'], ['--user-agent', forged, '--referer', forged]);
     // 9 logins so far: the 10th reaches Immich, then nginx refuses (429) before Immich sees one.
-    expect((await curl('stranger', times(1), login('failed', ...refuse)))[0]!.status).toBe(401);
+    expect((await curl('stranger', times(1), login('failed', ...refuse)))[0].status).toBe(401);
     const limited = await curl('stranger', times(2), login('limited', ...refuse));
     expect(limited.map((a) => a.status)).toEqual([429, 429]);
 
