@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   openssl ca-certificates curl iproute2 procps psmisc   # the core and its tests
   nginx sslscan pebble certbot python3-certbot-nginx    # the door: real nginx, a scanner, real certbot + ACME
+  fail2ban                                              # fail2ban-regex/-client on the shipped filter and jail (no daemon)
   docker.io docker-compose busybox-static               # a real Docker engine and stand-in images
   systemd-container debootstrap systemd                 # a real systemd machine (nspawn)
   debhelper dpkg-dev fakeroot lintian bash-completion   # building and checking the .deb
@@ -24,4 +25,12 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
+# No service started by apt (the tests start their own nginx, dockerd, ...): on a host without systemd,
+# fail2ban's init script would start its daemon, which fails without /var/log/auth.log and so fails
+# the install. Docker's Debian images already carry this policy-rc.d; elsewhere it lasts the install.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -40,6 +40,8 @@ describe('the .deb', () => {
       './usr/share/man/man8/immich-firstboot.8.gz',
       './usr/share/bash-completion/completions/immich-firstboot',
       '-rwxr-xr-x root/root .* ./etc/update-motd.d/60-immich',
+      '-rw-r--r-- root/root .* ./etc/fail2ban/filter.d/immich-firstboot.conf',
+      '-rw-r--r-- root/root .* ./etc/fail2ban/jail.d/immich-firstboot.conf',
     ])
       expect(list).toMatch(new RegExp(entry, 'm'));
     // Every chunk the build made, and nothing an older build left.
@@ -60,8 +62,11 @@ describe('the .deb', () => {
     const conffiles = execFileSync('sh', ['-c', `dpkg-deb --ctrl-tarfile ${DEB} | tar -xOf - ./conffiles`], {
       encoding: 'utf8',
     });
-    // Everything under /etc is a conffile (debhelper): the config and the MOTD script, which an admin may edit or empty.
+    // Everything under /etc is a conffile (debhelper): the config, the MOTD script and fail2ban's filter and
+    // jail, which an admin may edit or empty.
     expect(conffiles.trim().split('\n').sort()).toEqual([
+      '/etc/fail2ban/filter.d/immich-firstboot.conf',
+      '/etc/fail2ban/jail.d/immich-firstboot.conf',
       '/etc/immich-firstboot/config.yaml',
       '/etc/update-motd.d/60-immich',
     ]);
@@ -72,6 +77,9 @@ describe('the .deb', () => {
     // The CLI on its own: Debian 13's docker.io does not satisfy it (test/e2e proves the install there).
     expect(control).toContain('docker-cli | docker-ce-cli | docker.io (<< 26.1.4+dfsg1-7~) | docker.io (>= 27~)');
     expect(control).toContain('Recommends: certbot, python3-certbot-nginx');
+    // The jail is inert without fail2ban, and installing the package never pulls fail2ban in.
+    expect(control).toMatch(/^Suggests: fail2ban$/m);
+    expect(control).not.toMatch(/^(Depends|Pre-Depends|Recommends):.*fail2ban/m);
     expect(control).toContain('Architecture: all');
   });
 

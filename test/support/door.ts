@@ -44,8 +44,10 @@ export interface Echo {
 }
 
 /**
- * Answers JSON {url, headers, bytes}; /status/NNN answers NNN; /redirect/PATH answers 302 with a Location
- * naming itself (http://127.0.0.1:PORT/PATH, the URL nginx proxies to); WebSocket upgrades echo each text frame.
+ * Answers JSON {url, headers, bytes}; /status/NNN answers NNN, and so does any path asked with the header
+ * `x-echo-status: NNN` (a fake Immich refusing a login at its own path); /redirect/PATH answers 302 with a
+ * Location naming itself (http://127.0.0.1:PORT/PATH, the URL nginx proxies to); WebSocket upgrades echo
+ * each text frame.
  */
 export async function startEcho(): Promise<Echo> {
   const seen: Seen[] = [];
@@ -59,7 +61,8 @@ export async function startEcho(): Promise<Echo> {
     req.on('end', () => {
       const redirect = /^\/redirect(\/.*)$/.exec(entry.url)?.[1];
       const self = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-      const status = redirect ? 302 : Number(/^\/status\/(\d{3})$/.exec(entry.url)?.[1] ?? 200);
+      const asked = /^\/status\/(\d{3})$/.exec(entry.url)?.[1] ?? req.headers['x-echo-status'];
+      const status = redirect ? 302 : Number(asked ?? 200);
       res.writeHead(status, {
         'content-type': 'application/json',
         ...(redirect ? { location: `${self}${redirect}` } : {}),
@@ -128,6 +131,8 @@ export interface TestNginx {
   bodyTemp: string;
   /** The site copy this nginx serves (what certbot edits in the certbot test). */
   siteCopy: string;
+  /** nginx's access log in the default "combined" format (Debian's http-level access_log), with `accessLog`. */
+  accessLog: string;
   masterPid(): number;
   workerPids(): number[];
   nginxArgs: string[];
@@ -161,11 +166,22 @@ export function toRootView(copy: string, root: string, ports: { http: number; ht
     .replace(new RegExp(`listen \\[::1\\]:${ports.https} `, 'g'), 'listen [::]:443 ');
 }
 
+export interface DoorOptions {
+  /** One more IPv4 address every server block also listens on, same ports (SecondHost.hostAddress: its way in). */
+  extraListen?: string;
+  /** Write an access log (TestNginx.accessLog) instead of none. */
+  accessLog?: boolean;
+}
+
 /**
  * Starts nginx (its own prefix, pid file and temp dirs) on a copy of the root's site; stop() in afterAll.
  * `given`: ports the root's site already listens on (see listenOn), instead of fresh ones.
  */
-export async function startNginx(root: string, given?: { http: number; https: number }): Promise<TestNginx> {
+export async function startNginx(
+  root: string,
+  given?: { http: number; https: number },
+  options: DoorOptions = {},
+): Promise<TestNginx> {
   const prefix = mkdtempSync(path.join(os.tmpdir(), 'ifb-nginx-'));
   chmodSync(prefix, 0o755); // the workers (nobody) reach their temp dirs through it
   const ports = given ?? { http: await freePort(), https: await freePort() };
@@ -181,7 +197,7 @@ export async function startNginx(root: string, given?: { http: number; https: nu
       'worker_processes 1;',
       'events { worker_connections 256; }',
       'http {',
-      '    access_log off;',
+      options.accessLog ? `    access_log ${temp('access.log')};` : '    access_log off;',
       ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `    ${t}_temp_path ${temp(`${t}_temp`)};`),
       `    include ${prefix}/sites/*;`,
       '}',
@@ -189,7 +205,13 @@ export async function startNginx(root: string, given?: { http: number; https: nu
     ].join('\n'),
   );
   const nginxArgs = ['-p', `${prefix}/`, '-c', conf, '-e', temp('error.log')];
-  const derive = () => writeFileSync(siteCopy, toHostView(readFileSync(path.join(root, SITE), 'utf8'), root, ports));
+  const derive = () => {
+    const copy = toHostView(readFileSync(path.join(root, SITE), 'utf8'), root, ports);
+    // The extra address: each 127.0.0.1 listen line once more, on it.
+    const extra = options.extraListen;
+    const more = (line: string) => `${line}\n${line.replace('127.0.0.1:', `${extra}:`)}`;
+    writeFileSync(siteCopy, extra ? copy.replace(/^\s*listen 127\.0\.0\.1:.*$/gm, more) : copy);
+  };
   derive();
   execFileSync('nginx', nginxArgs, { stdio: 'pipe' });
   const masterPid = () => Number(readFileSync(temp('nginx.pid'), 'utf8'));
@@ -204,6 +226,7 @@ export async function startNginx(root: string, given?: { http: number; https: nu
     prefix,
     bodyTemp: temp('client_body_temp'),
     siteCopy,
+    accessLog: temp('access.log'),
     masterPid,
     workerPids,
     nginxArgs,

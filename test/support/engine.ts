@@ -102,6 +102,10 @@ export interface SecondHost {
   hostAddress: string;
   /** Connects from inside the namespace: 'connected', or the error code (ECONNREFUSED, timeout). */
   probe(address: string, port: number): Promise<string>;
+  /** The second host's own address: the peer a server here sees. */
+  address: string;
+  /** Runs curl inside the namespace with these arguments (never rejects on a non-zero exit). */
+  curl(args: string[]): Promise<Run>;
   remove(): Promise<void>;
 }
 
@@ -136,6 +140,8 @@ export async function makeSecondHost(): Promise<SecondHost> {
     hostAddress: `${net}.1`,
     probe: async (address, port) =>
       (await run('ip', ['netns', 'exec', ns, process.execPath, '-e', script, address, String(port)])).stdout.trim(),
+    address: `${net}.2`,
+    curl: (args) => run('ip', ['netns', 'exec', ns, 'curl', ...args]),
     remove,
   };
 }
