@@ -108,10 +108,10 @@ export function extraPorts(rule: UfwRule): string[] {
   });
 }
 
-/** The command that adds this rule, as `ufw show added` prints it; `ufw delete` + it removes the rule. */
+/** The rule as `ufw show added` prints it (without `route`): what follows `ufw` or `ufw route` to add it. */
 export function ufwCommand(r: UfwRule): string {
   const quoted = (app: string): string => (app.includes(' ') ? `'${app}'` : app);
-  let res = r.route ? `route ${r.action}` : r.action;
+  let res: string = r.action;
   const log = r.log ? ` ${r.log}` : '';
   if (
     anywhere(r.dst) &&
@@ -140,6 +140,11 @@ export function ufwCommand(r: UfwRule): string {
   if (!res.includes(' to ') && !res.includes(' from ') && !r.ifaceIn && !r.ifaceOut) res += ' to any';
   if (r.protocol !== 'any' && !r.dapp && !r.sapp) res += ` proto ${r.protocol}`;
   return res;
+}
+
+/** The command that removes this rule (both its IPv4 and IPv6 halves when it names no address). */
+export function ufwDelete(r: UfwRule): string {
+  return `ufw ${r.route ? 'route ' : ''}delete ${ufwCommand(r)}`;
 }
 
 /** `KEY=value` lines as ufw reads them (keys and values lower-cased, quotes stripped; the last wins). */
@@ -212,7 +217,7 @@ export const ufwCheck: DoctorCheck = {
         problems.push({
           result: 'fail',
           detail: `ufw lets in ${ports} (${proto}${from}${on}, ${family}${rule.dapp ? `, app ${rule.dapp}` : ''}; ${path} line ${rule.line})`,
-          fix: `ufw delete ${ufwCommand(rule)}`,
+          fix: ufwDelete(rule),
         });
       }
     }
