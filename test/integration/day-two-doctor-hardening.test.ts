@@ -236,6 +236,7 @@ describe('immich-firstboot doctor: hostile hardening files', () => {
       `# \u001b]0;owned\u0007\u001b[2J a comment\n### tuple ### allow tcp 9\u001b[31m 0.0.0.0/0 any 0.0.0.0/0 in`,
     )(root);
     const human = await runCli(['--root', root, 'doctor']);
+    // eslint-disable-next-line no-control-regex -- no control character may reach the terminal
     expect(human.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
     expect(human.stdout).toMatch(
       /warn: ufw-22-80-443 — line \d+ of \/etc\/ufw\/user\.rules is not a rule ufw can read/,
