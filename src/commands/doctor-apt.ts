@@ -138,6 +138,12 @@ export const unattendedUpgradesCheck: DoctorCheck = {
       if ('unreadable' in read) return unreadable(read.unreadable, CLAIM.unattended);
       if (!('text' in read)) continue;
       const error = readAptConf(read.text, file, config);
+      if (error?.error.startsWith('an #include'))
+        return bad(
+          'warn',
+          `${file} line ${error.line} includes another file, which doctor does not follow: it cannot tell whether ${CLAIM.unattended.replace(/^the image promises /, '')} are on`,
+          'apt-config dump | grep -i periodic',
+        );
       if (error)
         return bad(
           'fail',

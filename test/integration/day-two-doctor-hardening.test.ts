@@ -229,6 +229,17 @@ describe('immich-firstboot doctor: the seed image hardening, in the tree', () =>
 });
 
 describe('immich-firstboot doctor: hostile hardening files', () => {
+  it('warns (does not fail) on an apt #include it does not follow', async () => {
+    const root = hardened();
+    writeFile(root, '/etc/apt/apt.conf.d/30site', '#include "/srv/apt-site.conf";\n');
+    const { checks } = await doctor(root);
+    expect(checks['unattended-upgrades']).toMatchObject({
+      result: 'warn',
+      detail: expect.stringContaining('/etc/apt/apt.conf.d/30site line 1 includes another file'),
+      fix: 'apt-config dump | grep -i periodic',
+    });
+  });
+
   it('reads a rules file with control characters and a tuple ufw would skip without crashing, and prints them escaped', async () => {
     const root = hardened();
     append(
