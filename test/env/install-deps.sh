@@ -11,7 +11,7 @@ packages=(
   inotify-tools strace testssl.sh hyperfine time        # proofs and benchmarks
   faketime                                              # a certificate that expired in 2020, made by real openssl
   systemd-journal-remote                                # a real journal file with a compressed field (prepare-image scan)
-  ufw fail2ban                                          # doctor's hardening audit: ufw and fail2ban-client as oracles
+  ufw                                                   # doctor's hardening audit: real ufw deletes the rule each fix names
 )
 
 missing=()
