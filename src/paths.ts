@@ -59,6 +59,28 @@ export const PATHS = {
   unitWants: '/etc/systemd/system/multi-user.target.wants/immich-firstboot.service',
 } as const;
 
+/**
+ * What doctor reads to audit the seed image's host hardening (ufw, fail2ban, AppArmor, unattended-upgrades,
+ * auditd). A program counts as installed when one of its binaries is there (merged /usr or not).
+ */
+export const HARDENING = {
+  ufwBins: ['/usr/sbin/ufw', '/sbin/ufw'],
+  ufwConf: '/etc/ufw/ufw.conf',
+  ufwDefaults: '/etc/default/ufw',
+  ufwRules: '/etc/ufw/user.rules',
+  ufwRules6: '/etc/ufw/user6.rules',
+  fail2banBins: ['/usr/bin/fail2ban-server', '/usr/local/bin/fail2ban-server'],
+  fail2banDir: '/etc/fail2ban',
+  auditdBins: ['/usr/sbin/auditd', '/sbin/auditd'],
+  unattendedUpgradeBins: ['/usr/bin/unattended-upgrade'],
+  aptConfDir: '/etc/apt/apt.conf.d',
+  aptConf: '/etc/apt/apt.conf',
+  /** Where `systemctl enable` and `mask` leave their links. */
+  systemdEtc: '/etc/systemd/system',
+  apparmorEnabled: '/sys/module/apparmor/parameters/enabled',
+  apparmorProfiles: '/sys/kernel/security/apparmor/profiles',
+} as const;
+
 /** Directories we write into by temp-file-and-rename; an interrupted run may leave a temp file in them. */
 export const WRITTEN_DIRS = [
   PATHS.stateDir,

@@ -36,11 +36,18 @@ import {
   logRotationCheck,
   nginxConfigCheck,
 } from './doctor-tree.js';
+import { unattendedUpgradesCheck } from './doctor-apt.js';
+import { fail2banCheck } from './doctor-fail2ban.js';
+import { apparmorCheck, auditdCheck } from './doctor-services.js';
+import { ufwCheck } from './doctor-ufw.js';
 import { perbootUnitStateCheck, unitStateCheck } from './doctor-units.js';
 
 export type { Finding } from './doctor-audit.js';
 
-/** Every check, in the order doctor reports them: the tree's, then the running host's. */
+/**
+ * Every check, in the order doctor reports them: the tree's, then the running host's, then the seed image's
+ * host hardening (read from the tree, and from the host when live).
+ */
 export const DOCTOR: readonly DoctorCheck[] = [
   immichDirModeCheck,
   envModeCheck,
@@ -58,6 +65,11 @@ export const DOCTOR: readonly DoctorCheck[] = [
   signUpCheck,
   unitStateCheck,
   perbootUnitStateCheck,
+  ufwCheck,
+  fail2banCheck,
+  apparmorCheck,
+  unattendedUpgradesCheck,
+  auditdCheck,
 ];
 
 const NEEDS_HOST = 'needs the running host: --root is not /; add --live to audit this host against the tree';

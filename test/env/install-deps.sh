@@ -12,6 +12,7 @@ packages=(
   inotify-tools strace testssl.sh hyperfine time        # proofs and benchmarks
   faketime                                              # a certificate that expired in 2020, made by real openssl
   systemd-journal-remote                                # a real journal file with a compressed field (prepare-image scan)
+  ufw                                                   # doctor's hardening audit: real ufw deletes the rule each fix names
 )
 
 missing=()

@@ -24,6 +24,8 @@ const LIVE_IDS = [
   'perboot-unit-state',
 ];
 
+const HARDENING_IDS = ['ufw-22-80-443', 'fail2ban-jails', 'apparmor-docker-default', 'unattended-upgrades', 'auditd'];
+
 interface Check {
   id: string;
   result: string;
@@ -107,7 +109,10 @@ describe('immich-firstboot doctor --live', () => {
   it('passes every check on a healthy host whose admin is registered, and exits 0', async () => {
     const { doctor, ports } = await host({ STANDIN_ADMIN_REGISTERED: '1' });
     const { code, checks, stderr } = await doctor();
-    for (const c of Object.values(checks)) expect(c.result, `${c.id}: ${c.detail}`).toBe('pass');
+    // The seed image's hardening is not in this tree (not installed: warnings); its own tests are in
+    // day-two-doctor-hardening.test.ts.
+    for (const c of Object.values(checks).filter((c) => !HARDENING_IDS.includes(c.id)))
+      expect(c.result, `${c.id}: ${c.detail}`).toBe('pass');
     expect(Object.keys(checks)).toEqual(expect.arrayContaining(LIVE_IDS));
     expect(code, stderr).toBe(0);
     expect(checks['nginx-only-80-443']?.detail).toContain(`127.0.0.1:${ports.https}`);
