@@ -23,8 +23,8 @@ import { makeRoot, readFile, writeFile } from '../support/root.js';
 const FIXTURES = path.join(REPO, 'test/fixtures/hardening');
 const HOST_BIN = path.join(REPO, 'test/fixtures/host-bin');
 const TREE_IDS = ['ufw-22-80-443', 'fail2ban-jails', 'unattended-upgrades', 'auditd'] as const;
-const OUR_JAIL =
-  '[immich-firstboot]\nenabled = true\nport = http,https\nfilter = immich-firstboot\nlogpath = /var/log/nginx/access.log\n';
+// The jail the .deb ships, as it ships it.
+const OUR_JAIL = readFileSync(path.join(REPO, 'debian/fail2ban/jail.d/immich-firstboot.conf'), 'utf8');
 
 interface Check {
   id: string;
