@@ -242,10 +242,12 @@ export const signUpCheck: DoctorCheck = {
         `no admin yet (isInitialized: false) and no claim gate: ${gate.detail}; whoever signs up first becomes the admin`,
         `${gate.fix}; then sign up with the claim link in ${PATHS.credentials}`,
       );
+    const found = await audit.once(doorOf);
+    const url = ('none' in found ? undefined : found.url) ?? "https://<this VM's address>/";
     return bad(
       'warn',
       `no admin yet (isInitialized: false); ${gate.detail}`,
-      `open the claim link in ${PATHS.credentials} in your browser and sign up (the first account becomes the admin)`,
+      `sign up now at ${url} after opening the claim link (${url}claim/…, in ${PATHS.credentials}) in the same browser; the first account becomes the admin`,
     );
   },
 };

@@ -48,7 +48,6 @@ export const claimToken: Step = {
       }
       if (!reason) {
         ctx.secrets.add(token);
-        facts.claimTokenAt ??= ctx.sys.now().toISOString();
         return { changed: false, summary: `kept the claim token in ${PATHS.claimToken}` };
       }
     }

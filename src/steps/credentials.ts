@@ -65,7 +65,7 @@ function credentialsContext(ctx: StepContext, dbPassword: string, token: string)
       : facts.adminRegistered === true
         ? 'an admin is registered'
         : facts.adminRegistered === false
-          ? 'no admin yet: sign-up is open'
+          ? 'no admin yet: sign-up is open to the claim link only'
           : 'unknown (Immich did not say)';
   const webUrls = names.map((n) => `https://${urlHost(n)}/`);
   return {

@@ -238,8 +238,8 @@ describe('certbot --nginx against our site', () => {
     for (const line of [
       /^ {4}ssl_ecdh_curve (X25519MLKEM768:)?X25519:prime256v1:secp384r1;$/m,
       /^ {4}server_tokens off;$/m,
-      /^ {8}proxy_set_header X-Forwarded-For \$remote_addr;$/m,
-      /^ {8}proxy_redirect off;$/m,
+      /^ {4}proxy_set_header X-Forwarded-For \$remote_addr;$/m,
+      /^ {4}proxy_redirect off;$/m,
     ])
       expect(edited).toMatch(line);
     const redirect = await new Promise<http.IncomingMessage>((resolve, reject) =>

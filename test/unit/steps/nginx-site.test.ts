@@ -6,7 +6,7 @@ import { tlsCert } from '../../../src/steps/tls-cert.js';
 import { execReal } from '../../../src/system/exec.js';
 import type { Exec } from '../../../src/system/index.js';
 import { fakeSystem, hostFacts, stepContext } from '../../support/fake-system.js';
-import { makeRoot, modeOf, readFile, writeFile } from '../../support/root.js';
+import { makeRoot, modeOf, readFile, writeClaimToken, writeFile } from '../../support/root.js';
 
 const SITE = '/etc/nginx/sites-available/immich';
 const result = (command: string, stderr: string, exitCode = 0) => ({
@@ -48,6 +48,7 @@ async function context(
   const { ctx } = stepContext(fakeSystem(root, { exec: programs(version, calls) }), { domain }, { newCert });
   ctx.journal.facts.host = hostFacts();
   await tlsCert.apply(ctx);
+  writeClaimToken(root);
   return ctx;
 }
 
