@@ -138,21 +138,33 @@ export interface TestNginx {
 
 const SITE = '/etc/nginx/sites-available/immich';
 
-/** The site's `listen 80`/`listen 443` lines moved to 127.0.0.1 and ::1 on the given ports. */
-export function listenOn(site: string, ports: { http: number; https: number }): string {
+/** Ports the test copy listens on; `alsoOn`: one more IPv4 address (a second host's link, see makeSecondHost). */
+export interface DoorPorts {
+  http: number;
+  https: number;
+  alsoOn?: string;
+}
+
+/** The site's `listen 80`/`listen 443` lines moved to 127.0.0.1 and ::1 (and `alsoOn`) on the given ports. */
+export function listenOn(site: string, ports: DoorPorts): string {
+  const also = (port: number) => (ports.alsoOn ? `$1listen ${ports.alsoOn}:${port} $2\n` : '');
   return site
-    .replace(/^(\s*)listen 80 /gm, `$1listen 127.0.0.1:${ports.http} `)
+    .replace(/^(\s*)listen 80 (.*)\n/gm, `${also(ports.http)}$1listen 127.0.0.1:${ports.http} $2\n`)
     .replace(/^(\s*)listen \[::\]:80 /gm, `$1listen [::1]:${ports.http} `)
-    .replace(/^(\s*)listen 443 /gm, `$1listen 127.0.0.1:${ports.https} `)
+    .replace(/^(\s*)listen 443 (.*)\n/gm, `${also(ports.https)}$1listen 127.0.0.1:${ports.https} $2\n`)
     .replace(/^(\s*)listen \[::\]:443 /gm, `$1listen [::1]:${ports.https} `);
 }
 
-export function toHostView(site: string, root: string, ports: { http: number; https: number }): string {
+/** The copy nginx serves: listen lines moved (listenOn), every path (the claim token's include too) inside the root. */
+export function toHostView(site: string, root: string, ports: DoorPorts): string {
   return resolveInRoot(listenOn(site, ports), (inside) => path.join(root, inside));
 }
 
-export function toRootView(copy: string, root: string, ports: { http: number; https: number }): string {
-  return copy
+export function toRootView(copy: string, root: string, ports: DoorPorts): string {
+  const also = ports.alsoOn
+    ? copy.replace(new RegExp(`^\\s*listen ${ports.alsoOn.replace(/\./g, '\\.')}:\\d+ .*\\n`, 'gm'), '')
+    : copy;
+  return also
     .split(`${root}/`)
     .join('/')
     .replace(new RegExp(`listen 127\\.0\\.0\\.1:${ports.http} `, 'g'), 'listen 80 ')
@@ -165,10 +177,14 @@ export function toRootView(copy: string, root: string, ports: { http: number; ht
  * Starts nginx (its own prefix, pid file and temp dirs) on a copy of the root's site; stop() in afterAll.
  * `given`: ports the root's site already listens on (see listenOn), instead of fresh ones.
  */
-export async function startNginx(root: string, given?: { http: number; https: number }): Promise<TestNginx> {
+export async function startNginx(
+  root: string,
+  given?: { http: number; https: number },
+  alsoOn?: string,
+): Promise<TestNginx> {
   const prefix = mkdtempSync(path.join(os.tmpdir(), 'ifb-nginx-'));
   chmodSync(prefix, 0o755); // the workers (nobody) reach their temp dirs through it
-  const ports = given ?? { http: await freePort(), https: await freePort() };
+  const ports: DoorPorts = { ...(given ?? { http: await freePort(), https: await freePort() }), alsoOn };
   mkdirSync(path.join(prefix, 'sites'));
   const siteCopy = path.join(prefix, 'sites/immich');
   const temp = (name: string) => path.join(prefix, name);

@@ -102,6 +102,8 @@ export interface SecondHost {
   hostAddress: string;
   /** Connects from inside the namespace: 'connected', or the error code (ECONNREFUSED, timeout). */
   probe(address: string, port: number): Promise<string>;
+  /** Runs curl inside the namespace (`ip netns exec NS curl ARGS`): a client on another host. */
+  curl(args: string[]): Promise<Run>;
   remove(): Promise<void>;
 }
 
@@ -136,6 +138,7 @@ export async function makeSecondHost(): Promise<SecondHost> {
     hostAddress: `${net}.1`,
     probe: async (address, port) =>
       (await run('ip', ['netns', 'exec', ns, process.execPath, '-e', script, address, String(port)])).stdout.trim(),
+    curl: (args) => run('ip', ['netns', 'exec', ns, 'curl', ...args], 30_000),
     remove,
   };
 }
