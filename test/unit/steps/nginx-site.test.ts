@@ -177,6 +177,27 @@ describe('the nginx-site step', () => {
     expect(calls).toEqual(['-V']);
   });
 
+  it('checks and reloads for a new claim token alone (a clone), so nginx loads the include again', async () => {
+    const root = makeRoot();
+    const ctx = await context(root);
+    await nginxSite.apply(ctx);
+    const calls: string[] = [];
+    const again = await context(root, { calls });
+    Object.assign(again.journal, {
+      managed: ctx.journal.managed,
+      facts: {
+        ...again.journal.facts,
+        nginxCertFingerprint: ctx.journal.facts.nginxCertFingerprint,
+        nginxClaimTokenAt: '2026-11-28T12:00:00.000Z',
+        claimTokenAt: '2026-11-29T08:00:00.000Z',
+      },
+    });
+    const result = await nginxSite.apply(again);
+    expect(result).toMatchObject({ changed: true, summary: 'new claim token' });
+    expect(calls.filter((c) => c.startsWith('-t'))).toHaveLength(1);
+    expect(again.journal.facts.nginxClaimTokenAt).toBe('2026-11-29T08:00:00.000Z');
+  });
+
   it('keeps every security header out of the locations (add_header there would drop them all)', async () => {
     const root = makeRoot();
     await nginxSite.apply(await context(root));
