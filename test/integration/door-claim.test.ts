@@ -191,7 +191,7 @@ describe('the claim gate, from a stranger on another host', () => {
   it('leaves the rest of Immich alone: the API, /.well-known/immich, the web app and a WebSocket upgrade reach it', async () => {
     for (const urlPath of ['/api/server/ping', '/api/auth/login', '/.well-known/immich', '/auth/register']) {
       const answer = await fromStranger(urlPath, ...(urlPath === '/api/auth/login' ? ['-X', 'POST', '-d', '{}'] : []));
-      expect(`${urlPath} ${answer.status} ${answer.headers['set-cookie']}`).toBe(`${urlPath} 200 undefined`);
+      expect(`${urlPath} ${answer.status} ${String(answer.headers['set-cookie'])}`).toBe(`${urlPath} 200 undefined`);
       expect(reached(new RegExp(`^${urlPath.replace(/\./g, '\\.')}$`))).toBeGreaterThan(0);
     }
     const upgrade = await stranger.curl([
