@@ -3,6 +3,7 @@
 // names the file, the line number and the key, never the line: it may hold the secret.
 
 import { parse as parseDotenv } from 'dotenv';
+import { readClaimToken } from './claim-token.js';
 import { FirstbootError } from './errors.js';
 import { PATHS } from './paths.js';
 import { SecretRegistry } from './redact.js';
@@ -27,12 +28,16 @@ export async function readDbPassword(sys: System): Promise<string | undefined> {
   return text === undefined ? undefined : dbPasswordOf(text);
 }
 
-/** A registry that knows the secret on disk: for the commands that print what they read (status, motd, doctor). */
+/**
+ * A registry that knows the secrets on disk, the Postgres password and the claim token: for the commands
+ * that print what they read (doctor, prepare-image, an error on stderr).
+ */
 export async function secretsOnDisk(sys: System): Promise<SecretRegistry> {
   const secrets = new SecretRegistry();
   // An unreadable .env holds nothing we could print either.
   const password = await readDbPassword(sys).catch(() => undefined);
   if (password) secrets.add(password);
+  await readClaimToken(sys, secrets);
   return secrets;
 }
 

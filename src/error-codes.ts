@@ -237,6 +237,10 @@ const CATALOG = {
     meaning: 'A certificate file is missing or is not a PEM certificate.',
     fix: 'Make a new one with `immich-firstboot regenerate-cert`, or put back the one that was there.',
   },
+  'claim-token-invalid': {
+    meaning: `${PATHS.claimToken} exists but is not a claim token file of ours (comments, then one line \`~^<64 hex digits>$ 1;\`): it was left as it is, because it decides who may create Immich's first admin through nginx.`,
+    fix: `Remove it (\`rm ${PATHS.claimToken}\`), ${AGAIN}: a new claim token is made and the claim link in ${PATHS.credentials} follows it.`,
+  },
   'nginx-test-failed': {
     meaning:
       "`nginx -t` rejected the configuration with our site (the message is nginx's own); the previous site was put back.",

@@ -25,6 +25,11 @@ export const PATHS = {
   tlsCert: '/etc/immich-firstboot/tls/current/cert.pem',
   tlsKey: '/etc/immich-firstboot/tls/current/key.pem',
 
+  // The claim token (who may create the first admin through nginx): root's alone, read by nginx's master
+  // at load time as an include of the site's maps. Never in the 0644 site file itself.
+  claimTokenDir: '/etc/immich-firstboot/nginx',
+  claimToken: '/etc/immich-firstboot/nginx/claim-token.map',
+
   nginxDir: '/etc/nginx',
   nginxConf: '/etc/nginx/nginx.conf',
   nginxSite: '/etc/nginx/sites-available/immich',
@@ -86,6 +91,7 @@ export const WRITTEN_DIRS = [
   PATHS.stateDir,
   PATHS.immichDir,
   PATHS.tlsDir,
+  PATHS.claimTokenDir,
   '/etc/nginx/sites-available',
   '/etc/nginx/sites-enabled',
   '/etc/docker',

@@ -3,6 +3,7 @@
 
 import { asFirstbootError, EXIT, type ExitCode } from './errors.js';
 import type { Ground } from './context.js';
+import { readClaimToken } from './claim-token.js';
 import { readDbPassword } from './env-file-format.js';
 import type { SecretRegistry } from './log.js';
 import type { Notifier } from './notify.js';
@@ -204,8 +205,9 @@ function restartPoint(steps: readonly Step[], wanted: readonly Step[], pending: 
   return at !== -1 && at < pending ? at : pending;
 }
 
-/** A secret already on disk is scrubbed from every log line from the first one on. */
+/** Secrets already on disk (the Postgres password, the claim token) are scrubbed from every log line from the first one on. */
 async function registerKnownSecret(env: RunnerEnv): Promise<void> {
   const password = await readDbPassword(env.sys).catch(() => undefined);
   if (password) env.secrets.add(password);
+  await readClaimToken(env.sys, env.secrets);
 }

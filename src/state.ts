@@ -22,6 +22,10 @@ export interface Facts {
   certNames?: string[];
   /** The fingerprint of our certificate when nginx last loaded the site (to reload only when it changed). */
   nginxCertFingerprint?: string;
+  /** When the claim token in PATHS.claimToken was made (never the token itself: it is a secret). */
+  claimTokenAt?: string;
+  /** claimTokenAt when nginx last loaded the site (to reload when the token changed). */
+  nginxClaimTokenAt?: string;
   /** The certificate the live site serves when it is not ours (certbot's); absent when it is ours. */
   servedCertificate?: string | null;
   /** null: unknown (stack not started or not asked). */

@@ -6,6 +6,7 @@ import { listeningSockets, loopbackView, type ContainerView } from '../docker.js
 import { sameFingerprint, tlsDoor, type TlsDoor } from '../door.js';
 import { asFirstbootError, errnoCode } from '../errors.js';
 import { servedCertificates, siteListens } from '../nginx.js';
+import { readClaimToken } from '../claim-token.js';
 import { PATHS } from '../paths.js';
 import { adminRegistered, ping, PROJECT } from '../stack.js';
 import { readJournal } from '../state.js';
@@ -220,20 +221,60 @@ export const pingThroughNginxCheck: DoctorCheck = {
   },
 };
 
-/** isInitialized false means the first person to open the site becomes the admin. */
+/**
+ * isInitialized false means the first person to sign up becomes the admin: the claim gate is what keeps
+ * that person the owner. Its state is said either way; missing while no admin exists, it is a warning.
+ */
 export const signUpCheck: DoctorCheck = {
   id: 'sign-up-state',
   needsHost: true,
   async run(audit) {
     const registered = await adminRegistered(audit);
     if (registered === null) return skip(`Immich did not answer ${audit.config.stack.serverUrl}/api/server/config`);
-    if (registered) return pass('an admin is registered (isInitialized: true); sign-up is closed');
+    const gate = await claimGate(audit);
+    if (registered)
+      return pass(
+        `an admin is registered (isInitialized: true); sign-up is closed; ${gate.ok ? gate.detail : `no claim gate (harmless now): ${gate.detail}`}`,
+      );
+    if (!gate.ok)
+      return bad(
+        'warn',
+        `no admin yet (isInitialized: false) and no claim gate: ${gate.detail}; whoever signs up first becomes the admin`,
+        `${gate.fix}; then sign up with the claim link in ${PATHS.credentials}`,
+      );
     const found = await audit.once(doorOf);
-    const url = 'none' in found ? undefined : found.url;
+    const url = ('none' in found ? undefined : found.url) ?? "https://<this VM's address>/";
     return bad(
       'warn',
-      'no admin yet (isInitialized: false): whoever signs up first becomes the admin',
-      `sign up now at ${url ?? "https://<this VM's address>/"} (the first account becomes the admin; see ${PATHS.credentials})`,
+      `no admin yet (isInitialized: false); ${gate.detail}`,
+      `sign up now at ${url} after opening the claim link (${url}claim/…, in ${PATHS.credentials}) in the same browser; the first account becomes the admin`,
     );
   },
 };
+
+/** The gate is in place when the site includes the token file, and that file is root's, 0600, with a token of ours. */
+async function claimGate(audit: Audit): Promise<{ ok: boolean; detail: string; fix: string }> {
+  const { fs } = audit.sys;
+  const fix = `immich-firstboot --regenerate-cert (it makes the claim token if missing, and renders the site)`;
+  const includes = (audit.site ?? '').split('\n').some((l) => l.trim() === `include ${PATHS.claimToken};`);
+  if (!includes) return { ok: false, detail: `${PATHS.nginxSite} does not include ${PATHS.claimToken}`, fix };
+  const info = await fs.info(PATHS.claimToken).catch(() => undefined);
+  if (!info) return { ok: false, detail: `${PATHS.claimToken} is missing`, fix };
+  if (info.uid !== 0 || info.gid !== 0 || info.mode !== 0o600)
+    return {
+      ok: false,
+      detail: `${PATHS.claimToken} is ${info.uid}:${info.gid} mode ${info.mode.toString(8).padStart(4, '0')}, not root:root 0600 (others may have read the token)`,
+      fix: `rm ${PATHS.claimToken} && ${fix}`,
+    };
+  if (!(await readClaimToken(audit.sys)))
+    return {
+      ok: false,
+      detail: `${PATHS.claimToken} holds no claim token of ours`,
+      fix: `rm ${PATHS.claimToken} && ${fix}`,
+    };
+  return {
+    ok: true,
+    detail: `the claim gate is in place (${PATHS.nginxSite} includes ${PATHS.claimToken}: root:root 0600, a valid token)`,
+    fix: '',
+  };
+}

@@ -113,7 +113,7 @@ async function look(env: RunnerEnv): Promise<Look | 'not done' | 'cannot tell'> 
   return { stamp, journal, host, clone, upgrade, moved, foreign };
 }
 
-/** A copy of another VM: new certificate and credentials; a new secret only if Postgres holds nothing yet. */
+/** A copy of another VM: new certificate, claim token and credentials; a new secret only if Postgres holds nothing yet. */
 async function adoptClone(env: RunnerEnv, seen: Look): Promise<ExitCode> {
   const { sys, log } = env;
   const at = sys.now().toISOString();
@@ -133,9 +133,11 @@ async function adoptClone(env: RunnerEnv, seen: Look): Promise<ExitCode> {
       { step: 'clone-secret', at, code: failure.code, message: failure.message, hint: failure.hint },
     ]);
   }
+  // The image's claim token was known to whoever built it: this VM gets its own, and a new claim link.
   const errors = await runOutOfSequence(env, 'per-boot', await regenerateCertSteps(sys), {
     skipStack: true,
     newCert: true,
+    newClaimToken: true,
   });
   const journal = (await readJournal(sys))!;
   if (errors.length > 0) return failed(env, journal, 'making this clone its own', errors);

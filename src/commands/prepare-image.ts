@@ -14,7 +14,15 @@ import { imageLeftovers, type ImageWarning } from './prepare-leftovers.js';
 import { blockingSkips, formatScan, scanForSecrets, scanVerdict, type ScanReport } from './prepare-scan.js';
 
 // The state directory is emptied, not removed: the lock inside it is held until the very end.
-const REMOVE = [PATHS.envFile, PATHS.tlsDir, PATHS.credentials, PATHS.nginxSite, PATHS.nginxSiteEnabled] as const;
+const REMOVE = [
+  PATHS.envFile,
+  PATHS.tlsDir,
+  // The claim token is per VM: each VM's first boot makes its own.
+  PATHS.claimTokenDir,
+  PATHS.credentials,
+  PATHS.nginxSite,
+  PATHS.nginxSiteEnabled,
+] as const;
 
 export interface PrepareReport {
   docker: DockerReport;

@@ -124,7 +124,9 @@ export function formatStatus(report: StatusReport): string {
   if (report.addresses.length) lines.push(`addresses: ${report.addresses.join(', ')}`);
   if (report.certFingerprint) lines.push(`certificate: SHA256 ${report.certFingerprint}`);
   if (report.adminRegistered !== null)
-    lines.push(`first admin: ${report.adminRegistered ? 'registered' : 'not registered yet (sign up in the web UI)'}`);
+    lines.push(
+      `first admin: ${report.adminRegistered ? 'registered' : `not registered yet (open the claim link in ${PATHS.credentials}, then sign up)`}`,
+    );
   if (report.clone) lines.push(`clone: ${cloneLine(report.clone)}`);
   if (report.addressChange) {
     const { at, from, to, certificate } = report.addressChange;

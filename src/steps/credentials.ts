@@ -1,6 +1,7 @@
 // /root/immich-credentials.txt (0600): what the operator needs on the first visit.
 
 import net from 'node:net';
+import { claimLink, readClaimToken } from '../claim-token.js';
 import { readDbPassword } from '../env-file-format.js';
 import { PATHS } from '../paths.js';
 import { FirstbootError } from '../errors.js';
@@ -18,6 +19,8 @@ export interface CredentialsContext {
   adminState: string;
   /** Immich said an admin exists: the sign-up advice would be wrong. */
   adminRegistered: boolean;
+  /** The claim link on each web URL (the token from PATHS.claimToken, which the claim-token step made). */
+  claimLinks: string[];
 }
 
 export const credentials: Step = {
@@ -30,10 +33,16 @@ export const credentials: Step = {
         hint: 'run `immich-firstboot` again: the env step restores it',
       });
     }
+    const token = await readClaimToken(ctx.sys, ctx.secrets);
+    if (!token) {
+      throw new FirstbootError('claim-token-invalid', `${PATHS.claimToken} holds no claim token of ours`, {
+        hint: `run \`immich-firstboot --regenerate-cert\` (its claim-token step makes one), or remove the file first if it is not ours`,
+      });
+    }
     const text = await render<CredentialsContext>(
       ctx.sys,
       'templates/credentials.txt.hbs',
-      credentialsContext(ctx, dbPassword),
+      credentialsContext(ctx, dbPassword, token),
     );
     // Root's alone, whoever owned it before: nothing in it is run, so an edited copy is kept, made root's.
     const outcome = await writeManaged(ctx, PATHS.credentials, text, 0o600, 0o700, true);
@@ -45,7 +54,7 @@ export function urlHost(name: string): string {
   return net.isIPv6(name) ? `[${name}]` : name;
 }
 
-function credentialsContext(ctx: StepContext, dbPassword: string): CredentialsContext {
+function credentialsContext(ctx: StepContext, dbPassword: string, token: string): CredentialsContext {
   const { facts } = ctx.journal;
   const host = facts.host;
   const names = [ctx.config.domain, ...(host?.addresses ?? [])].filter((n): n is string => !!n);
@@ -56,10 +65,12 @@ function credentialsContext(ctx: StepContext, dbPassword: string): CredentialsCo
       : facts.adminRegistered === true
         ? 'an admin is registered'
         : facts.adminRegistered === false
-          ? 'no admin yet: sign-up is open'
+          ? 'no admin yet: sign-up is open to the claim link only'
           : 'unknown (Immich did not say)';
+  const webUrls = names.map((n) => `https://${urlHost(n)}/`);
   return {
-    webUrls: names.map((n) => `https://${urlHost(n)}/`),
+    webUrls,
+    claimLinks: webUrls.map((url) => claimLink(url, token)),
     mobileUrl: `https://${urlHost(names[0])}/api`,
     fingerprint: facts.certFingerprint ? `SHA256 ${facts.certFingerprint}` : '(no certificate yet)',
     servedCertificate: facts.servedCertificate ?? null,

@@ -8,6 +8,7 @@ export const FIRST_BOOT_IDS = [
   'docker-logs',
   'stack-start',
   'tls-cert',
+  'claim-token',
   'nginx-site',
   'stack-ready',
   'credentials',

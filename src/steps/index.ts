@@ -3,6 +3,7 @@
 
 import { PATHS } from '../paths.js';
 import type { System } from '../system/index.js';
+import { claimToken } from './claim-token.js';
 import { composeFile } from './compose-file.js';
 import { credentials } from './credentials.js';
 import { dockerLogs } from './docker-logs.js';
@@ -20,13 +21,17 @@ export const FIRST_BOOT: readonly Step[] = [
   dockerLogs,
   stackStart,
   tlsCert,
+  claimToken,
   nginxSite,
   stackReady,
   credentials,
 ];
 
-/** `--regenerate-cert`: fresh addresses, a new pair, the site and the fingerprint in the credentials. */
-export const REGENERATE_CERT: readonly Step[] = [hostFacts, tlsCert, nginxSite, credentials];
+/**
+ * `--regenerate-cert`: fresh addresses, a new pair, the site and the fingerprint in the credentials. The
+ * claim token is kept (made if missing: the site includes it); per-boot asks a clone for a new one.
+ */
+export const REGENERATE_CERT: readonly Step[] = [hostFacts, tlsCert, claimToken, nginxSite, credentials];
 
 /** REGENERATE_CERT, less the credentials when there is no .env yet to take the password from. */
 export async function regenerateCertSteps(sys: System): Promise<readonly Step[]> {

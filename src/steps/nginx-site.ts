@@ -1,6 +1,7 @@
 // The nginx site: rendered, enabled, the distro default disabled, checked by `nginx -t` before nginx
 // loads it (what was there comes back if it fails), reloaded only when something changed.
 
+import { CLAIM_COOKIE_PATH } from '../claim-token.js';
 import { PATHS } from '../paths.js';
 import { writeManaged } from './lib-managed.js';
 import { reloadServing, tlsDoor } from '../door.js';
@@ -18,6 +19,10 @@ export interface SiteContext {
   legacyHttp2: boolean;
   /** X25519MLKEM768 first in ssl_ecdh_curve: nginx runs with OpenSSL 3.5 or newer. */
   hybridKeyExchange: boolean;
+  /** The root-only include holding the claim token (the site holds only the gate's logic). */
+  claimTokenPath: string;
+  claimCookiePath: string;
+  credentialsPath: string;
 }
 
 export const nginxSite: Step = {
@@ -33,6 +38,9 @@ export const nginxSite: Step = {
       keyPath: PATHS.tlsKey,
       acmeWebroot: PATHS.acmeWebroot,
       upstream: new URL(ctx.config.stack.serverUrl).host,
+      claimTokenPath: PATHS.claimToken,
+      claimCookiePath: CLAIM_COOKIE_PATH,
+      credentialsPath: PATHS.credentials,
       ...(await nginxBuild(ctx.sys)),
     });
 
@@ -59,6 +67,8 @@ export const nginxSite: Step = {
     const foreign = servedCertificates(live).filter((p) => p !== PATHS.tlsCert);
     const newCert = foreign.length === 0 && facts.certFingerprint !== facts.nginxCertFingerprint;
     if (newCert) changes.push('new certificate');
+    // A new claim token (a clone's) takes effect when nginx loads the site again.
+    if (facts.claimTokenAt !== facts.nginxClaimTokenAt) changes.push('new claim token');
     if (foreign.length > 0) notOurCertificate(ctx, foreign);
     facts.servedCertificate = foreign[0] ?? null;
 
@@ -81,6 +91,7 @@ export const nginxSite: Step = {
     }
     if (changes.length > 0) await reload(ctx, foreign.length === 0 ? live : undefined);
     if (foreign.length === 0) facts.nginxCertFingerprint = facts.certFingerprint;
+    facts.nginxClaimTokenAt = facts.claimTokenAt;
     const kept = outcome === 'kept-edited' ? `; kept the edited ${PATHS.nginxSite}, ours is beside it` : '';
     return {
       changed: changes.length > 0,

@@ -10,6 +10,8 @@ export interface RunOptions {
   skipStack: boolean;
   /** Make a new certificate even if the current one is still good (`--regenerate-cert`). */
   newCert: boolean;
+  /** Make a new claim token even if the current one is good (`per-boot` on a clone). */
+  newClaimToken?: boolean;
 }
 
 /** The ground floor's context (sys, config, log: the step's own child logger), and the step's own. */

@@ -418,6 +418,30 @@ export function bootSuite(release: Release, expected: Expected): void {
       expect(listeners).toEqual(expect.arrayContaining(['0.0.0.0:443', '0.0.0.0:80']));
     });
 
+    it('sets the claim cookie through nginx from the claim link in the credentials file, and goes on to sign-up', () => {
+      const notes = readFileSync(machine.host('/root/immich-credentials.txt'), 'utf8');
+      const token = /\/claim\/([0-9a-f]{64})$/m.exec(notes)![1];
+      expect(machine.out('stat', '-c', '%a %U:%G', '/etc/immich-firstboot/nginx/claim-token.map').trim()).toBe(
+        '600 root:root',
+      );
+      const head = machine.out(
+        'curl',
+        '-sSk',
+        '--max-time',
+        '10',
+        '-o',
+        '/dev/null',
+        '-D',
+        '-',
+        `https://127.0.0.1/claim/${token}`,
+      );
+      expect(head).toMatch(/^HTTP\/[\d.]+ 303/);
+      expect(head).toMatch(/^location: \/auth\/register\r$/im);
+      expect(head.toLowerCase()).toContain(
+        `set-cookie: immich_claim=${token}; path=/api/auth/admin-sign-up; secure; httponly; samesite=strict; max-age=86400`,
+      );
+    });
+
     it("agrees on Mozilla's key exchange groups only, with this release's own openssl as the client", () => {
       /** The group `openssl s_client` (offering only `groups`, or its defaults) agrees on with the door. */
       const agreed = (groups?: string): string => {

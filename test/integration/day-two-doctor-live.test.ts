@@ -251,10 +251,40 @@ describe('immich-firstboot doctor --live', () => {
     const { code, checks } = await doctor();
     expect(checks['sign-up-state']).toMatchObject({
       result: 'warn',
-      detail: expect.stringContaining('isInitialized: false'),
-      fix: expect.stringMatching(new RegExp(`^sign up now at https://\\S+:${ports.https}/ `)),
+      detail:
+        'no admin yet (isInitialized: false); the claim gate is in place (/etc/nginx/sites-available/immich includes /etc/immich-firstboot/nginx/claim-token.map: root:root 0600, a valid token)',
+      fix: expect.stringMatching(
+        new RegExp(
+          `^sign up now at https://\\S+:${ports.https}/ after opening the claim link \\(https://\\S+/claim/…, in /root/immich-credentials.txt\\)`,
+        ),
+      ),
     });
     expect(code).toBe(0);
+  });
+
+  it('says in sign-up-state when the claim gate is not in place: a missing or too wide token file, a site without it', async () => {
+    const { doctor, root } = await host();
+    const TOKEN = '/etc/immich-firstboot/nginx/claim-token.map';
+    chmodSync(path.join(root, TOKEN), 0o644);
+    expect((await doctor()).checks['sign-up-state']).toMatchObject({
+      result: 'warn',
+      detail: expect.stringContaining(`no claim gate: ${TOKEN} is 0:0 mode 0644, not root:root 0600`),
+      fix: expect.stringContaining(`rm ${TOKEN} && immich-firstboot --regenerate-cert`),
+    });
+    rmSync(path.join(root, TOKEN));
+    expect((await doctor()).checks['sign-up-state']).toMatchObject({
+      result: 'warn',
+      detail: `no admin yet (isInitialized: false) and no claim gate: ${TOKEN} is missing; whoever signs up first becomes the admin`,
+    });
+    writeFile(
+      root,
+      SITE,
+      readFile(root, SITE).replace(/^\s*include \/etc\/immich-firstboot\/nginx\/claim-token\.map;\n/gm, ''),
+    );
+    expect((await doctor()).checks['sign-up-state']).toMatchObject({
+      result: 'warn',
+      detail: expect.stringContaining(`no claim gate: ${SITE} does not include ${TOKEN}`),
+    });
   });
 
   it('fails unit-state when immich-firstboot.service failed, and skips the per-boot unit when it is not installed', async () => {

@@ -85,6 +85,9 @@ describe('immich-firstboot prepare-image', () => {
     expect(existsSync(path.join(root, 'var/lib/immich-firstboot/done'))).toBe(false);
     expect(existsSync(path.join(root, 'etc/nginx/sites-enabled/immich'))).toBe(false);
     expect(readlinkSync(path.join(root, 'etc/nginx/sites-enabled/default'))).toBe('/etc/nginx/sites-available/default');
+    // The claim token is per VM: gone with its directory, so each clone's first boot makes its own.
+    expect(result.stdout).toContain('removed /etc/immich-firstboot/nginx\n');
+    expect(existsSync(path.join(root, 'etc/immich-firstboot/nginx'))).toBe(false);
   });
 
   it('refuses when Postgres or the library hold data, before touching Docker, and --force removes our files but not the data', async () => {

@@ -50,7 +50,7 @@ afterAll(async () => {
 
 /** A door of its own for each test: limit_req's counts live in nginx's shared memory, not in the site. */
 async function door(): Promise<TestNginx> {
-  nginx = await startNginx(root, undefined, { extraListen: stranger.hostAddress, accessLog: true });
+  nginx = await startNginx(root, undefined, { alsoOn: stranger.hostAddress, accessLog: true });
   return nginx;
 }
 

@@ -96,11 +96,14 @@ describe('per-boot when nothing changed', () => {
 });
 
 describe("per-boot on a clone (the machine-id differs from the done-stamp's)", () => {
-  it('keeps the secret when Postgres holds data; new certificate, credentials, done-stamp; status and MOTD say so', async () => {
+  it('keeps the secret when Postgres holds data; new certificate, claim token, credentials, done-stamp; status and MOTD say so', async () => {
     const root = await doneRoot();
     writeFile(root, '/opt/immich/postgres/PG_VERSION', '14\n');
     const secret = password(root);
+    const claimToken = () =>
+      /^~\^([0-9a-f]{64})\$ 1;$/m.exec(readFile(root, '/etc/immich-firstboot/nginx/claim-token.map'))![1];
     const old = {
+      token: claimToken(),
       fingerprint: fingerprint(root),
       stamp: stamp(root),
       credentials: readFile(root, '/root/immich-credentials.txt'),
@@ -118,8 +121,17 @@ describe("per-boot on a clone (the machine-id differs from the done-stamp's)", (
     expect(credentials).not.toBe(old.credentials);
     expect(credentials).toContain(`SHA256 ${fingerprint(root)}`);
     expect(credentials).toContain(`Password: ${secret}`);
+    // The image's claim token was known to whoever built it: the clone's own, and its link, replace it.
+    expect(claimToken()).not.toBe(old.token);
+    expect(credentials).toContain(`/claim/${claimToken()}\n`);
+    expect(credentials).not.toContain(old.token);
+    expect(run.lines.find((l) => l.step === 'claim-token')?.msg).toBe(
+      "/etc/immich-firstboot/nginx/claim-token.map written with a new claim token (mode 0600; a clone: the image's token was known to whoever built it)",
+    );
     expect(stamp(root)).toEqual({ ...old.stamp, instanceId: 'fedcba9876543210fedcba9876543210' });
     expect(run.stdout).not.toContain(secret);
+    expect(run.stdout).not.toContain(claimToken().slice(0, 8));
+    expect(run.stdout).not.toContain(old.token.slice(0, 8));
 
     const report = await status(root);
     expect(report).toMatchObject({

@@ -40,7 +40,7 @@ describe('immich-firstboot and the first admin', () => {
     expect((await runCli(['--root', root], env)).code).toBe(0);
     const credentials = readFile(root, '/root/immich-credentials.txt');
     expect(credentials).toContain('Immich already has an admin account');
-    expect(credentials).not.toContain('The first person to sign up');
+    expect(credentials).not.toContain('The first account becomes the admin');
     expect(JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout)).toMatchObject({
       status: 'done',
       adminRegistered: true,
@@ -51,11 +51,11 @@ describe('immich-firstboot and the first admin', () => {
   it('says in status and in the credentials file that the first admin is still to be registered', async () => {
     const { root, env } = await setup({});
     expect((await runCli(['--root', root], env)).code).toBe(0);
-    expect(readFile(root, '/root/immich-credentials.txt')).toContain(
-      'The first person to sign up in the web UI becomes the admin',
+    expect(readFile(root, '/root/immich-credentials.txt')).toMatch(
+      /The first account becomes the admin, so only you can create it[^]*\n {4}https:\/\/\S+\/claim\/[0-9a-f]{64}\n/,
     );
     expect((await runCli(['--root', root, 'status'])).stdout).toContain(
-      'first admin: not registered yet (sign up in the web UI)\n',
+      'first admin: not registered yet (open the claim link in /root/immich-credentials.txt, then sign up)\n',
     );
   });
 });

@@ -592,8 +592,9 @@ describe('missing or failing programs', () => {
 
 describe('the filesystem refusing', () => {
   it('fails with ENOSPC and a hint when the disk is full, leaves no half-written file, and resumes after space is freed', async () => {
-    const root = tmpfsRoot('64k');
-    writeFileSync(`${root}/filler`, Buffer.alloc(48 * 1024));
+    // A whole first boot needs about 80k at its peak here (the nginx -t copy beside the site).
+    const root = tmpfsRoot('128k');
+    writeFileSync(`${root}/filler`, Buffer.alloc(112 * 1024));
     const run = await runCli(['--root', root, '--skip-stack']);
     expect(run.code).toBe(1);
     expect(errorLine(run)).toMatchObject({

@@ -32,10 +32,16 @@ const secretOf = (root: string): string | undefined =>
     ? /^DB_PASSWORD=(.*)$/m.exec(readFileSync(`${root}/opt/immich/.env`, 'utf8'))?.[1]
     : undefined;
 
-/** The tree with what is random per run (secret, key, cert, fingerprint, times) taken out. */
+const tokenOf = (root: string): string | undefined =>
+  existsSync(`${root}/etc/immich-firstboot/nginx/claim-token.map`)
+    ? /^~\^([0-9a-f]{64})\$ 1;$/m.exec(readFileSync(`${root}/etc/immich-firstboot/nginx/claim-token.map`, 'utf8'))?.[1]
+    : undefined;
+
+/** The tree with what is random per run (secret, claim token, key, cert, fingerprint, times) taken out. */
 function normalised(root: string): Record<string, string> {
   const out: Record<string, string> = {};
   const secret = secretOf(root) ?? 'none';
+  const token = tokenOf(root) ?? 'none';
   const walk = (dir: string): void => {
     for (const name of readdirSync(dir).sort()) {
       const full = path.join(dir, name);
@@ -57,6 +63,8 @@ function normalised(root: string): Record<string, string> {
         out[key] = `${meta} ${readFileSync(full, 'utf8')
           .split(secret)
           .join('<secret>')
+          .split(token)
+          .join('<token>')
           .replace(/SHA256 [0-9A-F:]+/g, 'SHA256 <fp>')}`;
     }
   };
@@ -95,6 +103,7 @@ describe('a first boot killed at any point', () => {
       const problems: string[] = [];
       if (crashed.signal !== 'SIGKILL') problems.push(`not killed (exit ${crashed.code})`);
       const secretAtCrash = secretOf(root);
+      const tokenAtCrash = tokenOf(root);
       const doneAtCrash = existsSync(`${root}/var/lib/immich-firstboot/done`);
       if (doneAtCrash) {
         const journal = JSON.parse(readFileSync(`${root}/var/lib/immich-firstboot/state.json`, 'utf8'));
@@ -116,6 +125,8 @@ describe('a first boot killed at any point', () => {
       const rerun = await runCli(['--root', root], env);
       if (rerun.code !== 0) problems.push(`rerun exit ${rerun.code}: ${rerun.stdout.slice(-300)}`);
       if (secretAtCrash !== undefined && secretOf(root) !== secretAtCrash) problems.push('secret changed');
+      // A claim link already written stays good: the token is kept once its file exists.
+      if (tokenAtCrash !== undefined && tokenOf(root) !== tokenAtCrash) problems.push('claim token changed');
       const tree = normalised(root);
       const temps = Object.keys(tree).filter((k) => /\.tmp$/.test(k) || k.endsWith('/lock'));
       if (temps.length) problems.push(`left behind: ${temps.join(', ')}`);

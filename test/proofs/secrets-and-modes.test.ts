@@ -1,7 +1,7 @@
 // Secrets and modes at every instant: a watcher sweeping the tree during a full first boot, every
 // child process's argv (through logging shims on PATH), and two runs started at once.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -71,7 +71,7 @@ describe('the secret and the modes', () => {
     // Paths relative to the root; temp names are `.<name>.<8 hex>.tmp` beside their target.
     const limit = (file: string): number | undefined => {
       if (/^opt\/immich\/(\.env|\.\.env\.[0-9a-f]{8}\.tmp)$/.test(file)) return 0o640;
-      if (/key\.pem$|immich-credentials\.txt|state\.json/.test(file)) return 0o600;
+      if (/key\.pem$|immich-credentials\.txt|state\.json|claim-token\.map/.test(file)) return 0o600;
       return undefined;
     };
     const violations: string[] = [];
@@ -82,10 +82,16 @@ describe('the secret and the modes', () => {
         for (const m of modes) if ((parseInt(m, 8) & ~max) !== 0) violations.push(`${file} was ${m}`);
     }
     expect(violations).toEqual([]);
-    expect(Object.keys(files)).toEqual(expect.arrayContaining(['opt/immich/.env', 'root/immich-credentials.txt']));
+    expect(Object.keys(files)).toEqual(
+      expect.arrayContaining([
+        'opt/immich/.env',
+        'root/immich-credentials.txt',
+        'etc/immich-firstboot/nginx/claim-token.map',
+      ]),
+    );
   }, 120_000);
 
-  it("never puts the secret in a child process's arguments, the logs, status --json or a world-readable file", async () => {
+  it("never puts the secret or the claim token in a child process's arguments, the logs, status --json, the MOTD, state.json or a world-readable file", async () => {
     const { root, env } = await stackRoot();
     // Every program the run starts goes through a shim that records its argv, then runs the real one.
     const shims = mkdtempSync(path.join(os.tmpdir(), 'ifb-shims-'));
@@ -127,6 +133,27 @@ describe('the secret and the modes', () => {
       .filter(Boolean);
     for (const file of readable)
       expect(`${file}: ${readFileSync(file, 'utf8').includes(secret)}`).toBe(`${file}: false`);
+
+    // The claim token: in its own file (0600) and the credentials file (0600), nowhere else. Not whole,
+    // nor any 8 of its characters, in argv, the log lines, status --json, the MOTD, state.json.
+    const token = /^~\^([0-9a-f]{64})\$ 1;$/m.exec(readFile(root, '/etc/immich-firstboot/nginx/claim-token.map'))![1];
+    const pieces = [token, token.slice(0, 8), token.slice(28, 36), token.slice(-8)];
+    const motd = await runCli(['--root', root, 'motd']);
+    const channels = {
+      argv,
+      log: run.stdout + run.stderr,
+      status: status.stdout,
+      motd: motd.stdout + motd.stderr,
+      'state.json': readFile(root, '/var/lib/immich-firstboot/state.json'),
+    };
+    for (const [channel, text] of Object.entries(channels))
+      for (const piece of pieces) expect(`${channel}: ${text.includes(piece)}`).toBe(`${channel}: false`);
+    const holding = execFileSync('grep', ['-rl', token, root], { encoding: 'utf8' }).trim().split('\n').sort();
+    expect(holding.map((f) => `${path.relative(root, f)} ${(statSync(f).mode & 0o777).toString(8)}`)).toEqual([
+      'etc/immich-firstboot/nginx/claim-token.map 600',
+      'root/immich-credentials.txt 600',
+    ]);
+    expect(readFile(root, '/root/immich-credentials.txt')).toContain(`/claim/${token}\n`);
   }, 120_000);
 });
 

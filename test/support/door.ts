@@ -143,21 +143,33 @@ export interface TestNginx {
 
 const SITE = '/etc/nginx/sites-available/immich';
 
-/** The site's `listen 80`/`listen 443` lines moved to 127.0.0.1 and ::1 on the given ports. */
-export function listenOn(site: string, ports: { http: number; https: number }): string {
+/** Ports the test copy listens on; `alsoOn`: one more IPv4 address (a second host's link, see makeSecondHost). */
+export interface DoorPorts {
+  http: number;
+  https: number;
+  alsoOn?: string;
+}
+
+/** The site's `listen 80`/`listen 443` lines moved to 127.0.0.1 and ::1 (and `alsoOn`) on the given ports. */
+export function listenOn(site: string, ports: DoorPorts): string {
+  const also = (port: number) => (ports.alsoOn ? `$1listen ${ports.alsoOn}:${port} $2\n` : '');
   return site
-    .replace(/^(\s*)listen 80 /gm, `$1listen 127.0.0.1:${ports.http} `)
+    .replace(/^(\s*)listen 80 (.*)\n/gm, `${also(ports.http)}$1listen 127.0.0.1:${ports.http} $2\n`)
     .replace(/^(\s*)listen \[::\]:80 /gm, `$1listen [::1]:${ports.http} `)
-    .replace(/^(\s*)listen 443 /gm, `$1listen 127.0.0.1:${ports.https} `)
+    .replace(/^(\s*)listen 443 (.*)\n/gm, `${also(ports.https)}$1listen 127.0.0.1:${ports.https} $2\n`)
     .replace(/^(\s*)listen \[::\]:443 /gm, `$1listen [::1]:${ports.https} `);
 }
 
-export function toHostView(site: string, root: string, ports: { http: number; https: number }): string {
+/** The copy nginx serves: listen lines moved (listenOn), every path (the claim token's include too) inside the root. */
+export function toHostView(site: string, root: string, ports: DoorPorts): string {
   return resolveInRoot(listenOn(site, ports), (inside) => path.join(root, inside));
 }
 
-export function toRootView(copy: string, root: string, ports: { http: number; https: number }): string {
-  return copy
+export function toRootView(copy: string, root: string, ports: DoorPorts): string {
+  const also = ports.alsoOn
+    ? copy.replace(new RegExp(`^\\s*listen ${ports.alsoOn.replace(/\./g, '\\.')}:\\d+ .*\\n`, 'gm'), '')
+    : copy;
+  return also
     .split(`${root}/`)
     .join('/')
     .replace(new RegExp(`listen 127\\.0\\.0\\.1:${ports.http} `, 'g'), 'listen 80 ')
@@ -168,7 +180,7 @@ export function toRootView(copy: string, root: string, ports: { http: number; ht
 
 export interface DoorOptions {
   /** One more IPv4 address every server block also listens on, same ports (SecondHost.hostAddress: its way in). */
-  extraListen?: string;
+  alsoOn?: string;
   /** Write an access log (TestNginx.accessLog) instead of none. */
   accessLog?: boolean;
 }
@@ -184,7 +196,10 @@ export async function startNginx(
 ): Promise<TestNginx> {
   const prefix = mkdtempSync(path.join(os.tmpdir(), 'ifb-nginx-'));
   chmodSync(prefix, 0o755); // the workers (nobody) reach their temp dirs through it
-  const ports = given ?? { http: await freePort(), https: await freePort() };
+  const ports: DoorPorts = {
+    ...(given ?? { http: await freePort(), https: await freePort() }),
+    alsoOn: options.alsoOn,
+  };
   mkdirSync(path.join(prefix, 'sites'));
   const siteCopy = path.join(prefix, 'sites/immich');
   const temp = (name: string) => path.join(prefix, name);
@@ -206,11 +221,7 @@ export async function startNginx(
   );
   const nginxArgs = ['-p', `${prefix}/`, '-c', conf, '-e', temp('error.log')];
   const derive = () => {
-    const copy = toHostView(readFileSync(path.join(root, SITE), 'utf8'), root, ports);
-    // The extra address: each 127.0.0.1 listen line once more, on it.
-    const extra = options.extraListen;
-    const more = (line: string) => `${line}\n${line.replace('127.0.0.1:', `${extra}:`)}`;
-    writeFileSync(siteCopy, extra ? copy.replace(/^\s*listen 127\.0\.0\.1:.*$/gm, more) : copy);
+    writeFileSync(siteCopy, toHostView(readFileSync(path.join(root, SITE), 'utf8'), root, ports));
   };
   derive();
   execFileSync('nginx', nginxArgs, { stdio: 'pipe' });

@@ -104,7 +104,7 @@ export interface SecondHost {
   probe(address: string, port: number): Promise<string>;
   /** The second host's own address: the peer a server here sees. */
   address: string;
-  /** Runs curl inside the namespace with these arguments (never rejects on a non-zero exit). */
+  /** Runs curl inside the namespace (`ip netns exec NS curl ARGS`; never rejects on a non-zero exit). */
   curl(args: string[]): Promise<Run>;
   remove(): Promise<void>;
 }
@@ -141,7 +141,7 @@ export async function makeSecondHost(): Promise<SecondHost> {
     probe: async (address, port) =>
       (await run('ip', ['netns', 'exec', ns, process.execPath, '-e', script, address, String(port)])).stdout.trim(),
     address: `${net}.2`,
-    curl: (args) => run('ip', ['netns', 'exec', ns, 'curl', ...args]),
+    curl: (args) => run('ip', ['netns', 'exec', ns, 'curl', ...args], 30_000),
     remove,
   };
 }

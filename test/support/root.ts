@@ -60,3 +60,11 @@ export function snapshotTree(root: string): Record<string, string> {
   walk(root);
   return out;
 }
+
+/** A claim token file of ours, as the claim-token step writes it (root-only 0600 in a 0700 directory). */
+export const TEST_CLAIM_TOKEN = '0123456789abcdef'.repeat(4);
+export function writeClaimToken(root: string, token = TEST_CLAIM_TOKEN): string {
+  mkdirSync(path.join(root, '/etc/immich-firstboot/nginx'), { recursive: true, mode: 0o700 });
+  writeFile(root, '/etc/immich-firstboot/nginx/claim-token.map', `# test\n~^${token}$ 1;\n`, 0o600);
+  return token;
+}

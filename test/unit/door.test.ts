@@ -8,7 +8,7 @@ import { tlsCert } from '../../src/steps/tls-cert.js';
 import { execReal } from '../../src/system/exec.js';
 import type { Exec, PeerFingerprint, RootedFs, System } from '../../src/system/index.js';
 import { fakeSystem, hostFacts, shipped, stepContext } from '../support/fake-system.js';
-import { makeRoot } from '../support/root.js';
+import { makeRoot, writeClaimToken } from '../support/root.js';
 
 const OLD = 'AA:'.repeat(31) + 'AA';
 const NEW = 'BB:'.repeat(31) + 'BB';
@@ -19,6 +19,9 @@ const SITE = await render(shipped, 'nginx/immich.conf.hbs', {
   acmeWebroot: '/w',
   upstream: '127.0.0.1:2283',
   legacyHttp2: false,
+  claimTokenPath: '/t',
+  claimCookiePath: '/api/auth/admin-sign-up',
+  credentialsPath: '/root/immich-credentials.txt',
 });
 const DOOR: TlsDoor = {
   address: '127.0.0.1',
@@ -137,7 +140,9 @@ describe('reloadServing', () => {
 describe('the nginx-site step after a new certificate', () => {
   it('under --root reloads no nginx, waits for nothing and warns about nothing', async () => {
     const handshakes: string[] = [];
-    const sys = fakeSystem(makeRoot(), {
+    const root = makeRoot();
+    writeClaimToken(root);
+    const sys = fakeSystem(root, {
       exec: execReal,
       peerFingerprint: async ({ host }) => (handshakes.push(host), OLD),
     });

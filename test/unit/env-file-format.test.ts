@@ -8,7 +8,7 @@ import { prepareImage } from '../../src/commands/prepare-image.js';
 import { credentials } from '../../src/steps/credentials.js';
 import { envFile } from '../../src/steps/env-file.js';
 import { fakeSystem, stepContext } from '../support/fake-system.js';
-import { makeRoot, readFile, writeFile } from '../support/root.js';
+import { makeRoot, readFile, writeClaimToken, writeFile } from '../support/root.js';
 
 const S = 'Form5ecretAbCdEfGh0123456789wXyZ';
 const FRESH = 'FreshSecret0123456789abcdefABCDE';
@@ -49,6 +49,7 @@ describe('the .env format', () => {
       it('gives the credentials file the secret itself', async () => {
         const root = makeRoot();
         writeFile(root, '/opt/immich/.env', text, 0o640);
+        writeClaimToken(root);
         const { ctx } = stepContext(fakeSystem(root));
         await credentials.apply(ctx);
         expect(readFile(root, '/root/immich-credentials.txt')).toContain(S);

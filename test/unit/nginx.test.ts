@@ -13,6 +13,9 @@ describe('siteListens', () => {
       acmeWebroot: '/w',
       upstream: '127.0.0.1:2283',
       legacyHttp2: false,
+      claimTokenPath: '/t',
+      claimCookiePath: '/api/auth/admin-sign-up',
+      credentialsPath: '/root/immich-credentials.txt',
     });
     expect(siteListens(site)).toEqual([
       { address: '*', port: '80', ssl: false },

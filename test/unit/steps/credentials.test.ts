@@ -2,12 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { credentials } from '../../../src/steps/credentials.js';
 import { envFile } from '../../../src/steps/env-file.js';
 import { fakeSystem, hostFacts, stepContext } from '../../support/fake-system.js';
-import { makeRoot, modeOf, readFile, writeFile } from '../../support/root.js';
+import { makeRoot, modeOf, readFile, writeClaimToken, writeFile } from '../../support/root.js';
 
 const PASSWORD = 'Abcdefghijklmnopqrstuvwxyz012345';
 
 function context(root: string, domain: string | null = null) {
   const { ctx } = stepContext(fakeSystem(root), { domain });
+  writeClaimToken(root);
   ctx.journal.facts = {
     host: hostFacts({ addresses: ['203.0.113.9', '2001:db8::4'], publicIp: '203.0.113.9', privateIp: '10.0.0.4' }),
     certFingerprint: 'AA:BB',

@@ -6,7 +6,7 @@ import { tlsCert } from '../../../src/steps/tls-cert.js';
 import { execReal } from '../../../src/system/exec.js';
 import type { Exec } from '../../../src/system/index.js';
 import { fakeSystem, hostFacts, stepContext } from '../../support/fake-system.js';
-import { makeRoot, modeOf, readFile, writeFile } from '../../support/root.js';
+import { makeRoot, modeOf, readFile, writeClaimToken, writeFile } from '../../support/root.js';
 
 const SITE = '/etc/nginx/sites-available/immich';
 const result = (command: string, stderr: string, exitCode = 0) => ({
@@ -48,6 +48,7 @@ async function context(
   const { ctx } = stepContext(fakeSystem(root, { exec: programs(version, calls) }), { domain }, { newCert });
   ctx.journal.facts.host = hostFacts();
   await tlsCert.apply(ctx);
+  writeClaimToken(root);
   return ctx;
 }
 
@@ -174,6 +175,27 @@ describe('the nginx-site step', () => {
     const result = await nginxSite.apply(again);
     expect(result).toMatchObject({ changed: false, summary: 'nothing changed' });
     expect(calls).toEqual(['-V']);
+  });
+
+  it('checks and reloads for a new claim token alone (a clone), so nginx loads the include again', async () => {
+    const root = makeRoot();
+    const ctx = await context(root);
+    await nginxSite.apply(ctx);
+    const calls: string[] = [];
+    const again = await context(root, { calls });
+    Object.assign(again.journal, {
+      managed: ctx.journal.managed,
+      facts: {
+        ...again.journal.facts,
+        nginxCertFingerprint: ctx.journal.facts.nginxCertFingerprint,
+        nginxClaimTokenAt: '2026-11-28T12:00:00.000Z',
+        claimTokenAt: '2026-11-29T08:00:00.000Z',
+      },
+    });
+    const result = await nginxSite.apply(again);
+    expect(result).toMatchObject({ changed: true, summary: 'new claim token' });
+    expect(calls.filter((c) => c.startsWith('-t'))).toHaveLength(1);
+    expect(again.journal.facts.nginxClaimTokenAt).toBe('2026-11-29T08:00:00.000Z');
   });
 
   it('keeps every security header out of the locations (add_header there would drop them all)', async () => {

@@ -10,7 +10,7 @@ import { tlsCert } from '../../../src/steps/tls-cert.js';
 import { execReal } from '../../../src/system/exec.js';
 import { REPO } from '../../support/cli.js';
 import { fakeSystem, hostFacts, stepContext } from '../../support/fake-system.js';
-import { makeRoot, readFile, writeFile } from '../../support/root.js';
+import { makeRoot, readFile, writeClaimToken, writeFile } from '../../support/root.js';
 
 const KEPT = 'KeptSecret0123456789abcdefABCDEF';
 const ENV = `UPLOAD_LOCATION=/opt/immich/library\nDB_DATA_LOCATION=/opt/immich/postgres\nTZ=UTC\nIMMICH_VERSION=v3.2.4\nDB_PASSWORD=${KEPT}\nDB_USERNAME=postgres\nDB_DATABASE_NAME=immich\n`;
@@ -27,6 +27,7 @@ const inode = (root: string, inside: string) => lstatSync(path.join(root, inside
 function context(root: string, options: { newCert?: boolean } = {}) {
   const { ctx } = stepContext(fakeSystem(root, { exec: execReal }), {}, options);
   ctx.journal.facts = { host: structuredClone(host), certFingerprint: 'AA:BB', stack: 'started' };
+  writeClaimToken(root);
   return ctx;
 }
 
