@@ -34,7 +34,7 @@ beforeAll(async () => {
   token = /\/claim\/([0-9a-f]{64})$/m.exec(readFileSync(`${root}/root/immich-credentials.txt`, 'utf8'))![1];
   caFile = `${root}/etc/immich-firstboot/tls/current/cert.pem`;
   stranger = await makeSecondHost();
-  nginx = await startNginx(root, undefined, { alsoOn: stranger.hostAddress });
+  nginx = await startNginx(root, undefined, { alsoOn: stranger.hostAddress, accessLog: true });
 }, 60_000);
 
 afterAll(async () => {
@@ -178,6 +178,30 @@ describe('the claim gate, from a stranger on another host', () => {
     ]);
     expect(answer.headers).toMatchObject(SECURITY_HEADERS);
     expect(reached(/claim/)).toBe(0);
+  });
+
+  it("keeps the claim link out of nginx's access log, over https and typed with http:// (308 to https)", async () => {
+    await fromStranger(`/claim/${token}`);
+    await fromStranger(`/claim/${'0'.repeat(64)}`);
+    const plain = await stranger.curl([
+      '-sS',
+      '-i',
+      '--resolve',
+      `immich.test:${nginx.http}:${stranger.hostAddress}`,
+      `http://immich.test:${nginx.http}/claim/${token}`,
+    ]);
+    const answer = parse(plain.stdout);
+    expect(answer.status).toBe(308);
+    expect(answer.headers.location).toEqual([`https://immich.test/claim/${token}`]);
+    // A link copied with a trailing character is refused, and holds the whole token.
+    expect((await fromStranger(`/claim/${token}.`)).status).toBe(403);
+    // The log is written (a refused sign-up is in it), but no claim link, right or wrong, nor any 8
+    // characters of the token.
+    await fromStranger(SIGN_UP, '-X', 'POST');
+    const log = readFileSync(nginx.accessLog, 'utf8');
+    expect(log).toContain(`"POST ${SIGN_UP} HTTP/1.1" 403`);
+    expect(log).not.toContain('/claim/');
+    for (let i = 0; i + 8 <= token.length; i++) expect(log).not.toContain(token.slice(i, i + 8));
   });
 
   it('lets admin sign-up through to Immich with the cookie the link set', async () => {
