@@ -125,7 +125,9 @@ export function resolverProblem(server: string): string | undefined {
   const address = match?.[1] ?? match?.[2] ?? (net.isIPv6(server) ? server : undefined);
   if (address === undefined || !net.isIP(address)) return 'is not an IP address, IP:port or [IPv6]:port';
   const port = match?.[3];
-  return port !== undefined && (Number(port) < 1 || Number(port) > 65535) ? `port ${port} is not from 1 to 65535` : undefined;
+  return port !== undefined && (Number(port) < 1 || Number(port) > 65535)
+    ? `port ${port} is not from 1 to 65535`
+    : undefined;
 }
 
 // A field checker returns the problem, phrased to follow "<key> must ...", or undefined when fine.
@@ -269,7 +271,7 @@ export function parseConfig(text: string | undefined, { displayPath, env = {} }:
     if (config.letsencrypt.email !== null && config.domain === null)
       fail(
         at('letsencrypt', 'email'),
-        'letsencrypt.email is set but domain is not: Let\'s Encrypt certifies a DNS name; set domain (the name that points at this VM), or set letsencrypt.email to null',
+        "letsencrypt.email is set but domain is not: Let's Encrypt certifies a DNS name; set domain (the name that points at this VM), or set letsencrypt.email to null",
       );
     if (config.letsencrypt.staging && config.letsencrypt.server !== LETSENCRYPT_SERVER)
       fail(

@@ -51,7 +51,10 @@ export function retryDue(
   if (!letsencryptWanted(config)) return undefined;
   if (facts?.state === 'issued' && facts.domain === config.domain) return undefined; // certbot's timer renews
   if (boot !== undefined && facts?.lastAttemptBoot === boot) return undefined;
-  const until = Math.max(Date.parse(facts?.nextAttemptAfter ?? '') || 0, Date.parse(facts?.rateLimitedUntil ?? '') || 0);
+  const until = Math.max(
+    Date.parse(facts?.nextAttemptAfter ?? '') || 0,
+    Date.parse(facts?.rateLimitedUntil ?? '') || 0,
+  );
   if (now.getTime() < until) return undefined;
   if (!facts || facts.state === 'off' || facts.domain !== config.domain)
     return `Let's Encrypt is configured for ${config.domain} and was not tried for it yet`;
@@ -133,7 +136,9 @@ export function certbotArgs(sys: System, config: Config & { domain: string }): s
 }
 
 export function serverUrl(config: Config): string {
-  return config.letsencrypt.staging ? 'https://acme-staging-v02.api.letsencrypt.org/directory' : config.letsencrypt.server;
+  return config.letsencrypt.staging
+    ? 'https://acme-staging-v02.api.letsencrypt.org/directory'
+    : config.letsencrypt.server;
 }
 
 /** Runs certbot within its deadline; REQUESTS_CA_BUNDLE and the rest of the environment pass through. */
@@ -167,7 +172,9 @@ export function parseCertbotFailure(output: string, config: Config & { domain: s
     const until = retry ? new Date(`${retry[1]}T${retry[2]}Z`).toISOString() : undefined;
     return {
       ok: false,
-      reason: clip(`the CA refused: rate limited${until ? ` until ${until}` : ''}: ${line.replace(/^.*?::\s*/, '').trim()}`),
+      reason: clip(
+        `the CA refused: rate limited${until ? ` until ${until}` : ''}: ${line.replace(/^.*?::\s*/, '').trim()}`,
+      ),
       hint: `nothing asks the CA again before ${until ?? 'the backoff ends'}; https://letsencrypt.org/docs/rate-limits/`,
       ...(until ? { rateLimitedUntil: until } : {}),
     };
@@ -177,12 +184,21 @@ export function parseCertbotFailure(output: string, config: Config & { domain: s
     const field = (name: string): string | undefined => new RegExp(`^\\s*${name}:\\s*(.*)$`, 'm').exec(problems)?.[1];
     return {
       ok: false,
-      reason: clip(`the CA could not validate ${config.domain}: ${field('Type') ?? 'error'}: ${field('Detail') ?? problems.trim()}`),
+      reason: clip(
+        `the CA could not validate ${config.domain}: ${field('Type') ?? 'error'}: ${field('Detail') ?? problems.trim()}`,
+      ),
       hint: `the CA must reach http://${config.domain}/.well-known/acme-challenge/ on port 80 of this VM: open port 80 (firewall, network security group) and check that the name points here`,
     };
   }
-  if (/HTTPSConnectionPool|Max retries exceeded|Failed to establish a new connection|Connection refused|Name or service not known|Temporary failure in name resolution|timed out/.test(text)) {
-    const why = /\[Errno -?\d+\] ([^'")\]]+)/.exec(text)?.[1] ?? /(Connection refused|timed out|Name or service not known)/.exec(text)?.[1] ?? 'no connection';
+  if (
+    /HTTPSConnectionPool|Max retries exceeded|Failed to establish a new connection|Connection refused|Name or service not known|Temporary failure in name resolution|timed out/.test(
+      text,
+    )
+  ) {
+    const why =
+      /\[Errno -?\d+\] ([^'")\]]+)/.exec(text)?.[1] ??
+      /(Connection refused|timed out|Name or service not known)/.exec(text)?.[1] ??
+      'no connection';
     return {
       ok: false,
       reason: clip(`could not reach the ACME server ${server}: ${why.trim()}`),
@@ -211,7 +227,8 @@ export function failedFacts(
   boot: string | undefined,
 ): LetsEncryptFacts {
   const failures = (before?.domain === domain ? (before.failures ?? 0) : 0) + 1;
-  const rateLimitedUntil = outcome.rateLimitedUntil ?? (before?.domain === domain ? before.rateLimitedUntil : undefined);
+  const rateLimitedUntil =
+    outcome.rateLimitedUntil ?? (before?.domain === domain ? before.rateLimitedUntil : undefined);
   const next = Math.max(now.getTime() + backoffMs(failures), Date.parse(rateLimitedUntil ?? '') || 0);
   return {
     state: 'failed',

@@ -31,7 +31,7 @@ export const letsencrypt: Step = {
       journal.facts.letsencrypt = { state: 'off', domain: config.domain };
       return {
         changed: before?.state !== 'off',
-        summary: "off (set domain and letsencrypt.email in config.yaml, or run `immich-firstboot enable-https`)",
+        summary: 'off (set domain and letsencrypt.email in config.yaml, or run `immich-firstboot enable-https`)',
       };
     }
     const domain = config.domain;
@@ -42,16 +42,25 @@ export const letsencrypt: Step = {
     // A valid certificate for this domain: nothing is asked of the CA (certbot's timer renews it).
     const held = await heldCertificate(ctx, domain);
     if (held && held.notAfter.getTime() - now.getTime() > KEEP_DAYS * 86_400_000) {
-      say(`the Let's Encrypt certificate for ${domain} is valid until ${held.notAfter.toISOString()}: nothing to renew`);
+      say(
+        `the Let's Encrypt certificate for ${domain} is valid until ${held.notAfter.toISOString()}: nothing to renew`,
+      );
       return issued(ctx, domain, held.notAfter, before, 'kept');
     }
     const limited = before?.domain === domain ? Date.parse(before.rateLimitedUntil ?? '') : NaN;
     if (limited > now.getTime()) {
       const reason = `the CA rate-limited ${domain} until ${before!.rateLimitedUntil}; not asked again before then`;
-      return failure(ctx, { ...before!, lastAttemptAt: now.toISOString(), ...(boot ? { lastAttemptBoot: boot } : {}) }, reason, before?.hint);
+      return failure(
+        ctx,
+        { ...before!, lastAttemptAt: now.toISOString(), ...(boot ? { lastAttemptBoot: boot } : {}) },
+        reason,
+        before?.hint,
+      );
     }
 
-    say(`checking that ${domain} resolves to this VM${config.letsencrypt.resolver ? ` (asking ${config.letsencrypt.resolver})` : ''}`);
+    say(
+      `checking that ${domain} resolves to this VM${config.letsencrypt.resolver ? ` (asking ${config.letsencrypt.resolver})` : ''}`,
+    );
     const dns = await checkDns(sys, config, journal.facts.host);
     if (!dns.pointsHere) {
       const facts: LetsEncryptFacts = {
@@ -64,7 +73,9 @@ export const letsencrypt: Step = {
       };
       return failure(ctx, facts, dns.reason, dns.hint);
     }
-    say(`${domain} resolves to ${dns.resolved.join(', ')}: asking ${config.letsencrypt.staging ? "Let's Encrypt's staging server" : config.letsencrypt.server} with certbot (webroot ${PATHS.acmeWebroot})`);
+    say(
+      `${domain} resolves to ${dns.resolved.join(', ')}: asking ${config.letsencrypt.staging ? "Let's Encrypt's staging server" : config.letsencrypt.server} with certbot (webroot ${PATHS.acmeWebroot})`,
+    );
     await sys.fs.mkdir(PATHS.acmeWebroot, 0o755);
     let outcome: CertbotOutcome;
     try {
@@ -74,7 +85,9 @@ export const letsencrypt: Step = {
     }
     const got = outcome.ok ? await heldCertificate(ctx, domain) : undefined;
     if (!got) {
-      const why = outcome.ok ? { ok: false, reason: `certbot succeeded but ${PATHS.letsencryptCert} does not name ${domain}` } : outcome;
+      const why = outcome.ok
+        ? { ok: false, reason: `certbot succeeded but ${PATHS.letsencryptCert} does not name ${domain}` }
+        : outcome;
       return failure(ctx, failedFacts(before, domain, why, now, boot), why.reason ?? 'certbot failed', why.hint);
     }
     say(`certbot: a certificate for ${domain}, valid until ${got.notAfter.toISOString()}`);
@@ -99,7 +112,12 @@ async function issued(
   how: 'new' | 'kept',
 ): Promise<StepResult> {
   const { journal } = ctx;
-  journal.facts.letsencrypt = { state: 'issued', domain, notAfter: notAfter.toISOString(), lastAttemptAt: ctx.sys.now().toISOString() };
+  journal.facts.letsencrypt = {
+    state: 'issued',
+    domain,
+    notAfter: notAfter.toISOString(),
+    lastAttemptAt: ctx.sys.now().toISOString(),
+  };
   try {
     const site = await nginxSite.apply(ctx);
     const notes = (await ctx.sys.fs.exists(PATHS.envFile)) ? await credentials.apply(ctx) : undefined;
@@ -136,6 +154,9 @@ async function failure(
   // The credentials say why the mobile app still sees the self-signed certificate.
   if (await ctx.sys.fs.exists(PATHS.envFile)) await credentials.apply(ctx).catch(() => undefined);
   const when = facts.nextAttemptAfter ? `not before ${facts.nextAttemptAfter}` : 'at the next boot';
-  ctx.warn(`Let's Encrypt: ${reason}; the self-signed certificate stays`, `${hint ?? 'fix the cause'} (per-boot tries again ${when})`);
+  ctx.warn(
+    `Let's Encrypt: ${reason}; the self-signed certificate stays`,
+    `${hint ?? 'fix the cause'} (per-boot tries again ${when})`,
+  );
   return { changed: true, summary: `${facts.state}: ${reason}` };
 }

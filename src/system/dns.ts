@@ -35,5 +35,7 @@ export const resolveHostReal: ResolveHost = async ({ name, server, timeoutMs }) 
   const [v4, v6] = await Promise.all([ask((n) => resolver.resolve4(n)), ask((n) => resolver.resolve6(n))]);
   const addresses = [...(Array.isArray(v4) ? v4 : []), ...(Array.isArray(v6) ? v6 : [])];
   const errors = [v4, v6].filter((r): r is string => typeof r === 'string');
-  return addresses.length === 0 && errors.length > 0 ? { addresses, error: [...new Set(errors)].join(', ') } : { addresses };
+  return addresses.length === 0 && errors.length > 0
+    ? { addresses, error: [...new Set(errors)].join(', ') }
+    : { addresses };
 };

@@ -90,11 +90,18 @@ describe('the login banner', () => {
         urls: { web: 'https://photos.example.org/', mobile: 'https://photos.example.org/api' },
       },
     });
-    expect(issued.split('\n')[0]).toBe('Immich: https://photos.example.org/  https://192.0.2.10/  https://[2001:db8::1]/');
+    expect(issued.split('\n')[0]).toBe(
+      'Immich: https://photos.example.org/  https://192.0.2.10/  https://[2001:db8::1]/',
+    );
     expect(issued).toContain('mobile app: https://photos.example.org/api');
     const pending = formatMotd({
       ...base,
-      letsencrypt: { ...base.letsencrypt, state: 'pending-dns', domain: 'photos.example.org', reason: 'photos.example.org resolves to 203.0.113.9' },
+      letsencrypt: {
+        ...base.letsencrypt,
+        state: 'pending-dns',
+        domain: 'photos.example.org',
+        reason: 'photos.example.org resolves to 203.0.113.9',
+      },
     });
     expect(pending).toContain(
       "Let's Encrypt: pending-dns for photos.example.org: photos.example.org resolves to 203.0.113.9; tried again at the next boot",
