@@ -5,7 +5,7 @@
 // Everything is on 127.0.0.1. The boot id is the test machine's for every run, so a test that plays "the
 // next boot" (or "after the backoff") edits the journal's lastAttemptBoot / nextAttemptAfter: no sleeping.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -229,4 +229,99 @@ describe("Let's Encrypt at first boot, from config.yaml", () => {
     nginx!.reload();
     expect(served(domain)).toMatch(/issuer=.*Pebble/);
   }, 240_000);
+});
+
+describe('immich-firstboot enable-https on a done VM', () => {
+  it('writes domain and letsencrypt.email into config.yaml keeping every other byte, serves the certificate; a rerun asks nothing; another domain switches', async () => {
+    const domain = 'photos.le-enable.test';
+    await dns.setA(domain, ['127.0.0.1']);
+    const root = makeRoot('');
+    chmodSync(root, 0o755);
+    const original = [
+      "# The operator's own notes: kept as they are.",
+      'imds:',
+      '  enabled: false # no Azure here',
+      'extraNames: [127.0.0.1]',
+      'stack:',
+      `  serverUrl: http://127.0.0.1:${echo.port}`,
+      'letsencrypt:',
+      '  # the ACME server of this test',
+      `  server: ${pebble.url}`,
+      `  resolver: ${dns.server}`,
+      '',
+    ].join('\n');
+    writeFile(root, '/etc/immich-firstboot/config.yaml', original, 0o640);
+    expect((await runCli(['--root', root, 'run', '--skip-stack'], env())).code).toBe(0);
+    expect((await status(root)).letsencrypt.state).toBe('off');
+    nginx = await startNginx(root, ports);
+    writeFileSync(`${bin}/current`, nginx.nginxArgs.join(' '));
+
+    const orders = pebble.orders();
+    const enable = await runCli(
+      ['--root', root, 'enable-https', '--domain', domain, '--email', 'owner@example.org'],
+      env(),
+    );
+    expect(enable.code, enable.stdout + enable.stderr).toBe(0);
+    expect(enable.lines.map((l) => l.msg)).toEqual(
+      expect.arrayContaining([
+        `checking that ${domain} resolves to this VM (asking ${dns.server})`,
+        expect.stringMatching(
+          new RegExp(`^enable-https: https://${domain.replace(/\./g, '\\.')}/ serves a Let's Encrypt certificate`),
+        ),
+      ]),
+    );
+    expect(pebble.orders()).toBe(orders + 1);
+    const written = readFile(root, '/etc/immich-firstboot/config.yaml');
+    const added = [`domain: ${domain}`, '  email: owner@example.org'];
+    expect(
+      written
+        .split('\n')
+        .filter((l) => added.includes(l))
+        .sort(),
+    ).toEqual([...added].sort());
+    expect(written.split('\n').filter((l) => !added.includes(l))).toEqual(original.split('\n'));
+    expect(statSync(path.join(root, '/etc/immich-firstboot/config.yaml')).mode & 0o777).toBe(0o640);
+    expect((await status(root)).letsencrypt).toMatchObject({ state: 'issued', domain });
+    nginx.reload();
+    expect(served(domain)).toMatch(new RegExp(`issuer=.*Pebble[\\s\\S]*DNS:${domain}`));
+    expect(readFile(root, '/root/immich-credentials.txt')).toContain(`Server URL: https://${domain}/api`);
+
+    // Again: nothing renewed, nothing rewritten.
+    const again = await runCli(
+      ['--root', root, 'enable-https', '--domain', domain, '--email', 'owner@example.org'],
+      env(),
+    );
+    expect(again.code).toBe(0);
+    expect(pebble.orders()).toBe(orders + 1);
+    expect(readFile(root, '/etc/immich-firstboot/config.yaml')).toBe(written);
+
+    // Another domain: the certificate (same lineage) and the site switch to it.
+    const other = 'photos.le-other.test';
+    await dns.setA(other, ['127.0.0.1']);
+    const moved = await runCli(
+      ['--root', root, 'enable-https', '--domain', other, '--email', 'owner@example.org'],
+      env(),
+    );
+    expect(moved.code, moved.stdout).toBe(0);
+    expect(readFile(root, '/etc/immich-firstboot/config.yaml')).toContain(`domain: ${other}\n`);
+    expect((await status(root)).letsencrypt).toMatchObject({ state: 'issued', domain: other });
+    nginx.reload();
+    const now = served(other);
+    expect(now).toContain(`DNS:${other}`);
+    expect(now).not.toContain(`DNS:${domain}`);
+    expect(readFile(root, SITE)).toMatch(new RegExp(`server_name ${other.replace(/\./g, '\\.')}[ ;]`));
+  }, 240_000);
+
+  it('refuses a bad e-mail before writing anything (exit 3, the key named)', async () => {
+    const root = makeRoot('imds:\n  enabled: false\n');
+    expect((await runCli(['--root', root, 'run', '--skip-stack'], env())).code).toBe(0);
+    const before = readFile(root, '/etc/immich-firstboot/config.yaml');
+    const bad = await runCli(
+      ['--root', root, 'enable-https', '--domain', 'photos.example.org', '--email', 'a b@example.org'],
+      env(),
+    );
+    expect(bad.code).toBe(3);
+    expect(bad.stdout + bad.stderr).toContain('letsencrypt.email must be an e-mail address');
+    expect(readFile(root, '/etc/immich-firstboot/config.yaml')).toBe(before);
+  });
 });
