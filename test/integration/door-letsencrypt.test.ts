@@ -147,6 +147,7 @@ describe("Let's Encrypt at first boot, from config.yaml", () => {
       [
         'renew',
         '--force-renewal',
+        '--no-random-sleep-on-renew', // certbot sleeps up to 8 minutes when not on a terminal
         '--config-dir',
         `${root}/etc/letsencrypt`,
         '--work-dir',
