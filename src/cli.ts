@@ -18,6 +18,9 @@ export interface Args {
   pull: boolean;
   hostDocker: boolean;
   live: boolean;
+  domain: string | undefined;
+  email: string | undefined;
+  staging: boolean;
 }
 
 const commandList = Object.entries(COMMANDS) as Array<[Command, CommandSpec]>;
@@ -104,6 +107,9 @@ export function parseArgs(argv: readonly string[]): Args {
     pull: given.pull === true,
     hostDocker: given['host-docker'] === true,
     live: given.live === true,
+    domain: given.domain,
+    email: given.email,
+    staging: given.staging === true,
   };
 }
 

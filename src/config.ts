@@ -22,7 +22,15 @@ export interface Config {
   stack: { readyTimeoutSeconds: number; serverUrl: string };
   /** restartCommand: how to restart Docker after daemon.json changed; auto = systemctl on a systemd host. */
   dockerLogs: { maxSize: string; maxFile: string; restartCommand: 'auto' | string[] };
+  /**
+   * With `domain` and `email` set, first boot gets a Let's Encrypt certificate for the domain (certbot's
+   * webroot); `server` is any ACME directory; `resolver` the DNS server the "does it point here" check asks.
+   */
+  letsencrypt: { email: string | null; staging: boolean; server: string; resolver: string | null };
 }
+
+export const LETSENCRYPT_SERVER = 'https://acme-v02.api.letsencrypt.org/directory';
+export const LETSENCRYPT_STAGING_SERVER = 'https://acme-staging-v02.api.letsencrypt.org/directory';
 
 export const DEFAULT_CONFIG: Config = {
   domain: null,
@@ -36,6 +44,7 @@ export const DEFAULT_CONFIG: Config = {
   tls: { keyType: 'ecdsa', rsaBits: 2048, days: 397 },
   stack: { readyTimeoutSeconds: 1200, serverUrl: 'http://127.0.0.1:2283' },
   dockerLogs: { maxSize: '50m', maxFile: '5', restartCommand: 'auto' },
+  letsencrypt: { email: null, staging: false, server: LETSENCRYPT_SERVER, resolver: null },
 };
 
 const HOST_LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
@@ -90,6 +99,35 @@ export function serverUrlProblem(url: string): string | undefined {
     return `${address} is not an address of 127.0.0.0/8: four numbers from 0 to 255 without leading zeros, the first 127`;
   if (!/^[1-9]\d{0,4}$/.test(port) || Number(port) > 65535) return `port ${port} is not from 1 to 65535`;
   return undefined;
+}
+
+const EMAIL_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+// No quotes, spaces or control characters (it reaches certbot's argv), no leading '-' (an option to argparse).
+const EMAIL_RE = new RegExp(`^[A-Za-z0-9_+][A-Za-z0-9._+=-]*@${EMAIL_LABEL}(?:\\.${EMAIL_LABEL})+$`);
+
+/** Why `email` cannot be the ACME account's e-mail, or undefined when it can. */
+export function emailProblem(email: string): string | undefined {
+  return email.length <= 254 && EMAIL_RE.test(email)
+    ? undefined
+    : 'is not a plain e-mail address such as owner@example.org (letters, digits, . _ + = - before the @; no spaces or quotes)';
+}
+
+/** Why `url` cannot be an ACME directory URL, or undefined: https://, no spaces or credentials. */
+export function acmeServerProblem(url: string): string | undefined {
+  if (!/^https:\/\/[^\s"'\\]+$/.test(url) || !canParse(url)) return 'is not an https:// URL';
+  const parsed = new URL(url);
+  return parsed.username || parsed.password ? 'holds a user name or password' : undefined;
+}
+
+/** Why `server` cannot be a DNS server for the domain check ("IP", "IP:port", "[IPv6]:port"), or undefined. */
+export function resolverProblem(server: string): string | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+))(?::(\d{1,5}))?$/.exec(server);
+  const address = match?.[1] ?? match?.[2] ?? (net.isIPv6(server) ? server : undefined);
+  if (address === undefined || !net.isIP(address)) return 'is not an IP address, IP:port or [IPv6]:port';
+  const port = match?.[3];
+  return port !== undefined && (Number(port) < 1 || Number(port) > 65535)
+    ? `port ${port} is not from 1 to 65535`
+    : undefined;
 }
 
 // A field checker returns the problem, phrased to follow "<key> must ...", or undefined when fine.
@@ -183,6 +221,23 @@ const SCHEMA: Schema<Config> = {
         ? undefined
         : 'must be "auto" or a command as a list, such as [systemctl, restart, docker.service]',
   },
+  letsencrypt: {
+    email: (v) => {
+      if (v === null) return undefined;
+      const why = typeof v === 'string' ? emailProblem(v) : 'is not a string';
+      return why ? `must be an e-mail address such as owner@example.org, or null (this one ${why})` : undefined;
+    },
+    staging: bool,
+    server: (v) => {
+      const why = typeof v === 'string' ? acmeServerProblem(v) : 'is not a string';
+      return why ? `must be an ACME directory URL such as ${LETSENCRYPT_SERVER} (this one ${why})` : undefined;
+    },
+    resolver: (v) => {
+      if (v === null) return undefined;
+      const why = typeof v === 'string' ? resolverProblem(v) : 'is not a string';
+      return why ? `must be a DNS server's address such as 127.0.0.1:8053, or null (this one ${why})` : undefined;
+    },
+  },
 };
 
 export interface LoadConfigOptions {
@@ -212,6 +267,17 @@ export function parseConfig(text: string | undefined, { displayPath, env = {} }:
     if (doc.contents !== null && !isMap(doc.contents))
       fail(lineOf(doc.contents), 'must be a mapping of keys (key: value), not a list or a scalar');
     walk(doc.contents, SCHEMA, [], config, fail, lineOf);
+    const at = (...keys: string[]): number | undefined => lineOf(doc.getIn(keys, true) as YamlNode | undefined);
+    if (config.letsencrypt.email !== null && config.domain === null)
+      fail(
+        at('letsencrypt', 'email'),
+        "letsencrypt.email is set but domain is not: Let's Encrypt certifies a DNS name; set domain (the name that points at this VM), or set letsencrypt.email to null",
+      );
+    if (config.letsencrypt.staging && config.letsencrypt.server !== LETSENCRYPT_SERVER)
+      fail(
+        at('letsencrypt', 'staging'),
+        `letsencrypt.staging is true but letsencrypt.server is ${config.letsencrypt.server}: staging means Let's Encrypt's own staging server; set one or the other`,
+      );
   }
   const imdsUrl = env.IMMICH_FIRSTBOOT_IMDS_URL;
   if (imdsUrl !== undefined && imdsUrl !== '') {

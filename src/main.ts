@@ -42,6 +42,7 @@ const COMMANDS: Record<Args['command'], CommandRun> = {
   'prepare-image': prepareImageCommand,
   run: (call) => logged(call, runCommand),
   'regenerate-cert': (call) => logged(call, regenerateCertCommand),
+  'enable-https': (call) => logged(call, enableHttpsCommand),
   'per-boot': (call) => logged(call, perBootCommand),
 };
 
@@ -165,6 +166,11 @@ async function runCommand(env: RunnerEnv, args: Args): Promise<ExitCode> {
 async function regenerateCertCommand(env: RunnerEnv): Promise<ExitCode> {
   const { regenerateCertSteps, runAdHoc } = await import('./commands/index.js');
   return runAdHoc(env, 'regenerate-cert', await regenerateCertSteps(env.sys), { skipStack: true, newCert: true });
+}
+
+async function enableHttpsCommand(env: RunnerEnv, args: Args): Promise<ExitCode> {
+  const { enableHttps } = await import('./commands/index.js');
+  return enableHttps(env, { domain: args.domain, email: args.email, staging: args.staging, configPath: args.config });
 }
 
 async function perBootCommand(env: RunnerEnv): Promise<ExitCode> {

@@ -3,7 +3,16 @@
 // bash completion and the man page to them.
 
 export type Command =
-  'run' | 'status' | 'regenerate-cert' | 'per-boot' | 'motd' | 'prepare-image' | 'doctor' | 'help' | 'version';
+  | 'run'
+  | 'status'
+  | 'regenerate-cert'
+  | 'enable-https'
+  | 'per-boot'
+  | 'motd'
+  | 'prepare-image'
+  | 'doctor'
+  | 'help'
+  | 'version';
 
 export interface CommandSpec {
   /** What it does, for the usage text (wrapped there); the man page says more. */
@@ -23,6 +32,11 @@ export const COMMANDS: { readonly [C in Command]: CommandSpec } = {
   'regenerate-cert': {
     summary: 'new self-signed certificate for the current addresses',
     flag: { long: 'regenerate-cert' },
+  },
+  'enable-https': {
+    summary:
+      "Let's Encrypt for --domain with --email: checks that the domain points here, runs certbot (webroot), serves the " +
+      'certificate, writes domain and letsencrypt into config.yaml (comments kept); safe to run again',
   },
   'per-boot': {
     summary:
@@ -48,7 +62,7 @@ export const COMMANDS: { readonly [C in Command]: CommandSpec } = {
 export interface OptionSpec {
   type: 'string' | 'boolean';
   /** A string option's value, as the usage text and the man page name it (the completion offers directories for DIR). */
-  value?: 'DIR' | 'FILE';
+  value?: 'DIR' | 'FILE' | 'DOMAIN' | 'EMAIL';
   /** The commands that take it, in the order a usage error names them; `all` for the global ones. */
   commands: 'all' | readonly Command[];
   /** For the usage text (wrapped there); the man page says more. */
@@ -90,6 +104,23 @@ export const OPTIONS = {
     commands: ['prepare-image'],
     summary:
       "prepare-image with --root: clean (and --pull into) the running host's Docker, which is otherwise left alone because it is not the tree's",
+  },
+  domain: {
+    type: 'string',
+    value: 'DOMAIN',
+    commands: ['enable-https'],
+    summary: 'enable-https: the DNS name that points at this VM',
+  },
+  email: {
+    type: 'string',
+    value: 'EMAIL',
+    commands: ['enable-https'],
+    summary: "enable-https: the e-mail of the Let's Encrypt account (expiry notices)",
+  },
+  staging: {
+    type: 'boolean',
+    commands: ['enable-https'],
+    summary: "enable-https: Let's Encrypt's staging server (untrusted certificates, generous rate limits)",
   },
   live: {
     type: 'boolean',

@@ -37,6 +37,15 @@ export const PATHS = {
   nginxDefaultEnabled: '/etc/nginx/sites-enabled/default',
   nginxDefaultSite: '/etc/nginx/sites-available/default',
   acmeWebroot: '/var/www/immich-acme',
+  // certbot's directories (its defaults, named so that a --root run keeps them inside the root), and the
+  // certificate we ask for by the name `immich-firstboot` (certbot's `--cert-name`), whatever the domain.
+  letsencryptDir: '/etc/letsencrypt',
+  letsencryptWork: '/var/lib/letsencrypt',
+  letsencryptLogs: '/var/log/letsencrypt',
+  letsencryptCert: '/etc/letsencrypt/live/immich-firstboot/fullchain.pem',
+  letsencryptKey: '/etc/letsencrypt/live/immich-firstboot/privkey.pem',
+  /** The running kernel's boot id (a host path, whatever the root): per-boot retries at most once per boot. */
+  bootId: '/proc/sys/kernel/random/boot_id',
   /** Where Debian's and Ubuntu's nginx.conf put the master's pid. */
   nginxPid: '/run/nginx.pid',
   proc: '/proc',

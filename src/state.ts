@@ -37,6 +37,32 @@ export interface Facts {
   addressChange?: AddressChange;
   /** Set by `per-boot` when the done-stamp, made while Azure IMDS did not answer, took the vmId. */
   instanceIdUpgrade?: InstanceIdUpgrade;
+  /** Let's Encrypt for config.domain: what the last attempt found (absent: never tried, as off). */
+  letsencrypt?: LetsEncryptFacts;
+}
+
+/**
+ * `status --json`'s `letsencrypt` is this object. off: no domain or e-mail configured; pending-dns: the
+ * domain does not resolve to this VM (no request was sent to the CA); failed: certbot failed (reason);
+ * issued: nginx serves the certificate (notAfter).
+ */
+export interface LetsEncryptFacts {
+  state: 'off' | 'pending-dns' | 'failed' | 'issued';
+  domain: string | null;
+  /** Why it is not issued, in one line (certbot's reason, or what the domain resolved to). */
+  reason?: string;
+  hint?: string;
+  /** Not before this time does per-boot try again (absent: at the next boot). */
+  nextAttemptAfter?: string;
+  /** The CA said this domain is rate-limited until then: nothing asks it before. */
+  rateLimitedUntil?: string;
+  /** The certificate's expiry (issued). */
+  notAfter?: string;
+  /** Failed attempts in a row that reached certbot (the backoff's exponent). */
+  failures?: number;
+  lastAttemptAt?: string;
+  /** The boot id of the last attempt: per-boot tries at most once per boot. */
+  lastAttemptBoot?: string;
 }
 
 /** The same instance under a better id: not a clone, nothing made new. */

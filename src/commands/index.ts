@@ -11,4 +11,5 @@ export { runAdHoc, runFirstBoot } from '../runner.js';
 export { FIRST_BOOT, regenerateCertSteps } from '../steps/index.js';
 export { doctor, doctorExitCode, formatDoctor } from './doctor.js';
 export { perBoot } from './per-boot.js';
+export { enableHttps } from './enable-https.js';
 export { formatPrepare, prepareFailed, prepareImage } from './prepare-image.js';

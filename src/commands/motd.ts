@@ -1,10 +1,11 @@
 // `immich-firstboot motd`: the login banner. Reads only local files (journal, stamp, lock) — no network,
 // so a login never waits on IMDS, Docker or Immich.
 
-import { cloneLine, type StatusReport } from './status.js';
+import { cloneLine, letsencryptLine, type StatusReport } from './status.js';
 
 export function formatMotd(report: StatusReport): string {
-  const urls = report.addresses.map((a) => `https://${a.includes(':') ? `[${a}]` : a}/`);
+  const le = report.letsencrypt.urls;
+  const urls = [...(le ? [le.web] : []), ...report.addresses.map((a) => `https://${a.includes(':') ? `[${a}]` : a}/`)];
   const lines = [`Immich: ${urls.length ? urls.join('  ') : '(address not known yet)'}`];
   if (report.status === 'running')
     lines.push(`First boot: running (step ${report.step ?? 'starting'}); see: immich-firstboot status`);
@@ -20,6 +21,8 @@ export function formatMotd(report: StatusReport): string {
   else if (report.adminRegistered === null)
     lines.push('First boot: done; whether an admin exists is not known (see: immich-firstboot status)');
   else lines.push('First boot: done; admin registered');
+  const line = letsencryptLine(report.letsencrypt);
+  if (line) lines.push(`Let's Encrypt: ${line}`);
   if (report.clone) lines.push(`This VM is ${cloneLine(report.clone)}`);
   if (report.addressChange?.certificate.startsWith('not ours')) {
     lines.push(

@@ -7,6 +7,7 @@
 import { asFirstbootError, EXIT, type ExitCode } from '../errors.js';
 import { gatherHostFacts, readMachineId } from '../host-facts.js';
 import { sameVmId } from '../imds.js';
+import { bootId, retryDue } from '../letsencrypt.js';
 import { servedCertificates } from '../nginx.js';
 import { PATHS } from '../paths.js';
 import { runOutOfSequence, type RunnerEnv } from '../runner.js';
@@ -24,6 +25,7 @@ import {
   type StepError,
 } from '../state.js';
 import { regenerateCertSteps } from '../steps/index.js';
+import { letsencrypt } from '../steps/letsencrypt.js';
 import { certNames } from '../tls.js';
 
 /** What this boot finds, compared with what the done-stamp and the journal recorded. */
@@ -49,7 +51,10 @@ export async function perBoot(env: RunnerEnv): Promise<ExitCode> {
       EXIT.ok
     );
   if (first === 'cannot tell') return EXIT.ok;
-  if (!first.clone && !first.moved && !first.upgrade) {
+  const boot = await bootId(sys);
+  const due = (journal: Journal | undefined): string | undefined =>
+    retryDue(env.config, journal?.facts.letsencrypt, sys.now(), boot);
+  if (!first.clone && !first.moved && !first.upgrade && !due(first.journal)) {
     log.info(
       { instanceId: first.host.instanceId, addresses: first.host.addresses },
       'per-boot check: same instance, same addresses; nothing to do',
@@ -60,13 +65,33 @@ export async function perBoot(env: RunnerEnv): Promise<ExitCode> {
   const lock = await acquireLock(sys, 'per-boot');
   try {
     const seen = await look(env);
-    if (typeof seen === 'string' || (!seen.clone && !seen.moved && !seen.upgrade)) return EXIT.ok;
-    if (seen.clone) return await adoptClone(env, seen);
-    if (seen.upgrade) await adoptVmId(env, seen);
-    return seen.moved ? await followAddresses(env, seen) : EXIT.ok;
+    if (typeof seen === 'string') return EXIT.ok;
+    let code: ExitCode = EXIT.ok;
+    if (seen.clone) code = await adoptClone(env, seen);
+    else {
+      if (seen.upgrade) await adoptVmId(env, seen);
+      if (seen.moved) code = await followAddresses(env, seen);
+    }
+    // What the steps above recorded, not a new look (IMDS is asked once per boot).
+    const why = code === EXIT.ok ? due(await readJournal(sys)) : undefined;
+    return why ? await retryLetsEncrypt(env, why) : code;
   } finally {
     await lock.release();
   }
+}
+
+/** Let's Encrypt not issued yet and due (once per boot, after the backoff and any rate limit): try again. */
+async function retryLetsEncrypt(env: RunnerEnv, why: string): Promise<ExitCode> {
+  env.log.info(`${why}; trying again`);
+  const errors = await runOutOfSequence(env, 'per-boot', [letsencrypt], { skipStack: true, newCert: false });
+  const journal = (await readJournal(env.sys))!;
+  if (errors.length > 0) return failed(env, journal, "getting the Let's Encrypt certificate", errors);
+  const le = journal.facts.letsencrypt;
+  env.log.info(
+    { letsencrypt: le },
+    `per-boot: Let's Encrypt ${le?.state ?? 'off'}${le?.reason ? ` (${le.reason})` : ''}`,
+  );
+  return EXIT.ok;
 }
 
 async function look(env: RunnerEnv): Promise<Look | 'not done' | 'cannot tell'> {

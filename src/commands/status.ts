@@ -11,6 +11,7 @@ import {
   type CloneFacts,
   type InstanceIdUpgrade,
   type Journal,
+  type LetsEncryptFacts,
   type StepError,
   type StepWarning,
 } from '../state.js';
@@ -41,6 +42,42 @@ export interface StatusReport {
   addressChange: AddressChange | null;
   /** `per-boot` gave the done-stamp this VM's vmId (first boot ran while Azure IMDS did not answer). */
   instanceIdUpgrade: InstanceIdUpgrade | null;
+  /** Let's Encrypt for the domain: state off | pending-dns | failed | issued, and why / until when. */
+  letsencrypt: LetsEncryptStatus;
+}
+
+export interface LetsEncryptStatus {
+  state: LetsEncryptFacts['state'];
+  domain: string | null;
+  reason: string | null;
+  hint: string | null;
+  nextAttemptAfter: string | null;
+  rateLimitedUntil: string | null;
+  notAfter: string | null;
+  /** Once issued: what the browser and the mobile app are given. */
+  urls: { web: string; mobile: string } | null;
+}
+
+function letsencryptStatus(facts: LetsEncryptFacts | undefined): LetsEncryptStatus {
+  const issued = facts?.state === 'issued' && facts.domain !== null;
+  return {
+    state: facts?.state ?? 'off',
+    domain: facts?.domain ?? null,
+    reason: facts?.reason ?? null,
+    hint: facts?.hint ?? null,
+    nextAttemptAfter: facts?.nextAttemptAfter ?? null,
+    rateLimitedUntil: facts?.rateLimitedUntil ?? null,
+    notAfter: facts?.notAfter ?? null,
+    urls: issued ? { web: `https://${facts.domain}/`, mobile: `https://${facts.domain}/api` } : null,
+  };
+}
+
+/** One line on Let's Encrypt, for `status` and the MOTD (undefined when it is off). */
+export function letsencryptLine(le: LetsEncryptStatus): string | undefined {
+  if (le.state === 'off') return undefined;
+  if (le.urls) return `issued for ${le.domain} (until ${le.notAfter}): ${le.urls.web} (mobile app: ${le.urls.mobile})`;
+  const next = le.nextAttemptAfter ? `not before ${le.nextAttemptAfter}` : 'at the next boot';
+  return `${le.state} for ${le.domain}: ${le.reason ?? 'no reason recorded'}; tried again ${next}`;
 }
 
 export async function statusReport(sys: System): Promise<StatusReport> {
@@ -100,6 +137,7 @@ function fromJournal(journal: Journal | undefined, completed: string[], pending:
     clone: facts.clone ?? null,
     addressChange: facts.addressChange ?? null,
     instanceIdUpgrade: facts.instanceIdUpgrade ?? null,
+    letsencrypt: letsencryptStatus(facts.letsencrypt),
   };
 }
 
@@ -123,6 +161,8 @@ export function formatStatus(report: StatusReport): string {
   }
   if (report.addresses.length) lines.push(`addresses: ${report.addresses.join(', ')}`);
   if (report.certFingerprint) lines.push(`certificate: SHA256 ${report.certFingerprint}`);
+  const le = letsencryptLine(report.letsencrypt);
+  if (le) lines.push(`let's encrypt: ${le}`);
   if (report.adminRegistered !== null)
     lines.push(
       `first admin: ${report.adminRegistered ? 'registered' : `not registered yet (open the claim link in ${PATHS.credentials}, then sign up)`}`,

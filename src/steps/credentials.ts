@@ -21,6 +21,10 @@ export interface CredentialsContext {
   adminRegistered: boolean;
   /** The claim link on each web URL (the token from PATHS.claimToken, which the claim-token step made). */
   claimLinks: string[];
+  /** nginx serves our Let's Encrypt certificate for the domain (the mobile app accepts it). */
+  letsencrypt: { domain: string; notAfter: string } | null;
+  /** Let's Encrypt is configured but not issued yet: why, and when it is tried again. */
+  letsencryptPending: { domain: string; reason: string; next: string } | null;
 }
 
 export const credentials: Step = {
@@ -68,7 +72,18 @@ function credentialsContext(ctx: StepContext, dbPassword: string, token: string)
           ? 'no admin yet: sign-up is open to the claim link only'
           : 'unknown (Immich did not say)';
   const webUrls = names.map((n) => `https://${urlHost(n)}/`);
+  const le = facts.letsencrypt;
+  const issued = le?.state === 'issued' && le.domain === ctx.config.domain && le.domain !== null;
+  const pending = !issued && le && le.domain && le.state !== 'off' && le.domain === ctx.config.domain;
   return {
+    letsencrypt: issued ? { domain: le.domain!, notAfter: le.notAfter ?? 'unknown' } : null,
+    letsencryptPending: pending
+      ? {
+          domain: le.domain!,
+          reason: le.reason ?? le.state,
+          next: le.nextAttemptAfter ? `not before ${le.nextAttemptAfter}` : 'at the next boot',
+        }
+      : null,
     webUrls,
     claimLinks: webUrls.map((url) => claimLink(url, token)),
     mobileUrl: `https://${urlHost(names[0])}/api`,

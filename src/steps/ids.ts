@@ -12,4 +12,5 @@ export const FIRST_BOOT_IDS = [
   'nginx-site',
   'stack-ready',
   'credentials',
+  'letsencrypt',
 ] as const;

@@ -7,6 +7,7 @@ import { writeManaged } from './lib-managed.js';
 import { reloadServing, tlsDoor } from '../door.js';
 import { nginxBuild, servedCertificates, testNginxConfig } from '../nginx.js';
 import { render } from '../render.js';
+import { inspectCert } from '../tls.js';
 import type { Step, StepContext } from './step.js';
 
 export interface SiteContext {
@@ -32,10 +33,11 @@ export const nginxSite: Step = {
     const { fs } = ctx.sys;
     const { facts, managed } = ctx.journal;
     const names = [ctx.config.domain, facts.host?.hostname].filter((n): n is string => !!n && n !== 'localhost');
+    const served = await ourServedPair(ctx);
     const site = await render<SiteContext>(ctx.sys, 'nginx/immich.conf.hbs', {
       serverNames: names.length > 0 ? [...new Set(names)].join(' ') : '_',
-      certPath: PATHS.tlsCert,
-      keyPath: PATHS.tlsKey,
+      certPath: served.cert,
+      keyPath: served.key,
       acmeWebroot: PATHS.acmeWebroot,
       upstream: new URL(ctx.config.stack.serverUrl).host,
       claimTokenPath: PATHS.claimToken,
@@ -64,8 +66,8 @@ export const nginxSite: Step = {
 
     // What nginx serves now: ours, or a certificate someone else installed (certbot).
     const live = (await fs.read(PATHS.nginxSite)) ?? site;
-    const foreign = servedCertificates(live).filter((p) => p !== PATHS.tlsCert);
-    const newCert = foreign.length === 0 && facts.certFingerprint !== facts.nginxCertFingerprint;
+    const foreign = servedCertificates(live).filter((p) => p !== PATHS.tlsCert && p !== PATHS.letsencryptCert);
+    const newCert = foreign.length === 0 && served.fingerprint !== facts.nginxCertFingerprint;
     if (newCert) changes.push('new certificate');
     // A new claim token (a clone's) takes effect when nginx loads the site again.
     if (facts.claimTokenAt !== facts.nginxClaimTokenAt) changes.push('new claim token');
@@ -89,8 +91,8 @@ export const nginxSite: Step = {
         throw error;
       }
     }
-    if (changes.length > 0) await reload(ctx, foreign.length === 0 ? live : undefined);
-    if (foreign.length === 0) facts.nginxCertFingerprint = facts.certFingerprint;
+    if (changes.length > 0) await reload(ctx, foreign.length === 0 ? live : undefined, served.fingerprint);
+    if (foreign.length === 0) facts.nginxCertFingerprint = served.fingerprint;
     facts.nginxClaimTokenAt = facts.claimTokenAt;
     const kept = outcome === 'kept-edited' ? `; kept the edited ${PATHS.nginxSite}, ours is beside it` : '';
     return {
@@ -99,6 +101,25 @@ export const nginxSite: Step = {
     };
   },
 };
+
+/**
+ * The pair our site serves: the Let's Encrypt certificate once the letsencrypt step got it for this domain
+ * (and its files are there), else the self-signed one, which stays on disk as the fallback either way.
+ */
+async function ourServedPair(ctx: StepContext): Promise<{ cert: string; key: string; fingerprint?: string }> {
+  const le = ctx.journal.facts.letsencrypt;
+  const { fs } = ctx.sys;
+  if (
+    le?.state === 'issued' &&
+    le.domain === ctx.config.domain &&
+    (await fs.exists(PATHS.letsencryptCert)) &&
+    (await fs.exists(PATHS.letsencryptKey))
+  ) {
+    const cert = await inspectCert(ctx.sys, PATHS.letsencryptCert).catch(() => undefined);
+    if (cert) return { cert: PATHS.letsencryptCert, key: PATHS.letsencryptKey, fingerprint: cert.fingerprint };
+  }
+  return { cert: PATHS.tlsCert, key: PATHS.tlsKey, fingerprint: ctx.journal.facts.certFingerprint };
+}
 
 /** certbot installed its certificate: ours is still renewed, but nginx does not serve it. */
 function notOurCertificate(ctx: StepContext, foreign: string[]): void {
@@ -114,10 +135,9 @@ function notOurCertificate(ctx: StepContext, foreign: string[]): void {
  * Reloads nginx if it runs here. `site`: the live site, when it serves our certificate; then the reload
  * returns only once nginx serves the one we just made, whose fingerprint the credentials file will name.
  */
-async function reload(ctx: StepContext, site: string | undefined): Promise<void> {
+async function reload(ctx: StepContext, site: string | undefined, fingerprint: string | undefined): Promise<void> {
   const { facts } = ctx.journal;
   const door = site === undefined ? undefined : tlsDoor(site, ctx.config.domain, facts.host);
-  const fingerprint = facts.certFingerprint;
   const expected = door && fingerprint ? { door, fingerprint } : undefined;
   const outcome = await reloadServing(ctx.sys, expected);
   if (typeof outcome === 'object') ctx.warn(outcome.warning, outcome.hint);

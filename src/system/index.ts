@@ -10,11 +10,13 @@ import { execReal, type Exec } from './exec.js';
 import { hostScratch, processStart, readHostFile, type HostScratch } from './host.js';
 import { httpGetReal, type HttpGet } from './http.js';
 import { peerFingerprintReal, type PeerFingerprint } from './tls-peer.js';
+import { resolveHostReal, type ResolveHost } from './dns.js';
 
 export type { Exec, ExecResult, ExecOptions } from './exec.js';
 export type { HostScratch } from './host.js';
 export type { HttpGet, HttpResponse } from './http.js';
 export type { PeerFingerprint, PeerRequest } from './tls-peer.js';
+export type { ResolveHost, ResolveRequest, ResolveResult } from './dns.js';
 export { RootedFs } from './rooted-fs.js';
 export type { FileInfo } from './rooted-fs.js';
 
@@ -33,6 +35,8 @@ export interface System {
   httpGet: HttpGet;
   /** The fingerprint of the certificate a TLS server presents (which certificate nginx serves now). */
   peerFingerprint: PeerFingerprint;
+  /** A name's A and AAAA records (the Let's Encrypt check: does the domain point here?). */
+  resolveHost: ResolveHost;
   randomBytes: (size: number) => Buffer;
   now(): Date;
   sleep(ms: number): Promise<void>;
@@ -82,6 +86,7 @@ export function createSystem(root: string, env: NodeJS.ProcessEnv = process.env)
     exec: execReal,
     httpGet: httpGetReal,
     peerFingerprint: peerFingerprintReal,
+    resolveHost: resolveHostReal,
     randomBytes: (size) => randomBytes(size),
     now: () => new Date(),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

@@ -5,15 +5,16 @@
 // certbot edits the test copy of the site that our nginx serves (free loopback ports, paths inside the
 // root; see test/support/door.ts); toRootView() puts that edit back into the root exactly as certbot
 // would have left /etc/nginx/sites-available/immich on a VM (its --config-dir is <root>/etc/letsencrypt).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { freePort, startEcho, startNginx, toRootView, type Echo, type TestNginx } from '../support/door.js';
+import { startEcho, startNginx, toRootView, type Echo, type TestNginx } from '../support/door.js';
 import { INSTANCE_DOC, startImdsStub, type ImdsStub } from '../support/imds-stub.js';
+import { startPebble, type Pebble } from '../support/pebble.js';
 
 const SITE = '/etc/nginx/sites-available/immich';
 let root: string;
@@ -22,7 +23,7 @@ let echo: Echo;
 let imds: ImdsStub;
 let privateIp = '10.1.0.4';
 let nginx: TestNginx;
-let pebble: ChildProcess;
+let pebble: Pebble;
 let pebbleUrl: string;
 
 const env = () => ({ IMMICH_FIRSTBOOT_IMDS_URL: imds.url });
@@ -63,67 +64,14 @@ beforeAll(async () => {
   if (run.code !== 0) throw new Error(`first boot failed: ${run.stdout}${run.stderr}`);
   nginx = await startNginx(root);
 
-  // Pebble's HTTPS listener needs a certificate; Debian's package ships none, so make one for 127.0.0.1.
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-noenc',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=pebble',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      `${work}/pebble-key.pem`,
-      '-out',
-      `${work}/pebble-cert.pem`,
-    ],
-    { stdio: 'pipe' },
-  );
-  const port = await freePort();
-  writeFileSync(
-    `${work}/pebble.json`,
-    JSON.stringify({
-      pebble: {
-        listenAddress: `127.0.0.1:${port}`,
-        managementListenAddress: `127.0.0.1:${await freePort()}`,
-        certificate: `${work}/pebble-cert.pem`,
-        privateKey: `${work}/pebble-key.pem`,
-        httpPort: nginx.http,
-        tlsPort: nginx.https,
-        ocspResponderURL: '',
-        externalAccountBindingRequired: false,
-      },
-    }),
-  );
-  pebble = spawn('pebble', ['-config', `${work}/pebble.json`], {
-    // Every authorization valid without a real challenge; no random bad nonces or sleeps.
-    env: { ...process.env, PEBBLE_VA_ALWAYS_VALID: '1', PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    let log = '';
-    const onData = (chunk: Buffer) => {
-      log += chunk.toString();
-      if (log.includes('Listening on')) resolve();
-    };
-    pebble.stdout!.on('data', onData);
-    pebble.stderr!.on('data', onData);
-    pebble.on('exit', (code) => reject(new Error(`pebble exited (${code}): ${log}`)));
-  });
-  pebbleUrl = `https://127.0.0.1:${port}/dir`;
+  // Every authorization valid without a real challenge (certbot --nginx's own temporary site is not served here).
+  pebble = await startPebble({ httpPort: nginx.http, tlsPort: nginx.https, alwaysValid: true });
+  pebbleUrl = pebble.url;
 });
 
 afterAll(async () => {
   nginx?.stop();
-  pebble?.kill();
+  await pebble?.close();
   await echo?.close();
   await imds?.close();
   for (const dir of [root, work]) if (dir) rmSync(dir, { recursive: true, force: true });
@@ -177,7 +125,7 @@ describe('certbot --nginx against our site', () => {
       {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, REQUESTS_CA_BUNDLE: `${work}/pebble-cert.pem` },
+        env: { ...process.env, REQUESTS_CA_BUNDLE: pebble.caBundle },
         timeout: 120_000,
       },
     );

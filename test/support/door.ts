@@ -221,7 +221,11 @@ export async function startNginx(
   );
   const nginxArgs = ['-p', `${prefix}/`, '-c', conf, '-e', temp('error.log')];
   const derive = () => {
-    writeFileSync(siteCopy, toHostView(readFileSync(path.join(root, SITE), 'utf8'), root, ports));
+    const site = path.join(root, SITE);
+    writeFileSync(
+      siteCopy,
+      existsSync(site) ? toHostView(readFileSync(site, 'utf8'), root, ports) : acmeOnly(root, ports),
+    );
   };
   derive();
   execFileSync('nginx', nginxArgs, { stdio: 'pipe' });
@@ -231,7 +235,7 @@ export async function startNginx(
       .trim()
       .split('\n')
       .map(Number);
-  await waitFor(() => net.connect(ports.https, '127.0.0.1'));
+  await waitFor(() => net.connect(existsSync(path.join(root, SITE)) ? ports.https : ports.http, '127.0.0.1'));
   return {
     ...ports,
     prefix,
@@ -261,6 +265,25 @@ export async function startNginx(
       rmSync(prefix, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Before the root has a site (a first boot not run yet): port 80 serves only the ACME webroot, as our site
+ * does. On a VM, the first boot reloads nginx onto its site before certbot runs; in a root it never signals
+ * a host nginx, so this stands in for that reload. reload() switches to the root's site once it exists.
+ */
+function acmeOnly(root: string, ports: DoorPorts): string {
+  return [
+    'server {',
+    `    listen 127.0.0.1:${ports.http};`,
+    '    location ^~ /.well-known/acme-challenge/ {',
+    `        root ${path.join(root, '/var/www/immich-acme')};`,
+    '        default_type text/plain;',
+    '        try_files $uri =404;',
+    '    }',
+    '}',
+    '',
+  ].join('\n');
 }
 
 async function waitFor(connect: () => net.Socket): Promise<void> {

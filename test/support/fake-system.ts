@@ -6,6 +6,7 @@ import {
   type Exec,
   type HttpGet,
   type PeerFingerprint,
+  type ResolveHost,
   type System,
   type NetworkAddress,
 } from '../../src/system/index.js';
@@ -21,6 +22,7 @@ export interface FakeOptions {
   exec?: Exec;
   httpGet?: HttpGet;
   peerFingerprint?: PeerFingerprint;
+  resolveHost?: ResolveHost;
   interfaces?: NetworkAddress[];
   random?: (size: number) => Buffer;
   hostname?: string;
@@ -46,6 +48,11 @@ export function fakeSystem(root: string, options: FakeOptions = {}): System & { 
       options.peerFingerprint ??
       (async ({ host, port }) => {
         throw Object.assign(new Error(`unexpected TLS handshake with ${host}:${port}`), { code: 'ECONNREFUSED' });
+      }),
+    resolveHost:
+      options.resolveHost ??
+      (async ({ name }) => {
+        throw new Error(`unexpected DNS look-up of ${name}`);
       }),
     interfaces: () =>
       options.interfaces ?? [

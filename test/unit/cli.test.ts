@@ -22,6 +22,9 @@ describe('the command line', () => {
       pull: false,
       hostDocker: false,
       live: false,
+      domain: undefined,
+      email: undefined,
+      staging: false,
     });
   });
 

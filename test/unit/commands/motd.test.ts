@@ -20,6 +20,16 @@ const base: StatusReport = {
   clone: null,
   addressChange: null,
   instanceIdUpgrade: null,
+  letsencrypt: {
+    state: 'off',
+    domain: null,
+    reason: null,
+    hint: null,
+    nextAttemptAfter: null,
+    rateLimitedUntil: null,
+    notAfter: null,
+    urls: null,
+  },
 };
 
 describe('the login banner', () => {
@@ -66,6 +76,35 @@ describe('the login banner', () => {
     );
     expect(formatMotd({ ...base, addressChange: { ...change, certificate: 'renewed' } })).not.toContain(
       'Addresses changed',
+    );
+  });
+
+  it("leads with https://DOMAIN/ once Let's Encrypt issued, and says why when it did not", () => {
+    const issued = formatMotd({
+      ...base,
+      letsencrypt: {
+        ...base.letsencrypt,
+        state: 'issued',
+        domain: 'photos.example.org',
+        notAfter: '2027-03-01T00:00:00.000Z',
+        urls: { web: 'https://photos.example.org/', mobile: 'https://photos.example.org/api' },
+      },
+    });
+    expect(issued.split('\n')[0]).toBe(
+      'Immich: https://photos.example.org/  https://192.0.2.10/  https://[2001:db8::1]/',
+    );
+    expect(issued).toContain('mobile app: https://photos.example.org/api');
+    const pending = formatMotd({
+      ...base,
+      letsencrypt: {
+        ...base.letsencrypt,
+        state: 'pending-dns',
+        domain: 'photos.example.org',
+        reason: 'photos.example.org resolves to 203.0.113.9',
+      },
+    });
+    expect(pending).toContain(
+      "Let's Encrypt: pending-dns for photos.example.org: photos.example.org resolves to 203.0.113.9; tried again at the next boot",
     );
   });
 });
