@@ -808,7 +808,7 @@ export function bootSuite(release: Release, expected: Expected): void {
       expect(x509(['-issuer']).replace(/^issuer=/, '')).toBe(x509(['-subject']).replace(/^subject=/, ''));
       expect(sans(x509(['-ext', 'subjectAltName']))).toContain(`DNS:${LE.domain}`);
       const pub = (kind: 'x509' | 'pkey', file: string) =>
-        leMachine.out('openssl', kind, '-in', file, '-pubkey', '-noout');
+        leMachine.out('openssl', kind, '-in', file, ...(kind === 'x509' ? ['-pubkey', '-noout'] : ['-pubout']));
       expect(pub('pkey', '/etc/immich-firstboot/tls/current/key.pem')).toBe(pub('x509', CERT));
     });
 
