@@ -5,6 +5,9 @@
 // NoCloud seed whose user data writes our config.yaml, Docker inside, stand-in Immich images): the first
 // boot runs once, after cloud-init, the second does nothing, a third with a new machine-id is a clone
 // (per-boot: new certificate, the secret kept), and a fourth with a new address renews the certificate.
+// A copy of the same image, made before any boot, is deployed a second time with a domain and an e-mail
+// in its custom data: its first boot ends serving a certificate from pebble (test/e2e/pebble.ts), the
+// ACME test CA running inside that machine.
 // test/e2e/<release>.test.ts each run this suite for one release.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -13,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../support/cli.js';
 import { FIRST_BOOT } from '../../src/steps/index.js';
 import { Machine } from './machine.js';
+import { LE, leUserData, writePebbleScaffolding } from './pebble.js';
 
 export type Release = 'bookworm' | 'trixie';
 
@@ -50,8 +54,28 @@ export interface Expected {
   hybridKeyExchange: boolean;
 }
 
+/** The deployment's data, as Azure's custom data reaches cloud-init: NoCloud's seed directory. */
+function writeSeed(m: Machine, instanceId: string, hostname: string, data: string): void {
+  const seed = m.host('/var/lib/cloud/seed/nocloud');
+  mkdirSync(seed, { recursive: true });
+  writeFileSync(path.join(seed, 'meta-data'), `instance-id: ${instanceId}\nlocal-hostname: ${hostname}\n`);
+  writeFileSync(path.join(seed, 'user-data'), data);
+}
+
+/**
+ * A stand-in necessity, not part of what is proven: the stand-in images can never match the pinned
+ * @sha256 digests of the shipped compose file, so the installed data file loses its digests (everything
+ * else of it is used as shipped).
+ */
+function dropDigests(m: Machine): void {
+  const compose = m.host('/usr/lib/immich-firstboot/compose/docker-compose.yml');
+  writeFileSync(compose, readFileSync(compose, 'utf8').replace(/@sha256:[0-9a-f]{64}/g, ''));
+}
+
 export function bootSuite(release: Release, expected: Expected): void {
   const machine = new Machine(path.join(WORK, `machine-${release}-${process.pid}`));
+  /** The same image, deployed with a domain and an e-mail: Let's Encrypt (pebble) at first boot. */
+  const leMachine = new Machine(path.join(WORK, `machine-${release}-le-${process.pid}`));
   const DEB_DIR = path.join(WORK, `deb-${release}-${process.pid}`);
   const hostname = `immich-${release}`;
   let deb = '';
@@ -163,23 +187,19 @@ export function bootSuite(release: Release, expected: Expected): void {
     rmSync(machine.host('/etc/cloud/cloud-init.disabled'));
     rmSync(machine.host('/var/lib/cloud'), { recursive: true, force: true });
     rmSync(machine.host('/var/log/cloud-init.log'), { force: true });
-    // The deployment's data, as Azure's custom data reaches cloud-init: NoCloud's seed directory.
-    const seed = machine.host('/var/lib/cloud/seed/nocloud');
-    mkdirSync(seed, { recursive: true });
-    writeFileSync(
-      path.join(seed, 'meta-data'),
-      `instance-id: ifb-e2e-${release}-${process.pid}\nlocal-hostname: ${hostname}\n`,
-    );
-    writeFileSync(path.join(seed, 'user-data'), userData);
+    writeSeed(machine, `ifb-e2e-${release}-${process.pid}`, hostname, userData);
     mark('machine prepared with images');
   }, 300_000);
 
   afterAll(() => {
     // Even after a failure: stop the machine (and its Docker), then remove it.
     console.log(`e2e ${release} timings: ${timings.join(', ')}`);
-    const cleanup = machine.raw(path.join(REPO, 'test/env/nspawn-machine.sh'), ['cleanup', machine.dir], {});
+    const failed = [machine, leMachine]
+      .map((m) => ({ m, run: m.raw(path.join(REPO, 'test/env/nspawn-machine.sh'), ['cleanup', m.dir], {}) }))
+      .filter(({ run }) => run.code !== 0);
     rmSync(DEB_DIR, { recursive: true, force: true });
-    if (cleanup.code !== 0) throw new Error(`cleanup of ${machine.dir} failed:\n${cleanup.stderr}`);
+    if (failed.length)
+      throw new Error(failed.map(({ m, run }) => `cleanup of ${m.dir} failed:\n${run.stderr}`).join('\n'));
   }, 120_000);
 
   describe(`the package in a Debian ${release} machine under systemd, with cloud-init`, () => {
@@ -222,14 +242,34 @@ export function bootSuite(release: Release, expected: Expected): void {
       mark('installed');
     }, 120_000);
 
+    it('takes certbot and its nginx plugin, our Recommends, when the image builder installs them by name, offline', () => {
+      // `--no-install-recommends` leaves our Recommends out; the image ships certbot all the same (the
+      // README's manual path is `certbot --nginx`, and Let's Encrypt at first boot runs certbot), so the
+      // image builder names them, as this does, from the release's packages in the tree's apt cache.
+      const install = machine.script('chroot', [
+        'apt-get',
+        'install',
+        '-y',
+        '--no-install-recommends',
+        'certbot',
+        'python3-certbot-nginx',
+      ]);
+      expect(install.stdout).toMatch(/^Setting up certbot /m);
+      expect(machine.script('chroot', ['certbot', '--version']).stdout).toMatch(/^certbot \d+\.\d+/);
+      expect(
+        machine.script('chroot', ['dpkg-query', '-W', '-f', '${db:Status-Status}', 'python3-certbot-nginx']).stdout,
+      ).toBe('installed');
+      // A second deployment of this very image, never booted: the Let's Encrypt one (last describe below).
+      const copy = spawnSync('cp', ['-a', '--reflink=auto', machine.dir, leMachine.dir], { encoding: 'utf8' });
+      if (copy.status !== 0) throw new Error(`copying the image failed: ${copy.stderr}`);
+      mark('image copied');
+    }, 120_000);
+
     it('runs once at the first boot under PID-1 systemd, ends active (exited) and shows our STATUS', () => {
       // No Azure here: the user data's config.yaml turns IMDS off (169.254.169.254 is never contacted); the
       // shipped conffile is what cloud-init's write_files replaces at boot.
       expect(readFileSync(machine.host('/etc/immich-firstboot/config.yaml'), 'utf8')).not.toContain(EXTRA_NAME);
-      // A stand-in necessity, not part of what is proven: the stand-in images can never match the pinned @sha256 digests of the shipped compose file, so
-      //    the installed data file loses its digests (everything else of it is used as shipped).
-      const compose = machine.host('/usr/lib/immich-firstboot/compose/docker-compose.yml');
-      writeFileSync(compose, readFileSync(compose, 'utf8').replace(/@sha256:[0-9a-f]{64}/g, ''));
+      dropDigests(machine);
       // The release's stock nginx.conf stays as shipped (Debian 12's sets TLS 1.0/1.1 at http level): our
       // site must load with it, see the test below.
       stockConf = readFileSync(machine.host('/etc/nginx/nginx.conf'), 'utf8');
@@ -691,5 +731,151 @@ export function bootSuite(release: Release, expected: Expected): void {
       expect(all).not.toContain(before.secret);
       expect(all).not.toContain(fresh);
     }, 180_000);
+  });
+
+  describe(`the same image deployed with a domain and an e-mail in its custom data, on Debian ${release}: Let's Encrypt at first boot, from pebble in the machine`, () => {
+    const ROOT = '/var/tmp/ifb-e2e-pebble-root.pem';
+    /** `openssl x509 -noout ARGS` of what nginx serves on 127.0.0.1:443 for `servername`. */
+    const servedFor = (servername: string, args: string): string =>
+      leMachine.out(
+        'sh',
+        '-c',
+        `openssl s_client -connect 127.0.0.1:443 -servername ${servername} </dev/null 2>/dev/null | openssl x509 -noout -nameopt RFC2253 ${args}`,
+      );
+    /** The subjectAltName entries of a certificate as `openssl x509 -ext subjectAltName` prints them. */
+    const sans = (text: string): string[] =>
+      text
+        .split('\n')
+        .slice(1)
+        .flatMap((l) => l.split(','))
+        .map((n) => n.trim())
+        .filter(Boolean);
+
+    it('boots its first time with pebble and challtestsrv up before our unit, and ends done with the certificate issued', () => {
+      // Nothing of the first machine's boots: this copy was made before any (the install test above).
+      machine.script('poweroff');
+      expect(existsSync(leMachine.host('/var/lib/immich-firstboot/done'))).toBe(false);
+      leMachine.script('chroot', ['apt-get', 'install', '-y', '--no-install-recommends', 'pebble']);
+      writePebbleScaffolding(leMachine);
+      dropDigests(leMachine);
+      writeSeed(leMachine, `ifb-e2e-${release}-le-${process.pid}`, `immich-${release}-le`, leUserData());
+
+      leMachine.script('boot', [], { env: { IFB_BOOT_TIMEOUT: '150' } });
+      mark("Let's Encrypt first boot up");
+      const state = (unit: string): string[] => {
+        const props = leMachine.out('systemctl', 'show', unit, '-p', 'ActiveState,SubState,Result');
+        const get = (p: string) => new RegExp(`^${p}=(.*)$`, 'm').exec(props)?.[1] ?? '';
+        return [get('ActiveState'), get('SubState'), get('Result')];
+      };
+      // The scaffolding answered before our unit started (each is "started" only once it answers).
+      for (const unit of ['ifb-e2e-challtestsrv.service', 'ifb-e2e-pebble.service']) {
+        expect(state(unit), unit).toEqual(['active', 'running', 'success']);
+        const ready = Number(
+          leMachine.out('systemctl', 'show', unit, '-p', 'ActiveEnterTimestampMonotonic', '--value').trim(),
+        );
+        const ours = Number(
+          leMachine.out('systemctl', 'show', UNIT, '-p', 'ExecMainStartTimestampMonotonic', '--value').trim(),
+        );
+        expect(ours).toBeGreaterThan(ready);
+      }
+      const journal = () => leMachine.exec('journalctl', '-b', '0', '-u', UNIT, '--no-pager', '-o', 'cat').stdout;
+      expect(state(UNIT), journal()).toEqual(['active', 'exited', 'success']);
+      const run = leMachine.exec('immich-firstboot', 'status', '--json');
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      const report = JSON.parse(run.stdout) as { status: string; letsencrypt?: { state?: string } };
+      expect(report, journal()).toMatchObject({ status: 'done', letsencrypt: { state: 'issued' } });
+    }, 240_000);
+
+    it("serves, for the domain, a certificate issued by pebble's intermediate that names the domain", () => {
+      const intermediate = leMachine.out(
+        'sh',
+        '-c',
+        `curl -sS --max-time 10 --cacert ${LE.ca} ${LE.management}/intermediates/0 | openssl x509 -noout -nameopt RFC2253 -subject`,
+      );
+      expect(intermediate).toMatch(/^subject=.*Pebble Intermediate CA/);
+      expect(servedFor(LE.domain, '-issuer').trim()).toBe(intermediate.trim().replace(/^subject=/, 'issuer='));
+      expect(sans(servedFor(LE.domain, '-ext subjectAltName'))).toEqual([`DNS:${LE.domain}`]);
+      // The file our site names, and nothing certbot wrote into the site itself (webroot, not --nginx).
+      expect(leMachine.out('cat', '/etc/nginx/sites-available/immich')).toContain(
+        'ssl_certificate /etc/letsencrypt/live/immich-firstboot/fullchain.pem;',
+      );
+      expect(leMachine.out('cat', '/etc/nginx/sites-available/immich')).not.toContain('# managed by Certbot');
+    });
+
+    it('keeps the self-signed pair on disk as the fallback', () => {
+      const ours = readFileSync(leMachine.host(CERT), 'utf8');
+      const x509 = (args: string[]) =>
+        spawnSync('openssl', ['x509', '-noout', '-nameopt', 'RFC2253', ...args], { input: ours, encoding: 'utf8' })
+          .stdout;
+      // Self-signed (issuer = subject), naming the domain too, and its key beside it.
+      expect(x509(['-issuer']).replace(/^issuer=/, '')).toBe(x509(['-subject']).replace(/^subject=/, ''));
+      expect(sans(x509(['-ext', 'subjectAltName']))).toContain(`DNS:${LE.domain}`);
+      const pub = (kind: 'x509' | 'pkey', file: string) =>
+        leMachine.out('openssl', kind, '-in', file, ...(kind === 'x509' ? ['-pubkey', '-noout'] : ['-pubout']));
+      expect(pub('pkey', '/etc/immich-firstboot/tls/current/key.pem')).toBe(pub('x509', CERT));
+    });
+
+    it('names https://<domain>/ in the credentials file', () => {
+      expect(readFileSync(leMachine.host('/root/immich-credentials.txt'), 'utf8')).toContain(`https://${LE.domain}/`);
+    });
+
+    it("answers pong at https://<domain>/ through nginx for a client that trusts only pebble's root", () => {
+      leMachine.out('curl', '-sS', '--max-time', '10', '--cacert', LE.ca, '-o', ROOT, `${LE.management}/roots/0`);
+      expect(leMachine.out('openssl', 'x509', '-in', ROOT, '-noout', '-subject')).toMatch(/Pebble Root CA/);
+      const ping = leMachine.exec(
+        'curl',
+        '-sS',
+        '--max-time',
+        '10',
+        '--resolve',
+        `${LE.domain}:443:127.0.0.1`,
+        '--cacert',
+        ROOT,
+        `https://${LE.domain}/api/server/ping`,
+      );
+      expect(ping.stderr).toBe('');
+      expect(ping.stdout.trim()).toBe('{"res":"pong"}');
+    });
+
+    it('positive control: the scaffolding alone, certbot --webroot through our site on port 80 gets a certificate from this pebble', () => {
+      // What our first boot asks of certbot, run by hand into a directory of its own (never
+      // /etc/letsencrypt): if this passes and the tests above fail, the fault is not the scaffolding's.
+      const dir = '/var/tmp/ifb-e2e-control';
+      const run = leMachine.exec(
+        'env',
+        `REQUESTS_CA_BUNDLE=${LE.ca}`,
+        'certbot',
+        'certonly',
+        '--webroot',
+        '-w',
+        LE.webroot,
+        '-d',
+        LE.domain,
+        '--server',
+        LE.server,
+        '--cert-name',
+        'ifb-e2e-control',
+        '--agree-tos',
+        '-m',
+        LE.email,
+        '--non-interactive',
+        '--config-dir',
+        `${dir}/config`,
+        '--work-dir',
+        `${dir}/work`,
+        '--logs-dir',
+        `${dir}/logs`,
+      );
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      const cert = `${dir}/config/live/ifb-e2e-control/cert.pem`;
+      expect(leMachine.out('openssl', 'x509', '-in', cert, '-noout', '-issuer')).toMatch(/Pebble Intermediate CA/);
+      expect(sans(leMachine.out('openssl', 'x509', '-in', cert, '-noout', '-ext', 'subjectAltName'))).toEqual([
+        `DNS:${LE.domain}`,
+      ]);
+      // pebble validated HTTP-01 itself, on port 80 of the address challtestsrv gave (no ALWAYS_VALID).
+      expect(leMachine.out('journalctl', '-u', 'ifb-e2e-pebble.service', '--no-pager', '-o', 'cat')).toMatch(
+        /Attempting to validate w\/ HTTP: http:\/\/photos\.ifb-e2e\.test(:80)?\/\.well-known\/acme-challenge\//,
+      );
+    }, 120_000);
   });
 }

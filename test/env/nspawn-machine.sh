@@ -12,13 +12,18 @@ mirror=http://deb.debian.org/debian
 # the engine (docker.io) comes without its CLI, which is the package docker-cli.
 # locales: cloud-init's locale module runs update-locale for en_US.UTF-8 (generated, as on cloud images). tzdata: without /etc/localtime, compose's `/etc/localtime:/etc/localtime:ro` bind would create a directory.
 common=(systemd systemd-sysv dbus openssl nodejs iproute2 curl ca-certificates procps tzdata locales cloud-init docker.io)
+# Also only downloaded, installed later by the e2e's image-building phase, offline: certbot and its nginx
+# plugin (our Recommends, which `--no-install-recommends` leaves out, so an image builder installs them
+# by name) and pebble (Debian's ACME test server, with pebble-challtestsrv in the same package): test
+# scaffolding, installed only into the machine that proves Let's Encrypt at first boot.
+acme=(certbot python3-certbot-nginx pebble)
 case $release in
-bookworm) pkgs=("${common[@]}" nginx-light) fetch=(docker-compose) ;;
-trixie) pkgs=("${common[@]}" nginx) fetch=(docker-cli docker-compose) ;;
+bookworm) pkgs=("${common[@]}" nginx-light) fetch=(docker-compose "${acme[@]}") ;;
+trixie) pkgs=("${common[@]}" nginx) fetch=(docker-cli docker-compose "${acme[@]}") ;;
 *) echo "nspawn-machine.sh: IFB_RELEASE must be bookworm or trixie, not '$release'" >&2; exit 2 ;;
 esac
 tree=$cache/$release-machine
-stamp="v5 $release $mirror ${pkgs[*]} / ${fetch[*]}"
+stamp="v6 $release $mirror ${pkgs[*]} / ${fetch[*]}"
 PATH_IN=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 usage() {
