@@ -12,5 +12,4 @@ export const FIRST_BOOT_IDS = [
   'nginx-site',
   'stack-ready',
   'credentials',
-  'letsencrypt',
 ] as const;

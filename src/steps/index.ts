@@ -9,7 +9,6 @@ import { credentials } from './credentials.js';
 import { dockerLogs } from './docker-logs.js';
 import { envFile } from './env-file.js';
 import { hostFacts } from './host-facts.js';
-import { letsencrypt } from './letsencrypt.js';
 import { nginxSite } from './nginx-site.js';
 import { stackReady, stackStart } from './stack.js';
 import type { Step } from './step.js';
@@ -26,7 +25,6 @@ export const FIRST_BOOT: readonly Step[] = [
   nginxSite,
   stackReady,
   credentials,
-  letsencrypt,
 ];
 
 /**

@@ -163,7 +163,7 @@ describe('the per-boot unit', () => {
     );
   });
 
-  it("has the first-boot unit's sandbox, less /etc/docker: per-boot never changes Docker's configuration", () => {
+  it("has the first-boot unit's sandbox, less /etc/docker (per-boot never changes Docker's configuration), plus certbot's directories and the network (Let's Encrypt)", () => {
     const sandbox = (file: string) =>
       readFileSync(file, 'utf8')
         .split('[Service]')[1]
@@ -173,7 +173,17 @@ describe('the per-boot unit', () => {
             l,
           ),
         );
-    expect(sandbox(PERBOOT)).toEqual(sandbox(UNIT).map((l) => l.replace(/ \/etc\/docker\b/, '')));
+    const certbot = 'ReadWritePaths=-/etc/letsencrypt -/var/lib/letsencrypt -/var/log/letsencrypt';
+    expect(sandbox(PERBOOT)).toEqual(
+      sandbox(UNIT)
+        .filter((l) => !l.startsWith('IPAddress'))
+        .map((l) => l.replace(/ \/etc\/docker\b/, ''))
+        .flatMap((l) => (l === 'ReadWritePaths=/root' ? [l, certbot] : [l])),
+    );
+    // The first boot stays on loopback and Azure's metadata service; per-boot reaches the ACME server.
+    expect(readFileSync(UNIT, 'utf8')).toMatch(/^IPAddressDeny=any$/m);
+    expect(writable(PERBOOT, '/var/lib/letsencrypt/x')).toBe(true);
+    expect(writable(UNIT, '/var/lib/letsencrypt/x')).toBe(false);
     expect(writable(UNIT, '/etc/docker/daemon.json')).toBe(true);
     expect(writable(PERBOOT, '/etc/docker/daemon.json')).toBe(false);
     // It still reaches Docker's socket: on a clone it pauses, removes and recreates containers.
