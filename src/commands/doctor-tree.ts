@@ -66,51 +66,95 @@ export const logRotationCheck: DoctorCheck = {
   },
 };
 
-/** The certificate the site serves (ours, or certbot's), as cert-expiry and cert-names both read it. */
+/**
+ * Where the certificate the site serves comes from: our self-signed pair; our Let's Encrypt certificate
+ * (certbot's webroot, our site untouched); or a site certbot (`certbot --nginx`) or its operator edited.
+ */
+type Source = 'self-signed' | 'letsencrypt' | 'certbot';
+
+const SOURCE: Record<Source, string> = {
+  'self-signed': 'our self-signed certificate',
+  letsencrypt: "our Let's Encrypt certificate (certbot's webroot; certbot's timer renews it)",
+  certbot: 'a certificate certbot (certbot --nginx) or an operator put in the site',
+};
+
+/** The certificate the site serves and its source, as cert-expiry and cert-names both read it. */
 interface Served {
   path: string;
-  ours: boolean;
+  source: Source;
   cert: CertInfo | 'missing' | FirstbootError;
+}
+
+function sourceOf(path: string, site: string | undefined): Source {
+  if (path === PATHS.tlsCert) return 'self-signed';
+  return path === PATHS.letsencryptCert && !/# managed by Certbot/.test(site ?? '') ? 'letsencrypt' : 'certbot';
 }
 
 async function servedCertificate({ sys, site }: Audit): Promise<Served> {
   const path = (site === undefined ? [] : servedCertificates(site))[0] ?? PATHS.tlsCert;
-  const ours = path === PATHS.tlsCert;
-  if (!(await sys.fs.exists(path))) return { path, ours, cert: 'missing' };
+  const source = sourceOf(path, site);
+  if (!(await sys.fs.exists(path))) return { path, source, cert: 'missing' };
   try {
-    return { path, ours, cert: await inspectCert(sys, path) };
+    return { path, source, cert: await inspectCert(sys, path) };
   } catch (error) {
-    return { path, ours, cert: asFirstbootError(error) };
+    return { path, source, cert: asFirstbootError(error) };
   }
 }
+
+/** How to renew each source's certificate, and how long before expiry a warning is due. */
+const RENEW: Record<Source, { fix: string; warnDays: number }> = {
+  'self-signed': { fix: 'immich-firstboot regenerate-cert', warnDays: 30 },
+  // certbot renews 30 days before expiry: under 20 left, its renewals have been failing for 10 days.
+  letsencrypt: {
+    fix: 'certbot renew --cert-name immich-firstboot (and see why the timer did not: systemctl status certbot.timer)',
+    warnDays: 20,
+  },
+  certbot: { fix: 'certbot renew', warnDays: 20 },
+};
 
 export const certExpiryCheck: DoctorCheck = {
   id: 'cert-expiry',
   needsHost: false,
   async run(audit) {
-    const { path: served, ours, cert } = await audit.once(servedCertificate);
+    const { path: served, source, cert } = await audit.once(servedCertificate);
+    const { fix, warnDays } = RENEW[source];
     if (cert === 'missing') return skip(`${served} does not exist`);
-    if (cert instanceof FirstbootError) return bad('fail', cert.message, 'immich-firstboot regenerate-cert');
+    if (cert instanceof FirstbootError) return bad('fail', cert.message, fix);
     const left = cert.notAfter.getTime() - audit.sys.now().getTime();
-    const fix = ours ? 'immich-firstboot regenerate-cert' : 'certbot renew';
     const until = cert.notAfter.toISOString();
-    if (left <= 0) return bad('fail', `${served} expired ${until}`, fix);
-    if (left < 30 * DAY_MS) return bad('warn', `${served} expires ${until} (< 30 days)`, fix);
-    return pass(`${served} expires ${until}`);
+    if (left <= 0) return bad('fail', `${served} (${SOURCE[source]}) expired ${until}`, fix);
+    if (left < warnDays * DAY_MS)
+      return bad('warn', `${served} (${SOURCE[source]}) expires ${until} (< ${warnDays} days)`, fix);
+    return pass(`${served} (${SOURCE[source]}) expires ${until}`);
   },
 };
 
-/** Our certificate names every address: the current ones on the host, else those first boot recorded. */
+/**
+ * The served certificate's names: our self-signed one names every address (the current ones on the host,
+ * else those first boot recorded); a Let's Encrypt or certbot one names config.yaml's domain.
+ */
 export const certNamesCheck: DoctorCheck = {
   id: 'cert-names',
   needsHost: false,
   async run(audit) {
     const { sys, config, log, live } = audit;
-    const { path: served, ours, cert } = await audit.once(servedCertificate);
+    const { path: served, source, cert } = await audit.once(servedCertificate);
     if (cert === 'missing') return skip(`${served} does not exist`);
     if (cert instanceof FirstbootError) return skip(`${served} could not be read`);
-    if (!ours)
-      return skip(`the site serves ${served}, not our self-signed certificate; its names are its issuer's business`);
+    if (source !== 'self-signed') {
+      const names = cert.names.join(', ');
+      if (config.domain === null)
+        return pass(`${SOURCE[source]} names ${names}; config.yaml names no domain to compare with`);
+      if (cert.names.includes(config.domain)) return pass(`${SOURCE[source]} names ${names}, the domain among them`);
+      const email = config.letsencrypt.email ?? 'YOU@example.org';
+      return bad(
+        'fail',
+        `${SOURCE[source]} names ${names}, not the domain ${config.domain} of config.yaml`,
+        source === 'letsencrypt'
+          ? `immich-firstboot enable-https --domain ${config.domain} --email ${email}`
+          : `certbot --nginx -d ${config.domain}`,
+      );
+    }
     // On the host: the addresses it has now (a resized or moved VM); offline: what first boot recorded.
     const addresses = live
       ? (await gatherHostFacts({ sys, log, config: { ...config, imds: { ...config.imds, retrySeconds: 0 } } }))

@@ -272,14 +272,14 @@ describe('immich-firstboot doctor on the tree', () => {
     expect(code).toBe(1);
     expect(checks['cert-expiry']).toMatchObject({
       result: 'fail',
-      detail: '/etc/immich-firstboot/tls/current/cert.pem expired 2020-01-31T00:00:00.000Z',
+      detail:
+        '/etc/immich-firstboot/tls/current/cert.pem (our self-signed certificate) expired 2020-01-31T00:00:00.000Z',
       fix: 'immich-firstboot regenerate-cert',
     });
   });
 
-  it('checks the expiry of a certificate certbot installed, and leaves its names to its issuer', async () => {
-    const root = await booted();
-    const live = '/etc/letsencrypt/live/photos.example.com';
+  /** A certificate for `name` valid `days` days at `live`, and the site serving it (with certbot's marks, or not). */
+  function serve(root: string, live: string, name: string, days: number, certbotMarks: boolean): void {
     mkdirSync(path.join(root, live), { recursive: true });
     execFileSync(
       'openssl',
@@ -291,10 +291,12 @@ describe('immich-firstboot doctor on the tree', () => {
         '-pkeyopt',
         'ec_paramgen_curve:P-256',
         '-days',
-        '5',
+        String(days),
         '-noenc',
         '-subj',
-        '/CN=photos.example.com',
+        `/CN=${name}`,
+        '-addext',
+        `subjectAltName=DNS:${name}`,
         '-keyout',
         path.join(root, live, 'privkey.pem'),
         '-out',
@@ -302,19 +304,68 @@ describe('immich-firstboot doctor on the tree', () => {
       ],
       { stdio: 'pipe' },
     );
+    const mark = certbotMarks ? ' # managed by Certbot' : '';
     const site = readFile(root, '/etc/nginx/sites-available/immich')
-      .replace(/ssl_certificate \S+;/, `ssl_certificate ${live}/fullchain.pem; # managed by Certbot`)
-      .replace(/ssl_certificate_key \S+;/, `ssl_certificate_key ${live}/privkey.pem; # managed by Certbot`);
+      .replace(/ssl_certificate \S+;/, `ssl_certificate ${live}/fullchain.pem;${mark}`)
+      .replace(/ssl_certificate_key \S+;/, `ssl_certificate_key ${live}/privkey.pem;${mark}`);
     writeFile(root, '/etc/nginx/sites-available/immich', site);
-    const { checks } = await doctor(root);
-    expect(checks['cert-expiry']).toMatchObject({
+  }
+
+  it('checks the expiry of a certificate certbot put in the site, and that it names the domain of config.yaml', async () => {
+    const root = await booted();
+    const live = '/etc/letsencrypt/live/photos.example.com';
+    serve(root, live, 'photos.example.com', 5, true);
+    const before = await doctor(root);
+    expect(before.checks['cert-expiry']).toMatchObject({
       result: 'warn',
-      detail: expect.stringContaining(`${live}/fullchain.pem expires`),
+      detail: expect.stringMatching(
+        new RegExp(
+          `^${live}/fullchain\\.pem \\(a certificate certbot \\(certbot --nginx\\) .*\\) expires .* \\(< 20 days\\)$`,
+        ),
+      ),
       fix: 'certbot renew',
     });
-    expect(checks['cert-names']).toMatchObject({
-      result: 'skipped',
-      detail: expect.stringContaining('not our self-signed certificate'),
+    expect(before.checks['cert-names']).toMatchObject({
+      result: 'pass',
+      detail: expect.stringContaining('config.yaml names no domain to compare with'),
+    });
+    writeFile(root, '/etc/immich-firstboot/config.yaml', 'imds:\n  enabled: false\ndomain: photos.example.org\n');
+    expect((await doctor(root)).checks['cert-names']).toMatchObject({
+      result: 'fail',
+      detail: expect.stringContaining('names photos.example.com, not the domain photos.example.org of config.yaml'),
+      fix: 'certbot --nginx -d photos.example.org',
+    });
+  });
+
+  it("tells our Let's Encrypt certificate (webroot, the site untouched) from certbot's, warns under 20 days, and checks its name", async () => {
+    const root = await booted();
+    const live = '/etc/letsencrypt/live/immich-firstboot';
+    writeFile(
+      root,
+      '/etc/immich-firstboot/config.yaml',
+      'imds:\n  enabled: false\ndomain: photos.example.org\nletsencrypt:\n  email: owner@example.org\n',
+    );
+    serve(root, live, 'photos.example.org', 45, false);
+    const fresh = await doctor(root);
+    expect(fresh.checks['cert-expiry']).toMatchObject({
+      result: 'pass',
+      detail: expect.stringContaining(`${live}/fullchain.pem (our Let's Encrypt certificate (certbot's webroot;`),
+    });
+    expect(fresh.checks['cert-names']).toMatchObject({
+      result: 'pass',
+      detail: expect.stringContaining('names photos.example.org, the domain among them'),
+    });
+    // 15 days left: certbot's timer should have renewed it at 30.
+    serve(root, live, 'photos.example.net', 15, false);
+    const stale = await doctor(root);
+    expect(stale.checks['cert-expiry']).toMatchObject({
+      result: 'warn',
+      detail: expect.stringContaining('(< 20 days)'),
+      fix: expect.stringMatching(/^certbot renew --cert-name immich-firstboot .*certbot\.timer/),
+    });
+    expect(stale.checks['cert-names']).toMatchObject({
+      result: 'fail',
+      fix: 'immich-firstboot enable-https --domain photos.example.org --email owner@example.org',
     });
   });
 
