@@ -6,13 +6,13 @@
 // root; see test/support/door.ts); toRootView() puts that edit back into the root exactly as certbot
 // would have left /etc/nginx/sites-available/immich on a VM (its --config-dir is <root>/etc/letsencrypt).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { startEcho, startNginx, toRootView, type Echo, type TestNginx } from '../support/door.js';
+import { bootedRoot, startEcho, startNginx, toRootView, type Echo, type TestNginx } from '../support/door.js';
 import { INSTANCE_DOC, startImdsStub, type ImdsStub } from '../support/imds-stub.js';
 import { startPebble, type Pebble } from '../support/pebble.js';
 
@@ -47,21 +47,17 @@ beforeAll(async () => {
   echo = await startEcho();
   imds = await startImdsStub({ '/metadata/instance': { status: 200, body: INSTANCE_DOC('', privateIp) } });
   work = mkdtempSync(path.join(os.tmpdir(), 'ifb-certbot-'));
-  root = mkdtempSync(path.join(os.tmpdir(), 'ifb-door-'));
-  chmodSync(root, 0o755);
-  mkdirSync(`${root}/etc/immich-firstboot`, { recursive: true });
   // IMDS on a stub (never 169.254.169.254); its private address changes in the address test.
-  writeFileSync(
-    `${root}/etc/immich-firstboot/config.yaml`,
+  root = await bootedRoot(
+    'ifb-door-',
     [
       'imds:\n  enabled: true\n  retrySeconds: 0',
       'domain: immich.test',
       `stack:\n  serverUrl: http://127.0.0.1:${echo.port}`,
       '',
     ].join('\n'),
+    env(),
   );
-  const run = await runCli(['--root', root, '--skip-stack'], env());
-  if (run.code !== 0) throw new Error(`first boot failed: ${run.stdout}${run.stderr}`);
   nginx = await startNginx(root);
 
   // Every authorization valid without a real challenge (certbot --nginx's own temporary site is not served here).

@@ -1,12 +1,9 @@
 // The claim gate as a stranger and the owner see it: the bundle renders the site into a temp root, a real
 // nginx serves it on loopback and on this machine's end of a veth pair, and a second host (a network
 // namespace, test/support/engine.ts) talks to it with curl; a Node echo upstream records what reached Immich.
-import { readFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
-import { startEcho, startNginx, toRootView, type Echo, type TestNginx } from '../support/door.js';
+import { bootedRoot, startEcho, startNginx, toRootView, type Echo, type TestNginx } from '../support/door.js';
 import { makeSecondHost, run, type SecondHost } from '../support/engine.js';
 
 const SITE = '/etc/nginx/sites-available/immich';
@@ -22,15 +19,10 @@ let caFile: string;
 
 beforeAll(async () => {
   echo = await startEcho();
-  root = mkdtempSync(path.join(os.tmpdir(), 'ifb-claim-'));
-  chmodSync(root, 0o755);
-  mkdirSync(`${root}/etc/immich-firstboot`, { recursive: true });
-  writeFileSync(
-    `${root}/etc/immich-firstboot/config.yaml`,
+  root = await bootedRoot(
+    'ifb-claim-',
     `imds:\n  enabled: false\ndomain: immich.test\nstack:\n  serverUrl: http://127.0.0.1:${echo.port}\n`,
   );
-  const first = await runCli(['--root', root, '--skip-stack']);
-  if (first.code !== 0) throw new Error(`first boot failed: ${first.stdout}${first.stderr}`);
   token = /\/claim\/([0-9a-f]{64})$/m.exec(readFileSync(`${root}/root/immich-credentials.txt`, 'utf8'))![1];
   caFile = `${root}/etc/immich-firstboot/tls/current/cert.pem`;
   stranger = await makeSecondHost();

@@ -1,12 +1,12 @@
 // Password guessing at the door, as a stranger sees it: real nginx serving the rendered site in front of
 // the echo (a fake Immich), a second host (a network namespace on a veth pair of the test's own) as the
 // stranger, and Debian's fail2ban reading the access log that nginx wrote.
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, runCli } from '../support/cli.js';
-import { startEcho, startNginx, type Echo, type TestNginx } from '../support/door.js';
+import { REPO } from '../support/cli.js';
+import { bootedRoot, startEcho, startNginx, type Echo, type TestNginx } from '../support/door.js';
 import { makeSecondHost, run, type Run, type SecondHost } from '../support/engine.js';
 
 const FILTER = path.join(REPO, 'debian/fail2ban/filter.d/immich-firstboot.conf');
@@ -19,11 +19,8 @@ let nginx: TestNginx | undefined;
 
 beforeAll(async () => {
   echo = await startEcho();
-  root = mkdtempSync(path.join(os.tmpdir(), 'ifb-guess-'));
-  chmodSync(root, 0o755); // like a real /: nginx's workers (nobody) read the ACME webroot inside it
-  mkdirSync(`${root}/etc/immich-firstboot`, { recursive: true });
-  writeFileSync(
-    `${root}/etc/immich-firstboot/config.yaml`,
+  root = await bootedRoot(
+    'ifb-guess-',
     [
       'imds:\n  enabled: false',
       'domain: immich.test',
@@ -32,8 +29,6 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  const first = await runCli(['--root', root, '--skip-stack']);
-  if (first.code !== 0) throw new Error(`first boot failed: ${first.stdout}${first.stderr}`);
   stranger = await makeSecondHost();
 });
 

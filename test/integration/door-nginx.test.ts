@@ -2,20 +2,19 @@
 // (listen lines rewritten to free loopback ports in a test copy, see test/support/door.ts) in front of
 // a Node echo upstream on 127.0.0.1, and real clients (Node https/tls, sslscan, openssl s_client) talk to it.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
-import path from 'node:path';
 import { Readable } from 'node:stream';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
 import {
   filesUnder,
   openFilesUnder,
   readFrame,
   rssKiB,
+  bootedRoot,
   startEcho,
   startNginx,
   textFrame,
@@ -30,11 +29,8 @@ let ca: string;
 
 beforeAll(async () => {
   echo = await startEcho();
-  root = mkdtempSync(path.join(os.tmpdir(), 'ifb-door-'));
-  chmodSync(root, 0o755); // like a real /: nginx's workers (nobody) read the ACME webroot inside it
-  mkdirSync(`${root}/etc/immich-firstboot`, { recursive: true });
-  writeFileSync(
-    `${root}/etc/immich-firstboot/config.yaml`,
+  root = await bootedRoot(
+    'ifb-door-',
     [
       'imds:\n  enabled: false',
       'domain: immich.test',
@@ -43,8 +39,6 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  const run = await runCli(['--root', root, '--skip-stack']);
-  if (run.code !== 0) throw new Error(`first boot failed: ${run.stdout}${run.stderr}`);
   ca = readFileSync(`${root}/etc/immich-firstboot/tls/current/cert.pem`, 'utf8');
   nginx = await startNginx(root);
 });

@@ -5,30 +5,20 @@
 // played by a shim whose reload reaches that nginx late, as a slow reload would.
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reloadServing, tlsDoor, type TlsDoor } from '../../src/door.js';
 import { createSystem, type Exec, type RootedFs, type System } from '../../src/system/index.js';
 import { runCli } from '../support/cli.js';
-import { startNginx, type TestNginx } from '../support/door.js';
+import { bootedRoot, startNginx, type TestNginx } from '../support/door.js';
 
 let root: string;
 let nginx: TestNginx;
 let door: TlsDoor;
 
 beforeAll(async () => {
-  root = mkdtempSync(path.join(os.tmpdir(), 'ifb-reload-'));
-  chmodSync(root, 0o755); // nginx's workers (nobody) reach the webroot inside it
-  mkdirSync(`${root}/etc/immich-firstboot`, { recursive: true });
-  writeFileSync(
-    `${root}/etc/immich-firstboot/config.yaml`,
-    'imds:\n  enabled: false\ndomain: immich.test\nextraNames: [127.0.0.1]\n',
-  );
-  const run = await runCli(['--root', root, '--skip-stack']);
-  if (run.code !== 0) throw new Error(`first boot failed: ${run.stdout}${run.stderr}`);
+  root = await bootedRoot('ifb-reload-', 'imds:\n  enabled: false\ndomain: immich.test\nextraNames: [127.0.0.1]\n');
   nginx = await startNginx(root);
   door = tlsDoor(readFileSync(nginx.siteCopy, 'utf8'), 'immich.test', undefined)!;
 });

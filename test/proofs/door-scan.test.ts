@@ -3,12 +3,10 @@
 // TLS 1.2/1.3, forward secrecy, AEAD only, nothing VULNERABLE, no "NOT ok" except the self-signed
 // chain of trust. The JSON result is kept at $IFB_SCAN_OUT (CI prints the summary).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
-import { startEcho, startNginx, type Echo, type TestNginx } from '../support/door.js';
+import { bootedRoot, startEcho, startNginx, type Echo, type TestNginx } from '../support/door.js';
 
 interface Finding {
   id: string;
@@ -22,15 +20,10 @@ let findings: Finding[] = [];
 
 beforeAll(async () => {
   echo = await startEcho();
-  root = mkdtempSync(path.join(os.tmpdir(), 'ifb-scan-'));
-  chmodSync(root, 0o755);
-  mkdirSync(`${root}/etc/immich-firstboot`, { recursive: true });
-  writeFileSync(
-    `${root}/etc/immich-firstboot/config.yaml`,
+  root = await bootedRoot(
+    'ifb-scan-',
     `imds:\n  enabled: false\ndomain: immich.test\nextraNames: [127.0.0.1]\nstack:\n  serverUrl: http://127.0.0.1:${echo.port}\n`,
   );
-  const run = await runCli(['--root', root, '--skip-stack']);
-  if (run.code !== 0) throw new Error(`first boot failed: ${run.stdout}${run.stderr}`);
   nginx = await startNginx(root);
   const out = process.env.IFB_SCAN_OUT ?? path.join(root, 'testssl.json');
   rmSync(out, { force: true });

@@ -24,9 +24,27 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { resolveInRoot } from '../../src/nginx.js';
+import { runCli } from './cli.js';
 
 export { freePort } from './net.js';
 import { freePort } from './net.js';
+
+// --- the root ----------------------------------------------------------------------------------------
+
+/**
+ * A temp root after a `--skip-stack` first boot with this config.yaml: the rendered site, its certificate
+ * and the credentials, ready for startNginx. Mode 0755, like a real /: nginx's workers (nobody) read the
+ * ACME webroot inside it. `env`: the environment of the run (an IMDS stub's, pebble's CA).
+ */
+export async function bootedRoot(prefix: string, config: string, env: Record<string, string> = {}): Promise<string> {
+  const root = mkdtempSync(path.join(os.tmpdir(), prefix));
+  chmodSync(root, 0o755);
+  mkdirSync(`${root}/etc/immich-firstboot`, { recursive: true });
+  writeFileSync(`${root}/etc/immich-firstboot/config.yaml`, config);
+  const run = await runCli(['--root', root, '--skip-stack'], env);
+  if (run.code !== 0) throw new Error(`first boot failed: ${run.stdout}${run.stderr}`);
+  return root;
+}
 
 // --- the upstream ---------------------------------------------------------------------------------
 
