@@ -205,31 +205,43 @@ describe('immich-firstboot doctor on the tree', () => {
     });
   });
 
+  /**
+   * A P-256 certificate for `name` (CN, and a DNS SAN with `san`), `days` days valid, by real openssl;
+   * `issued`: the day it was issued (openssl under libfaketime), else now. The key is 0600.
+   */
+  function makeCert(
+    key: string,
+    cert: string,
+    opts: { name: string; days: number; san?: boolean; issued?: string },
+  ): void {
+    const req = [
+      'openssl',
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-days',
+      String(opts.days),
+      '-noenc',
+      '-subj',
+      `/CN=${opts.name}`,
+      ...(opts.san ? ['-addext', `subjectAltName=DNS:${opts.name}`] : []),
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ];
+    const [file, ...args] = opts.issued ? ['faketime', opts.issued, ...req] : req;
+    execFileSync(file, args, { stdio: 'pipe' });
+    chmodSync(key, 0o600);
+  }
+
   it('warns cert-expiry when the served certificate expires within 30 days', async () => {
     const root = await booted();
     const dir = path.join(root, '/etc/immich-firstboot/tls/current');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-days',
-        '10',
-        '-noenc',
-        '-subj',
-        '/CN=vm',
-        '-keyout',
-        path.join(dir, 'key.pem'),
-        '-out',
-        path.join(dir, 'cert.pem'),
-      ],
-      { stdio: 'pipe' },
-    );
-    chmodSync(path.join(dir, 'key.pem'), 0o600);
+    makeCert(path.join(dir, 'key.pem'), path.join(dir, 'cert.pem'), { name: 'vm', days: 10 });
     const { code, checks } = await doctor(root);
     expect(checks['cert-expiry']).toMatchObject({
       result: 'warn',
@@ -244,30 +256,11 @@ describe('immich-firstboot doctor on the tree', () => {
     const root = await booted();
     const dir = path.join(root, '/etc/immich-firstboot/tls/current');
     // Real openssl, run under libfaketime: a 30-day certificate issued on 2020-01-01.
-    execFileSync(
-      'faketime',
-      [
-        '2020-01-01 00:00:00',
-        'openssl',
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-days',
-        '30',
-        '-noenc',
-        '-subj',
-        '/CN=vm',
-        '-keyout',
-        path.join(dir, 'key.pem'),
-        '-out',
-        path.join(dir, 'cert.pem'),
-      ],
-      { stdio: 'pipe' },
-    );
-    chmodSync(path.join(dir, 'key.pem'), 0o600);
+    makeCert(path.join(dir, 'key.pem'), path.join(dir, 'cert.pem'), {
+      name: 'vm',
+      days: 30,
+      issued: '2020-01-01 00:00:00',
+    });
     const { code, checks } = await doctor(root);
     expect(code).toBe(1);
     expect(checks['cert-expiry']).toMatchObject({
@@ -281,29 +274,7 @@ describe('immich-firstboot doctor on the tree', () => {
   /** A certificate for `name` valid `days` days at `live`, and the site serving it (with certbot's marks, or not). */
   function serve(root: string, live: string, name: string, days: number, certbotMarks: boolean): void {
     mkdirSync(path.join(root, live), { recursive: true });
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-days',
-        String(days),
-        '-noenc',
-        '-subj',
-        `/CN=${name}`,
-        '-addext',
-        `subjectAltName=DNS:${name}`,
-        '-keyout',
-        path.join(root, live, 'privkey.pem'),
-        '-out',
-        path.join(root, live, 'fullchain.pem'),
-      ],
-      { stdio: 'pipe' },
-    );
+    makeCert(path.join(root, live, 'privkey.pem'), path.join(root, live, 'fullchain.pem'), { name, days, san: true });
     const mark = certbotMarks ? ' # managed by Certbot' : '';
     const site = readFile(root, '/etc/nginx/sites-available/immich')
       .replace(/ssl_certificate \S+;/, `ssl_certificate ${live}/fullchain.pem;${mark}`)
