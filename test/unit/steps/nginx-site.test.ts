@@ -5,6 +5,8 @@ import { nginxSite } from '../../../src/steps/nginx-site.js';
 import { tlsCert } from '../../../src/steps/tls-cert.js';
 import { execReal } from '../../../src/system/exec.js';
 import type { Exec } from '../../../src/system/index.js';
+import type { Journal } from '../../../src/state.js';
+import type { StepContext } from '../../../src/steps/step.js';
 import { fakeSystem, hostFacts, stepContext } from '../../support/fake-system.js';
 import { makeRoot, modeOf, readFile, writeClaimToken, writeFile } from '../../support/root.js';
 
@@ -162,35 +164,35 @@ describe('the nginx-site step', () => {
     expect(site).not.toMatch(/^server_tokens/m);
   });
 
-  it('runs no nginx at all on a rerun that changes nothing', async () => {
+  /**
+   * A rerun's context after a first apply in a fresh root, carrying what that apply recorded (the managed
+   * files, the certificate nginx was given) and `facts`; the nginx it runs is recorded in `calls`.
+   */
+  async function afterFirstApply(calls: string[], facts: Partial<Journal['facts']> = {}): Promise<StepContext> {
     const root = makeRoot();
     const ctx = await context(root);
     await nginxSite.apply(ctx);
-    const calls: string[] = [];
     const again = await context(root, { calls });
     Object.assign(again.journal, {
       managed: ctx.journal.managed,
-      facts: { ...again.journal.facts, nginxCertFingerprint: ctx.journal.facts.nginxCertFingerprint },
+      facts: { ...again.journal.facts, nginxCertFingerprint: ctx.journal.facts.nginxCertFingerprint, ...facts },
     });
+    return again;
+  }
+
+  it('runs no nginx at all on a rerun that changes nothing', async () => {
+    const calls: string[] = [];
+    const again = await afterFirstApply(calls);
     const result = await nginxSite.apply(again);
     expect(result).toMatchObject({ changed: false, summary: 'nothing changed' });
     expect(calls).toEqual(['-V']);
   });
 
   it('checks and reloads for a new claim token alone (a clone), so nginx loads the include again', async () => {
-    const root = makeRoot();
-    const ctx = await context(root);
-    await nginxSite.apply(ctx);
     const calls: string[] = [];
-    const again = await context(root, { calls });
-    Object.assign(again.journal, {
-      managed: ctx.journal.managed,
-      facts: {
-        ...again.journal.facts,
-        nginxCertFingerprint: ctx.journal.facts.nginxCertFingerprint,
-        nginxClaimTokenAt: '2026-11-28T12:00:00.000Z',
-        claimTokenAt: '2026-11-29T08:00:00.000Z',
-      },
+    const again = await afterFirstApply(calls, {
+      nginxClaimTokenAt: '2026-11-28T12:00:00.000Z',
+      claimTokenAt: '2026-11-29T08:00:00.000Z',
     });
     const result = await nginxSite.apply(again);
     expect(result).toMatchObject({ changed: true, summary: 'new claim token' });
