@@ -7,7 +7,7 @@
 import { asFirstbootError, EXIT, type ExitCode } from '../errors.js';
 import { gatherHostFacts, readMachineId } from '../host-facts.js';
 import { sameVmId } from '../imds.js';
-import { bootId, retryDue } from '../letsencrypt.js';
+import { bootId, letsencryptWanted, retryDue } from '../letsencrypt.js';
 import { servedCertificates } from '../nginx.js';
 import { PATHS } from '../paths.js';
 import { runOutOfSequence, type RunnerEnv } from '../runner.js';
@@ -51,7 +51,8 @@ export async function perBoot(env: RunnerEnv): Promise<ExitCode> {
       EXIT.ok
     );
   if (first === 'cannot tell') return EXIT.ok;
-  const boot = await bootId(sys);
+  // The boot id only matters when Let's Encrypt is configured: every other boot reads one file less.
+  const boot = letsencryptWanted(env.config) ? await bootId(sys) : undefined;
   const due = (journal: Journal | undefined): string | undefined =>
     retryDue(env.config, journal?.facts.letsencrypt, sys.now(), boot);
   if (!first.clone && !first.moved && !first.upgrade && !due(first.journal)) {
