@@ -207,7 +207,8 @@ describe('immich-firstboot doctor on the tree', () => {
 
   /**
    * A P-256 certificate for `name` (CN, and a DNS SAN with `san`), `days` days valid, by real openssl;
-   * `issued`: the day it was issued (openssl under libfaketime), else now. The key is 0600.
+   * `issued`: when it was issued (openssl under libfaketime, the clock frozen there with -f: without it the
+   * clock starts there and runs, and a slow openssl signs a second late), else now. The key is 0600.
    */
   function makeCert(
     key: string,
@@ -233,7 +234,7 @@ describe('immich-firstboot doctor on the tree', () => {
       '-out',
       cert,
     ];
-    const [file, ...args] = opts.issued ? ['faketime', opts.issued, ...req] : req;
+    const [file, ...args] = opts.issued ? ['faketime', '-f', opts.issued, ...req] : req;
     execFileSync(file, args, { stdio: 'pipe' });
     chmodSync(key, 0o600);
   }
