@@ -259,12 +259,13 @@ async function inUse(sys: System, disk: KernelDisk, parts: KernelPartition[]): P
   return undefined;
 }
 
-/** What blkid says is on a device, for a person: type and label only. */
+/** What blkid says is on a device, for a person: type and label only (a plain type as it is, else quoted). */
 function described(values: Record<string, string>): string {
   const type = values.TYPE ?? values.PTTYPE;
   if (!type) return 'no filesystem';
+  const name = /^[A-Za-z0-9_.-]{1,32}$/.test(type) ? type : shown(type);
   const label = values.LABEL ? ` labelled ${shown(values.LABEL)}` : '';
-  return values.PTTYPE && !values.TYPE ? `a ${shown(type)} partition table` : `a ${shown(type)} filesystem${label}`;
+  return values.PTTYPE && !values.TYPE ? `partition table ${name}` : `filesystem ${name}${label}`;
 }
 
 /**
