@@ -196,6 +196,40 @@ describe('a first boot with dataDisk: { lun: 0 }', () => {
   });
 });
 
+describe("the unit's full-privilege pre-start: run --data-disk-only", () => {
+  it('mounts the disk and stops without .env or the done-stamp; the sandboxed run then resumes at env', async () => {
+    const { root, disk } = blankVm();
+    const pre = await runCli(['--root', root, 'run', '--data-disk-only']);
+    expect(pre.code, pre.stdout).toBe(0);
+    expect(pre.lines.at(-1)?.msg).toBe(
+      'first boot: steps through data-disk done; the others follow (`immich-firstboot run`)',
+    );
+    expect(mountedAt(path.join(root, 'srv/immich'))).toBe(path.join(root, `dev/${disk.name}p1`));
+    expect(Object.keys(journal(root).completed)).toEqual(['host-facts', 'data-disk']);
+    expect(existsSync(path.join(root, 'opt/immich/.env'))).toBe(false);
+    expect(existsSync(path.join(root, 'var/lib/immich-firstboot/done'))).toBe(false);
+    const again = await runCli(['--root', root, 'run', '--data-disk-only']);
+    expect(again.lines.at(-1)?.msg).toBe(
+      'steps through data-disk already done; nothing to do before the rest of the first boot',
+    );
+    const rest = await firstBoot(root);
+    expect(rest.code).toBe(0);
+    expect(rest.lines.some((l) => l.msg === 'resuming first boot at step env')).toBe(true);
+    expect(rest.lines.some((l) => l.step === 'data-disk')).toBe(false);
+    expect(read(root, 'srv/immich/.immich-firstboot/env')).toBe(read(root, 'opt/immich/.env'));
+  });
+
+  it('does nothing with dataDisk: none (not even a journal)', async () => {
+    const root = disks.root('imds:\n  enabled: false\n');
+    const pre = await runCli(['--root', root, 'run', '--data-disk-only']);
+    expect(pre.code).toBe(0);
+    expect(pre.lines.map((l) => l.msg)).toEqual([
+      'no data disk configured (dataDisk: none); nothing to do before the rest of the first boot',
+    ]);
+    expect(existsSync(path.join(root, 'var/lib/immich-firstboot/state.json'))).toBe(false);
+  });
+});
+
 describe('a disk that is not blank is never written', () => {
   it('refuses a foreign filesystem, naming it; every byte of the disk is unchanged', async () => {
     const { root, disk } = blankVm();
