@@ -353,6 +353,22 @@ describe('a disk of ours from an earlier VM', () => {
   });
 });
 
+describe('per-boot on a clone with a data disk', () => {
+  it("gives the clone a new secret while Postgres holds no data, and the disk's copy follows .env", async () => {
+    const { root } = blankVm();
+    expect((await firstBoot(root)).code).toBe(0);
+    const old = envSecret(read(root, 'opt/immich/.env'));
+    writeFileSync(path.join(root, 'etc/machine-id'), 'fedcba9876543210fedcba9876543210\n');
+    const run = await runCli(['--root', root, 'per-boot']);
+    expect(run.code, run.stdout).toBe(0);
+    const env = read(root, 'opt/immich/.env');
+    expect(envSecret(env)).not.toBe(old);
+    expect(read(root, 'srv/immich/.immich-firstboot/env')).toBe(env);
+    expect(modeOf(root, 'srv/immich/.immich-firstboot/env')).toBe('0600');
+    expect(run.stdout).not.toContain(envSecret(env));
+  });
+});
+
 describe('a crash while the disk is being made', () => {
   it.each(['data-disk:partitioned', 'data-disk:formatted', 'data-disk:fstab', 'data-disk:mounted', 'data-disk:marked'])(
     'at %s: the rerun finishes the same disk, and mkfs ran once',
