@@ -7,6 +7,8 @@ import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BUNDLE, runCli, type CliResult } from '../support/cli.js';
 import { Disks, tryRun, type LoopDisk } from '../support/loop-disk.js';
+import { dataDiskState } from '../../src/data-disk.js';
+import { createSystem } from '../../src/system/index.js';
 
 const LUN0 = 'dev/disk/azure/scsi1/lun0';
 const CONFIG = 'imds:\n  enabled: false\ndataDisk: { lun: 0 }\n';
@@ -350,6 +352,29 @@ describe('a disk of ours from an earlier VM', () => {
     expect(read(root, 'opt/immich/.env')).toBe(other);
     expect(read(root, 'srv/immich/.immich-firstboot/env')).toBe(envA);
     expect(run.stdout).not.toContain(envSecret(envA));
+  });
+});
+
+describe('the state per-boot, status and doctor read', () => {
+  it('says mounted, by the UUID fstab names and the marker holds, and how full; then not mounted', async () => {
+    const { root, disk } = blankVm();
+    expect((await firstBoot(root)).code).toBe(0);
+    const uuid = blkid(disks.partition(disk)).UUID;
+    const sys = createSystem(root, {});
+    const state = await dataDiskState(sys, { dataDisk: { lun: 0 } }, { probe: true });
+    expect(state).toMatchObject({
+      configured: true,
+      mounted: { source: path.join(root, `dev/${disk.name}p1`), fstype: 'ext4' },
+      fstabUuid: uuid,
+      markerUuid: uuid,
+      mountedUuid: uuid,
+    });
+    expect(state.usedPercent).toBeGreaterThanOrEqual(0);
+    expect(state.usedPercent).toBeLessThan(100);
+    expect(state.sizeBytes).toBeGreaterThan(32 * 2 ** 20);
+    disks.unmountAll(root);
+    expect(await dataDiskState(sys, { dataDisk: { lun: 0 } })).toEqual({ configured: true, fstabUuid: uuid });
+    expect(await dataDiskState(sys, { dataDisk: 'none' })).toEqual({ configured: false });
   });
 });
 
