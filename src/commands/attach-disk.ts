@@ -259,7 +259,10 @@ class Move {
       // Recorded before the first byte is written, and kept until the move is done: a rerun takes this disk
       // as the one it began (finishing a partition table a crash left, or reusing the empty filesystem).
       const chosen = found.kind === 'blank' || !plan ? newFormatPlan(sys) : plan;
-      await sys.fs.write(PATHS.attachPlan, `${JSON.stringify({ lun: this.lun, ...chosen })}\n`, { mode: 0o600, dirMode: 0o700 });
+      await sys.fs.write(PATHS.attachPlan, `${JSON.stringify({ lun: this.lun, ...chosen })}\n`, {
+        mode: 0o600,
+        dirMode: 0o700,
+      });
       target = await formatDisk(sys, disk, chosen);
       formatted = true;
       this.did('format', `${disk.device}: one GPT partition, ext4 labelled immich-data (UUID ${target.uuid})`);
@@ -310,14 +313,23 @@ class Move {
 
   private async stop(): Promise<void> {
     this.current = 'stop';
-    // Registered first: whatever fails from here on, the stack is started again on what .env names then.
+    // Marked first: whatever fails from here on, the stack is started again on what .env names then.
     this.stopped = true;
-    const [file, ...base] = await composeCommand(this.env);
-    await this.exec(file, [...base, ...composeArgs(this.env, 'stop')], `${file} ${base.join(' ')} -p ${PROJECT} stop`, {
-      cwd: this.env.sys.fs.path(PATHS.immichDir),
-      timeoutMs: 10 * 60_000,
-    });
+    await this.composeStop();
     this.did('stop', `\`docker compose -p ${PROJECT} stop\`: Immich and Postgres stopped, their data at rest`);
+  }
+
+  private async composeStop(): Promise<void> {
+    const [file, ...base] = await composeCommand(this.env);
+    await this.exec(
+      file,
+      [...base, ...composeArgs(this.env, 'stop')],
+      `${[file, ...base].join(' ')} -p ${PROJECT} stop`,
+      {
+        cwd: this.env.sys.fs.path(PATHS.immichDir),
+        timeoutMs: 10 * 60_000,
+      },
+    );
   }
 
   /**
@@ -398,7 +410,10 @@ class Move {
     const { sys, log } = this.env;
     this.current = 'mount';
     const made = !(await sys.fs.exists(PATHS.dataMount));
-    this.undo.push({ step: 'mount', run: async () => (await unmountDataDisk(sys, { uuid, removeMountPoint: made })).join('; ') });
+    this.undo.push({
+      step: 'mount',
+      run: async () => (await unmountDataDisk(sys, { uuid, removeMountPoint: made })).join('; '),
+    });
     const outcome = await mountDataDisk(sys, { uuid, partition }, { mark: true });
     for (const warning of outcome.warnings) log.warn({ step: 'mount' }, warning);
     this.did('mount', `UUID=${uuid} mounted on ${PATHS.dataMount} (fstab: nofail; the empty mount point guarded)`);
@@ -444,6 +459,14 @@ class Move {
   /** `up -d` and the first boot's own wait for Immich's ping. */
   private async start(config: Config): Promise<void> {
     this.current = 'start';
+    // Containers that came up on the disk hold it: they stop before the disk can be unmounted.
+    this.undo.push({
+      step: 'start',
+      run: async () => {
+        await this.composeStop();
+        return `the stack stopped (it had started on ${PATHS.dataMount})`;
+      },
+    });
     const error = await startStack({ ...this.env, config });
     if (error) throw error;
     this.stopped = false;

@@ -102,7 +102,9 @@ async function runningVm(diskBytes: number, extra: Record<string, string> = {}):
   mkdirSync(`${lib}/upload/user1`, { recursive: true });
   writeFileSync(`${lib}/upload/user1/a.jpg`, 'jpeg bytes'.repeat(100));
   chownSync(`${lib}/upload/user1/a.jpg`, 1000, 1000);
-  sh(`chmod 640 '${lib}/upload/user1/a.jpg' && chmod 2750 '${lib}/upload/user1' && chown 1000:33 '${lib}/upload/user1'`);
+  sh(
+    `chmod 640 '${lib}/upload/user1/a.jpg' && chmod 2750 '${lib}/upload/user1' && chown 1000:33 '${lib}/upload/user1'`,
+  );
   sh(`setfattr -n user.immich.checksum -v sha1:abc '${lib}/upload/user1/a.jpg'`);
   writeFileSync(`${lib}/upload/user1/b.heic`, 'heic');
   linkSync(`${lib}/upload/user1/b.heic`, `${lib}/upload/user1/b-hardlink.heic`);
@@ -152,9 +154,7 @@ function attachLoop(root: string, bytes: number, lun = 0): string {
 }
 
 function readdirParts(name: string): string[] {
-  return sh(`ls /sys/class/block/${name}/ | grep '^${name}p' || true`)
-    .split('\n')
-    .filter(Boolean);
+  return sh(`ls /sys/class/block/${name}/ | grep '^${name}p' || true`).split('\n').filter(Boolean);
 }
 
 /** Every entry of a tree with its owner, mode, link count, kind, link target and size (a directory's size aside). */
@@ -199,7 +199,17 @@ describe('attach-disk --lun N on a running VM', () => {
     expect(run.code, run.stdout + run.stderr).toBe(0);
     const steps = run.lines.map((l) => l.step).filter(Boolean);
     expect(steps).toEqual(
-      expect.arrayContaining(['check', 'size', 'format', 'stop', 'copy-library', 'copy-postgres', 'verify', 'switch', 'start']),
+      expect.arrayContaining([
+        'check',
+        'size',
+        'format',
+        'stop',
+        'copy-library',
+        'copy-postgres',
+        'verify',
+        'switch',
+        'start',
+      ]),
     );
     expect(run.stdout).toContain('immich-firstboot attach-disk --remove-old');
 
@@ -220,7 +230,9 @@ describe('attach-disk --lun N on a running VM', () => {
     expect(env).toMatch(/^DB_DATA_LOCATION=\/srv\/immich\/postgres$/m);
     expect(env).toContain(`DB_PASSWORD=${password}\n`);
     expect(modeOf(w.root, '/opt/immich/.env')).toBe('640');
-    const uuid = sh(`blkid -p -s UUID -o value ${w.dev}p1 2>/dev/null || blkid -s UUID -o value ${w.root}/dev/$(basename ${w.dev})p1`).trim();
+    const uuid = sh(
+      `blkid -p -s UUID -o value ${w.dev}p1 2>/dev/null || blkid -s UUID -o value ${w.root}/dev/$(basename ${w.dev})p1`,
+    ).trim();
     expect(readFile(w.root, '/etc/fstab')).toContain(
       `UUID=${uuid} /srv/immich ext4 defaults,nofail,x-systemd.device-timeout=10s,x-systemd.before=docker.service 0 2`,
     );
@@ -248,12 +260,20 @@ describe('attach-disk --lun N on a running VM', () => {
     const calls = w.argv().length;
     const run = await w.attach('--lun', '0', '--json');
     expect(run.code).toBe(1);
-    const report = JSON.parse(run.stdout) as { error: { code: string; message: string }; sizes: { neededBytes: number } };
+    const report = JSON.parse(run.stdout) as {
+      error: { code: string; message: string };
+      sizes: { neededBytes: number };
+    };
     expect(report.error.code).toBe('attach-disk-too-small');
     expect(report.error.message).toContain(`holds 512.0 MiB (${512 * MiB} bytes)`);
     expect(report.error.message).toContain(`(${report.sizes.neededBytes} bytes: library `);
     expect(files(w.root)).toEqual(before);
-    expect(w.argv().slice(calls).filter((c) => c.includes('"stop"') || c.includes('"up"'))).toEqual([]);
+    expect(
+      w
+        .argv()
+        .slice(calls)
+        .filter((c) => c.includes('"stop"') || c.includes('"up"')),
+    ).toEqual([]);
     expect(sh(`wipefs -n ${w.dev}`).trim()).toBe('');
     expect(await pong(w.port)).toBe(true);
   }, 120_000);
@@ -272,7 +292,12 @@ describe('attach-disk --lun N on a running VM', () => {
     expect(JSON.parse(run.stdout)).toMatchObject({ ok: false, error: { code: 'data-disk-foreign' } });
     expect(sh(`sha256sum ${w.dev}`).split(' ')[0]).toBe(sum);
     expect(files(w.root)).toEqual(before);
-    expect(w.argv().slice(calls).filter((c) => c.includes('"stop"') || c.includes('"up"'))).toEqual([]);
+    expect(
+      w
+        .argv()
+        .slice(calls)
+        .filter((c) => c.includes('"stop"') || c.includes('"up"')),
+    ).toEqual([]);
     expect(await pong(w.port)).toBe(true);
   }, 120_000);
 
@@ -300,7 +325,11 @@ describe('attach-disk --lun N on a running VM', () => {
     expect(run.code, run.stderr).toBe(1);
     const report = JSON.parse(run.stdout) as { error: { step: string; code: string }; now: object };
     expect(report.error).toMatchObject({ step: 'start', code: 'stack-not-ready' });
-    expect(report.now).toEqual({ upload: '/opt/immich/library', postgres: '/opt/immich/postgres', immichAnswers: true });
+    expect(report.now).toEqual({
+      upload: '/opt/immich/library',
+      postgres: '/opt/immich/postgres',
+      immichAnswers: true,
+    });
     expect(w.ups().slice(-2)).toEqual([
       { UPLOAD_LOCATION: '/srv/immich/library', DB_DATA_LOCATION: '/srv/immich/postgres' },
       { UPLOAD_LOCATION: '/opt/immich/library', DB_DATA_LOCATION: '/opt/immich/postgres' },
