@@ -15,6 +15,7 @@ import {
   notBlank,
   unmountDataDisk,
   type DataDisk,
+  type DiskInspection,
   type FormatPlan,
   type Partition,
 } from '../data-disk.js';
@@ -155,17 +156,21 @@ class Move {
     const { sys } = this.env;
     let disk: DataDisk;
     let envText: string;
+    let plan: FormatPlan | undefined;
+    let found: DiskInspection;
     // Nothing is changed before these checks pass: a refusal leaves the disk, the stack and every file alone.
     try {
       envText = await this.checkVm();
       disk = await findDataDisk(sys, { lun: this.lun });
       this.report.disk = { link: disk.link, device: disk.device, sizeBytes: disk.sizeBytes };
+      plan = await readPlan(this.env);
+      found = await this.checkDisk(disk, plan);
       await this.checkSize(disk);
     } catch (error) {
       return this.refusal(error);
     }
     try {
-      const { uuid, partition } = await this.prepareDisk(disk);
+      const { uuid, partition } = await this.prepareDisk(disk, found, plan);
       this.report.disk.uuid = uuid;
       await this.stop();
       await this.copy();
@@ -248,11 +253,42 @@ class Move {
    * copy of ours (INCOMING, from a run that was killed: the data it copied is still at its old place, which
    * .env names), which is removed. Anything else is refused, nothing written to it.
    */
-  private async prepareDisk(disk: DataDisk): Promise<{ uuid: string; partition: Partition; formatted: boolean }> {
+  /**
+   * What is on the disk, read only: blank, the disk an earlier run of ours began (the plan's UUIDs) or
+   * formatted and left empty, or refused (foreign, in use, another VM's data) before anything is written.
+   */
+  private async checkDisk(disk: DataDisk, plan: FormatPlan | undefined): Promise<DiskInspection> {
+    const found = await inspectDisk(this.env.sys, disk, plan);
+    if (found.kind === 'blank') this.did('disk', `${disk.link} (${disk.device}) is blank`);
+    else if (found.kind === 'partitioned' && plan)
+      this.did('disk', `${disk.link} (${disk.device}) carries the partition table an earlier run made`);
+    else if (found.kind === 'ours' && !found.mounted) {
+      if (found.hasPostgresData)
+        throw refused(`${disk.link} holds Postgres data (a disk from another VM)`, [
+          `attach-disk moves this VM's data onto an empty disk; to run a new VM on that data, set dataDisk: { lun: ${this.lun} } in its config.yaml before its first boot`,
+        ]);
+      this.did('disk', `${disk.link} (${disk.device}) carries our filesystem (UUID ${found.uuid})`);
+    } else {
+      const error = notBlank(disk, found);
+      throw new FirstbootError(error.code, `attach-disk: ${error.message}`, {
+        hint: 'attach-disk formats a blank disk only: attach an empty one (another LUN), or wipe this one yourself (`wipefs -a`) if nothing on it is needed; then run attach-disk again',
+      });
+    }
+    return found;
+  }
+
+  /**
+   * A blank disk is formatted; a disk we formatted is taken only when it holds no data but an unfinished
+   * copy of ours (INCOMING, from a run that was killed: the data it copied is still at its old place, which
+   * .env names), which is removed.
+   */
+  private async prepareDisk(
+    disk: DataDisk,
+    found: DiskInspection,
+    plan: FormatPlan | undefined,
+  ): Promise<{ uuid: string; partition: Partition; formatted: boolean }> {
     const { sys } = this.env;
     this.current = 'format';
-    const plan = await readPlan(this.env);
-    const found = await inspectDisk(sys, disk, plan);
     let target: { uuid: string; partition: Partition };
     let formatted = false;
     if (found.kind === 'blank' || (found.kind === 'partitioned' && plan)) {
@@ -266,18 +302,9 @@ class Move {
       target = await formatDisk(sys, disk, chosen);
       formatted = true;
       this.did('format', `${disk.device}: one GPT partition, ext4 labelled immich-data (UUID ${target.uuid})`);
-    } else if (found.kind === 'ours' && !found.mounted) {
-      if (found.hasPostgresData)
-        throw refused(`${disk.link} holds Postgres data (a disk from another VM)`, [
-          `attach-disk moves this VM's data onto an empty disk; to run a new VM on that data, set dataDisk: { lun: ${this.lun} } in its config.yaml before its first boot`,
-        ]);
+    } else if (found.kind === 'ours') {
       target = { uuid: found.uuid, partition: found.partition };
-    } else {
-      const error = notBlank(disk, found);
-      throw new FirstbootError(error.code, `attach-disk: ${error.message}`, {
-        hint: 'attach-disk formats a blank disk only: attach an empty one (another LUN), or wipe this one yourself (`wipefs -a`) if nothing on it is needed; then run attach-disk again',
-      });
-    }
+    } else throw new Error(`internal: attach-disk prepares a disk checkDisk refused (${found.kind})`);
     this.current = 'mount-staging';
     await sys.fs.mkdir(STAGING, 0o700);
     await this.mountStaging(target.partition);
@@ -410,9 +437,15 @@ class Move {
     const { sys, log } = this.env;
     this.current = 'mount';
     const made = !(await sys.fs.exists(PATHS.dataMount));
+    const fstabWas = await sys.fs.exists(PATHS.fstab);
     this.undo.push({
       step: 'mount',
-      run: async () => (await unmountDataDisk(sys, { uuid, removeMountPoint: made })).join('; '),
+      run: async () => {
+        const done = await unmountDataDisk(sys, { uuid, removeMountPoint: made });
+        // A tree that had no fstab (a test root, a container) gets none back.
+        if (!fstabWas && (await sys.fs.read(PATHS.fstab))?.trim() === '') await sys.fs.remove(PATHS.fstab);
+        return done.join('; ');
+      },
     });
     const outcome = await mountDataDisk(sys, { uuid, partition }, { mark: true });
     for (const warning of outcome.warnings) log.warn({ step: 'mount' }, warning);

@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURE_BIN, killStandins, pathWith, runCli } from '../support/cli.js';
-import { makeRoot, modeOf, readFile, writeFile } from '../support/root.js';
+import { makeRoot, modeOf, readFile } from '../support/root.js';
 
 const MiB = 1024 ** 2;
 const cleanups: Array<() => void> = [];
@@ -37,7 +37,8 @@ afterEach(() => {
   }
 });
 
-const sh = (command: string): string => execFileSync('bash', ['-c', command], { encoding: 'utf8' });
+const sh = (command: string): string =>
+  execFileSync('bash', ['-c', command], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
 const mounted = (dir: string): boolean => spawnSync('mountpoint', ['-q', dir]).status === 0;
 
 const CONFIG = (port: number): string =>
@@ -222,14 +223,14 @@ describe('attach-disk --lun N on a running VM', () => {
     expect(inode(`${srv}/library/upload/user1/b.heic`)).toBe(inode(`${srv}/library/upload/user1/b-hardlink.heic`));
     expect(readFileSync(`${srv}/postgres/PG_VERSION`, 'utf8')).toBe('14\n');
     // The disk's copy of .env: root's alone, with the same secret.
-    expect(modeOf(w.root, '/srv/immich/.immich-firstboot/env')).toBe('600');
+    expect(modeOf(w.root, '/srv/immich/.immich-firstboot/env')).toBe('0600');
     expect(readFile(w.root, '/srv/immich/.immich-firstboot/env')).toContain(`DB_PASSWORD=${password}\n`);
 
     const env = readFile(w.root, '/opt/immich/.env');
     expect(env).toMatch(/^UPLOAD_LOCATION=\/srv\/immich\/library$/m);
     expect(env).toMatch(/^DB_DATA_LOCATION=\/srv\/immich\/postgres$/m);
     expect(env).toContain(`DB_PASSWORD=${password}\n`);
-    expect(modeOf(w.root, '/opt/immich/.env')).toBe('640');
+    expect(modeOf(w.root, '/opt/immich/.env')).toBe('0640');
     const uuid = sh(
       `blkid -p -s UUID -o value ${w.dev}p1 2>/dev/null || blkid -s UUID -o value ${w.root}/dev/$(basename ${w.dev})p1`,
     ).trim();
@@ -279,7 +280,7 @@ describe('attach-disk --lun N on a running VM', () => {
   }, 120_000);
 
   it('refuses a disk that carries a filesystem: its content checksummed unchanged, the stack not touched', async () => {
-    const w = await runningVm(1536 * MiB);
+    const w = await runningVm(64 * MiB);
     sh(`mkfs.ext4 -q -L photos-elsewhere ${w.dev}`);
     const mnt = mkdtempSync(path.join(os.tmpdir(), 'ifb-foreign-'));
     sh(`mount ${w.dev} ${mnt} && echo precious > ${mnt}/keep.txt && umount ${mnt}`);
