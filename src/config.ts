@@ -27,7 +27,14 @@ export interface Config {
    * webroot); `server` is any ACME directory; `resolver` the DNS server the "does it point here" check asks.
    */
   letsencrypt: { email: string | null; staging: boolean; server: string; resolver: string | null };
+  /**
+   * Where the library and Postgres live: `none` on the OS disk (/opt/immich); `{ lun: N }` the Azure data disk
+   * at LUN N, mounted on /srv/immich (formatted only when blank); `auto` the one data disk attached.
+   */
+  dataDisk: DataDiskSetting;
 }
+
+export type DataDiskSetting = 'none' | 'auto' | { lun: number };
 
 export const LETSENCRYPT_SERVER = 'https://acme-v02.api.letsencrypt.org/directory';
 export const LETSENCRYPT_STAGING_SERVER = 'https://acme-staging-v02.api.letsencrypt.org/directory';
@@ -45,6 +52,7 @@ export const DEFAULT_CONFIG: Config = {
   stack: { readyTimeoutSeconds: 1200, serverUrl: 'http://127.0.0.1:2283' },
   dockerLogs: { maxSize: '50m', maxFile: '5', restartCommand: 'auto' },
   letsencrypt: { email: null, staging: false, server: LETSENCRYPT_SERVER, resolver: null },
+  dataDisk: 'none',
 };
 
 const HOST_LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
@@ -164,6 +172,19 @@ const oneOf =
     allowed.includes(v as string) ? undefined : `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`;
 const bool: Check = (v) => (typeof v === 'boolean' ? undefined : 'must be true or false');
 
+/** Azure numbers a VM's data disks by LUN, 0 to 63. */
+export const MAX_LUN = 63;
+
+const dataDiskCheck: Check = (v) => {
+  if (v === 'none' || v === 'auto') return undefined;
+  const want = `must be none, auto, or { lun: N } with N a whole number from 0 to ${MAX_LUN}`;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return want;
+  const keys = Object.keys(v);
+  if (keys.length !== 1 || keys[0] !== 'lun') return `${want} (the only key is lun)`;
+  const lun = (v as { lun: unknown }).lun;
+  return typeof lun === 'number' && Number.isInteger(lun) && lun >= 0 && lun <= MAX_LUN ? undefined : want;
+};
+
 const SCHEMA: Schema<Config> = {
   domain: (v) => {
     if (v === null) return undefined;
@@ -238,6 +259,7 @@ const SCHEMA: Schema<Config> = {
       return why ? `must be a DNS server's address such as 127.0.0.1:8053, or null (this one ${why})` : undefined;
     },
   },
+  dataDisk: dataDiskCheck,
 };
 
 export interface LoadConfigOptions {

@@ -154,6 +154,50 @@ const CATALOG = {
     meaning: `${PATHS.immichDir}, its .env or its compose file, or ${PATHS.tlsDir}, can be written by a user or group other than root (its owner, or group- or world-writable): whoever can write them chooses what \`docker compose up\` runs as root (images, bind mounts), or the key nginx serves. It was left as it is.`,
     fix: `Check its content (and, for the directory, every file and link in it), then run the \`chown root:root\` and \`chmod\` the hint names; ${AGAIN}.`,
   },
+  'data-disk-not-found': {
+    meaning: `dataDisk names a LUN, but neither Azure link for it (/dev/disk/azure/scsi1/lun<N>, /dev/disk/azure/data/by-lun/<N>) exists: no disk is attached there, or udev has not named it. Nothing was written.`,
+    fix: `Attach the disk at that LUN (\`az vm disk attach --lun N\`) or correct dataDisk in ${PATHS.config}; \`ls -l /dev/disk/azure/\` shows what is attached; ${AGAIN}.`,
+  },
+  'data-disk-ambiguous': {
+    meaning:
+      'dataDisk is auto, but not exactly one data disk is attached (the message lists the LUNs found). Nothing was written.',
+    fix: `Attach one data disk, or name its LUN in ${PATHS.config} (\`dataDisk: { lun: N }\`); ${AGAIN}.`,
+  },
+  'data-disk-refused': {
+    meaning:
+      "The data disk's link leads to the OS disk, the resource disk (wiped when the VM is deallocated), the disk holding /, a partition rather than a whole disk, or not a block device at all. Nothing was written.",
+    fix: `Name the LUN of a data disk (\`ls -l /dev/disk/azure/\`) in ${PATHS.config}; ${AGAIN}.`,
+  },
+  'data-disk-in-use': {
+    meaning: `The data disk (or a partition of it) is mounted somewhere other than ${PATHS.dataMount}, held by another device (LVM, RAID, dm-crypt), used as swap, or ${PATHS.fstab} already mounts something else on ${PATHS.dataMount}. Nothing was written.`,
+    fix: `Free it (umount, swapoff, vgchange -an) or pick another LUN; for ${PATHS.fstab}, remove the other line for ${PATHS.dataMount}; ${AGAIN}.`,
+  },
+  'data-disk-foreign': {
+    meaning:
+      'The data disk carries a filesystem or a partition table that is not ours (ours: one GPT partition with ext4 labelled immich-data and our marker on it). It is never formatted: its data stays as it was.',
+    fix: `If its content is really unwanted, wipe it yourself (\`wipefs -a\` on each partition, then on the disk), or pick another LUN; ${AGAIN}.`,
+  },
+  'data-disk-mount-point': {
+    meaning: `${PATHS.dataMount} on the OS disk is not an empty directory (or not a directory), so the data disk cannot be mounted over it without hiding what is there. Nothing was mounted.`,
+    fix: `Move what is in ${PATHS.dataMount} elsewhere (\`chattr -i ${PATHS.dataMount}\` first if it is immutable), leave it an empty directory; ${AGAIN}.`,
+  },
+  'data-disk-tool-failed': {
+    meaning:
+      'A disk tool (blkid, wipefs, sgdisk, partx, mkfs.ext4, mount, debugfs) is missing or failed; the message holds its command and first line of error.',
+    fix: `Install what is missing (apt install util-linux gdisk e2fsprogs), fix what the tool names, ${AGAIN}: a disk we began to format is recognised and finished, never formatted twice.`,
+  },
+  'data-disk-not-mounted': {
+    meaning: `dataDisk is configured but the data disk is not mounted on ${PATHS.dataMount} (missing at this boot, or unmounted): the library and Postgres must not be written to the OS disk underneath.`,
+    fix: `Attach the disk (or \`mount ${PATHS.dataMount}\`), check \`findmnt ${PATHS.dataMount}\`, ${AGAIN}.`,
+  },
+  'data-disk-secret-missing': {
+    meaning: `The data disk holds a Postgres database from an earlier VM, but no copy of its .env (${PATHS.dataEnvCopy}): the password Postgres was initialised with is unknown, and a new one would lock Immich out. Nothing was written to ${PATHS.envFile}.`,
+    fix: `Restore the secret: copy the old VM's ${PATHS.envFile} (or its DB_PASSWORD, also in ${PATHS.credentials}) to ${PATHS.envFile}; if it is lost, set a new password in Postgres (\`ALTER USER postgres WITH PASSWORD '...'\` in a container started on the data) and put it in .env; ${AGAIN}.`,
+  },
+  'data-disk-secret-conflict': {
+    meaning: `${PATHS.envFile} on this VM and the copy on the data disk (${PATHS.dataEnvCopy}) hold different DB_PASSWORDs: one of them is not the password of the disk's Postgres. Neither was changed.`,
+    fix: `Keep the one Postgres was initialised with (normally the disk's copy: \`cp ${PATHS.dataEnvCopy} ${PATHS.envFile}\`), ${AGAIN}.`,
+  },
   'env-malformed': {
     meaning: `${PATHS.envFile} has a line that is not KEY=VALUE (docker compose would reject it too); it was left untouched.`,
     fix: `Fix or remove the line the message names, ${AGAIN}.`,

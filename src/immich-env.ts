@@ -17,11 +17,21 @@ export interface EnvContext {
   dbDatabaseName: string;
 }
 
+/**
+ * Where the data is: the library and Postgres's data directory, on the data disk when one is configured
+ * (mounted on /srv/immich), else under /opt/immich. The one answer for every user of those paths.
+ */
+export function dataDirs(config: Pick<Config, 'dataDisk'>): { upload: string; postgres: string } {
+  return config.dataDisk === 'none'
+    ? { upload: PATHS.uploadDir, postgres: PATHS.postgresDir }
+    : { upload: PATHS.dataUploadDir, postgres: PATHS.dataPostgresDir };
+}
+
 /** Everything .env holds but the secret (prepare-image hands these to compose without a .env). */
 export function wantedValues(config: Config): Omit<EnvContext, 'dbPassword'> {
   return {
-    uploadLocation: PATHS.uploadDir,
-    dbDataLocation: PATHS.postgresDir,
+    uploadLocation: dataDirs(config).upload,
+    dbDataLocation: dataDirs(config).postgres,
     timezone: config.timezone,
     immichVersion: config.immichVersion,
     dbUsername: 'postgres',

@@ -18,6 +18,16 @@ export const PATHS = {
   uploadDir: '/opt/immich/library',
   postgresDir: '/opt/immich/postgres',
 
+  // The data disk (config dataDisk): mounted here (FHS: data this system serves), the library and Postgres
+  // on it, and our marker directory (root's alone) with disk.json (we formatted it) and a copy of .env.
+  dataMount: '/srv/immich',
+  dataUploadDir: '/srv/immich/library',
+  dataPostgresDir: '/srv/immich/postgres',
+  dataMarkerDir: '/srv/immich/.immich-firstboot',
+  dataMarker: '/srv/immich/.immich-firstboot/disk.json',
+  dataEnvCopy: '/srv/immich/.immich-firstboot/env',
+  fstab: '/etc/fstab',
+
   // Key and certificate live side by side in one generation directory; `current` is a symlink
   // swapped atomically, so nginx never sees a new key beside an old certificate.
   tlsDir: '/etc/immich-firstboot/tls',
@@ -80,6 +90,21 @@ export const PATHS = {
 } as const;
 
 /**
+ * Where data disks are found: Azure's udev links inside the root (WALinuxAgent's scsi1/lun<N>, azure-vm-utils'
+ * data/by-lun/<N>), the links naming the disks that are never ours, and the running kernel's view (host paths,
+ * whatever the root: /sys and /proc are the kernel's).
+ */
+export const DISKS = {
+  lunDirs: ['/dev/disk/azure/scsi1', '/dev/disk/azure/data/by-lun'],
+  /** The OS disk (WALinuxAgent: root; azure-vm-utils: os) and the resource disk, wiped on deallocation. */
+  refusedLinks: ['/dev/disk/azure/root', '/dev/disk/azure/os', '/dev/disk/azure/resource'],
+  dev: '/dev',
+  sysBlockDev: '/sys/dev/block',
+  mountinfo: '/proc/self/mountinfo',
+  swaps: '/proc/swaps',
+} as const;
+
+/**
  * What doctor reads to audit the seed image's host hardening (ufw, fail2ban, AppArmor, unattended-upgrades,
  * auditd). A program counts as installed when one of its binaries is there (merged /usr or not).
  */
@@ -139,6 +164,8 @@ export const SECRET_SCAN_DIRS = ['/etc', '/opt', '/root', '/home', '/srv', '/usr
 export const SECRET_SCAN_SKIP = [
   '/opt/immich/library',
   '/opt/immich/postgres',
+  '/srv/immich/library',
+  '/srv/immich/postgres',
   '/var/lib/docker/overlay2',
   '/var/lib/docker/image',
   '/var/lib/containerd',

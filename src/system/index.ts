@@ -11,14 +11,16 @@ import { hostScratch, processStart, readHostFile, type HostScratch } from './hos
 import { httpGetReal, type HttpGet } from './http.js';
 import { peerFingerprintReal, type PeerFingerprint } from './tls-peer.js';
 import { resolveHostReal, type ResolveHost } from './dns.js';
+import { kernelReal, type Kernel } from './kernel.js';
 
 export type { Exec, ExecResult, ExecOptions } from './exec.js';
 export type { HostScratch } from './host.js';
 export type { HttpGet, HttpResponse } from './http.js';
 export type { PeerFingerprint, PeerRequest } from './tls-peer.js';
 export type { ResolveHost, ResolveRequest, ResolveResult } from './dns.js';
+export type { Kernel } from './kernel.js';
 export { RootedFs } from './rooted-fs.js';
-export type { FileInfo } from './rooted-fs.js';
+export type { FileInfo, BlockDeviceInfo, FsUsage } from './rooted-fs.js';
 
 export interface NetworkAddress {
   iface: string;
@@ -56,6 +58,8 @@ export interface System {
   hostScratch(prefix: string): Promise<HostScratch>;
   /** A process's start time on this host (its /proc, whatever the root); undefined when it does not run. */
   processStart(pid: number): string | undefined;
+  /** The running kernel's /sys and /proc (host paths, never under the root): block devices, mounts, swaps. */
+  kernel: Kernel;
   /** A named point where the crash-matrix tests may kill the process (a no-op in production). */
   crashPoint: CrashPoint;
 }
@@ -104,5 +108,6 @@ export function createSystem(root: string, env: NodeJS.ProcessEnv = process.env)
     readHostFile,
     hostScratch,
     processStart,
+    kernel: kernelReal,
   };
 }

@@ -18,6 +18,24 @@ export interface FileInfo {
   isSymlink: boolean;
 }
 
+/** What a path leads to when a block device is expected (links followed, under --root only inside the root). */
+export type BlockDeviceInfo =
+  | {
+      kind: 'block';
+      /** The node's own path inside the root, links resolved. */ node: string;
+      major: number;
+      minor: number;
+    }
+  | { kind: 'other'; node: string; what: string };
+
+/** A mounted filesystem's size and use (statfs). */
+export interface FsUsage {
+  sizeBytes: number;
+  availableBytes: number;
+  /** Used, as df counts it: used / (used + available), in percent, rounded up. */
+  usedPercent: number;
+}
+
 export interface WriteOptions {
   mode: number;
   /** Mode of parent directories created on the way (default 0755). */
@@ -121,6 +139,46 @@ export class RootedFs {
     } catch (error) {
       if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
       throw this.ioError('inspect', inside, error);
+    }
+  }
+
+  /**
+   * The device node `inside` leads to (a udev link such as /dev/disk/azure/scsi1/lun0 followed to
+   * /dev/sdc): its major:minor, or what stands there instead; undefined when nothing (or a dangling link).
+   */
+  async blockDevice(inside: string): Promise<BlockDeviceInfo | undefined> {
+    let real: string;
+    try {
+      real = this.onHost ? await fsp.realpath(this.path(inside)) : await this.resolveInside(inside);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
+      throw this.ioError('inspect', inside, error);
+    }
+    const node = this.onHost ? real : `/${path.relative(await this.realRoot(), real)}`;
+    const st = await fsp.stat(real).catch((error: unknown) => {
+      throw this.ioError('inspect', inside, error);
+    });
+    if (!st.isBlockDevice()) return { kind: 'other', node, what: describeStats(st) };
+    // Linux's dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31 (glibc's gnu_dev_major).
+    const rdev = BigInt(st.rdev);
+    const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+    const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+    return { kind: 'block', node, major, minor };
+  }
+
+  /** The size and use of the filesystem holding `inside` (statfs). */
+  async usage(inside: string): Promise<FsUsage> {
+    try {
+      const st = await fsp.statfs(this.path(inside));
+      const used = (st.blocks - st.bfree) * st.bsize;
+      const available = st.bavail * st.bsize;
+      return {
+        sizeBytes: st.blocks * st.bsize,
+        availableBytes: available,
+        usedPercent: used + available === 0 ? 0 : Math.ceil((used * 100) / (used + available)),
+      };
+    } catch (error) {
+      throw this.ioError('inspect the filesystem of', inside, error);
     }
   }
 
@@ -428,7 +486,18 @@ function escapes(inside: string, root: string): FirstbootError {
 
 /** What stands where a regular file (or a directory) was expected: a FIFO would hang a read, a device is not ours. */
 function notExpected(inside: string, kind: 'file' | 'directory', st: Stats): FirstbootError {
-  const what = st.isFile()
+  const what = describeStats(st);
+  return new FirstbootError(
+    'not-a-regular-file',
+    `${inside} is ${what}, not ${kind === 'file' ? 'a regular file' : 'a directory'}; left untouched`,
+    {
+      hint: `move ${inside} aside (it must be ${kind === 'file' ? 'a regular file' : 'a directory'}), then run \`immich-firstboot\` again`,
+    },
+  );
+}
+
+function describeStats(st: Stats): string {
+  return st.isFile()
     ? 'a regular file'
     : st.isDirectory()
       ? 'a directory'
@@ -441,13 +510,6 @@ function notExpected(inside: string, kind: 'file' | 'directory', st: Stats): Fir
             : st.isBlockDevice()
               ? 'a block device'
               : 'not a regular file';
-  return new FirstbootError(
-    'not-a-regular-file',
-    `${inside} is ${what}, not ${kind === 'file' ? 'a regular file' : 'a directory'}; left untouched`,
-    {
-      hint: `move ${inside} aside (it must be ${kind === 'file' ? 'a regular file' : 'a directory'}), then run \`immich-firstboot\` again`,
-    },
-  );
 }
 
 async function syncDir(hostDir: string): Promise<void> {
