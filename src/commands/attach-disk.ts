@@ -28,6 +28,7 @@ import { runOutOfSequence, type RunnerEnv } from '../runner.js';
 import { composeArgs, composeCommand, ping, PROJECT, tail } from '../stack.js';
 import { acquireLock, readDoneStamp } from '../state.js';
 import { stackReady, stackStart } from '../steps/stack.js';
+import type { System } from '../system/index.js';
 
 /**
  * The disk must hold the data ×1.3 + 1 GiB. ext4 keeps ~5 % for root and ~2 % for inode tables and its
@@ -175,7 +176,7 @@ class Move {
       await this.stop();
       await this.copy();
       await this.verify();
-      const switched = switchedEnv(envText);
+      const switched = switchedEnv(sys, envText);
       await this.place(switched, partition);
       await this.mount(uuid, partition);
       const config = await this.switchFiles(envText, switched);
@@ -206,7 +207,7 @@ class Move {
     refuseMalformedEnv(text);
     const values = parseEnv(text);
     for (const tree of TREES) {
-      if (values[tree.envKey] !== tree.old)
+      if (!namesPath(sys, values[tree.envKey], tree.old))
         throw refused(
           `${PATHS.envFile} has ${tree.envKey}=${values[tree.envKey] ?? '(unset)'}, not ${tree.old}: the data is not where attach-disk moves it from`,
           [
@@ -603,15 +604,26 @@ async function readPlan(env: RunnerEnv): Promise<FormatPlan | undefined> {
   }
 }
 
-/** .env with UPLOAD_LOCATION and DB_DATA_LOCATION on the disk; every other line as it was. */
-function switchedEnv(text: string): string {
+/**
+ * Whether a .env value names `inside`: as first boot writes it, or as the host path under --root (Docker
+ * bind-mounts host paths, so a tree run against a real engine names them so; with root / both are the same).
+ */
+function namesPath(sys: System, value: string | undefined, inside: string): boolean {
+  return value === inside || value === sys.fs.path(inside);
+}
+
+/** .env with UPLOAD_LOCATION and DB_DATA_LOCATION on the disk, in the form they had; every other line as it was. */
+function switchedEnv(sys: System, text: string): string {
+  const before = parseEnv(text);
+  const want = (tree: (typeof TREES)[number]): string =>
+    before[tree.envKey] === tree.old ? tree.disk : sys.fs.path(tree.disk);
   let out = text;
   for (const tree of TREES) {
     const line = new RegExp(`^(\\s*(?:export\\s+)?${tree.envKey}\\s*=)[^\\r\\n]*`, 'gm');
-    out = out.replace(line, `$1${tree.disk}`);
+    out = out.replace(line, `$1${want(tree)}`);
   }
   const values = parseEnv(out);
-  if (TREES.some((t) => values[t.envKey] !== t.disk))
+  if (TREES.some((t) => values[t.envKey] !== want(t)))
     throw new FirstbootError(
       'env-malformed',
       `${PATHS.envFile}: UPLOAD_LOCATION or DB_DATA_LOCATION could not be set`,
@@ -722,7 +734,7 @@ async function removeOld(env: RunnerEnv): Promise<AttachDiskReport> {
       immichAnswers: null,
     };
     for (const tree of TREES)
-      if (values[tree.envKey] !== tree.disk)
+      if (!namesPath(sys, values[tree.envKey], tree.disk))
         throw refused(`${PATHS.envFile} has ${tree.envKey}=${values[tree.envKey] ?? '(unset)'}, not ${tree.disk}`, [
           'the VM still uses the old data: finish the move with `immich-firstboot attach-disk --lun N`',
         ]);
@@ -731,6 +743,11 @@ async function removeOld(env: RunnerEnv): Promise<AttachDiskReport> {
       throw refused(`the data disk is not mounted on ${PATHS.dataMount}`, [
         `see \`immich-firstboot doctor\`; mount it (\`mount ${PATHS.dataMount}\`) and check Immich first`,
       ]);
+    if (!state.markerUuid || state.markerUuid !== state.fstabUuid)
+      throw refused(
+        `the filesystem on ${PATHS.dataMount} is not the one ${PATHS.fstab} names (marker ${state.markerUuid ?? 'missing'}, fstab ${state.fstabUuid ?? 'no line'})`,
+        [`see \`findmnt ${PATHS.dataMount}\` and \`immich-firstboot doctor\``],
+      );
     report.now.immichAnswers = await ping(env);
     if (!report.now.immichAnswers)
       throw refused(`Immich does not answer ${config.stack.serverUrl}/api/server/ping`, [
