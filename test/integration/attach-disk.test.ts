@@ -14,7 +14,6 @@ import {
   rmSync,
   statSync,
   symlinkSync,
-  truncateSync,
   writeFileSync,
 } from 'node:fs';
 import http from 'node:http';
@@ -23,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURE_BIN, killStandins, pathWith, runCli } from '../support/cli.js';
+import { attachLoopDisk } from '../support/loop-disk.js';
 import { makeRoot, modeOf, readFile } from '../support/root.js';
 
 const MiB = 1024 ** 2;
@@ -115,7 +115,9 @@ async function runningVm(diskBytes: number, extra: Record<string, string> = {}):
   writeFileSync(`${pg}/base/16384/1259`, Buffer.alloc(64 * 1024, 7));
   sh(`chown -R 999:999 '${pg}' && chmod 700 '${pg}' && chmod 600 '${pg}/base/16384/1259'`);
 
-  const dev = attachLoop(root, diskBytes);
+  const disk = attachLoopDisk(root, diskBytes);
+  cleanups.push(() => disk.detach());
+  const dev = disk.dev;
   return {
     root,
     port,
@@ -129,33 +131,6 @@ async function runningVm(diskBytes: number, extra: Record<string, string> = {}):
     argv: () => readFileSync(path.join(standin, 'argv.log'), 'utf8').split('\n').filter(Boolean),
     attach: (...args) => runCli(['--root', root, 'attach-disk', ...args], env),
   };
-}
-
-/** A sparse file on a loop device, its node in the root and the WALinuxAgent LUN link to it (as udev would). */
-function attachLoop(root: string, bytes: number, lun = 0): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ifb-disk-'));
-  const backing = path.join(dir, 'disk.img');
-  writeFileSync(backing, '');
-  truncateSync(backing, bytes);
-  const dev = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
-  const name = path.basename(dev);
-  cleanups.push(() => {
-    for (const where of [`${root}/srv/immich`, `${root}/run/immich-firstboot-attach`])
-      if (existsSync(where) && mounted(where)) sh(`umount '${where}'`);
-    spawnSync('chattr', ['-i', `${root}/srv/immich`]);
-    for (const part of readdirParts(name)) spawnSync('partx', ['-d', `/dev/${part}`]);
-    execFileSync('losetup', ['-d', dev]);
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const [major, minor] = readFileSync(`/sys/class/block/${name}/dev`, 'utf8').trim().split(':');
-  mkdirSync(`${root}/dev/disk/azure/scsi1`, { recursive: true });
-  execFileSync('mknod', [`${root}/dev/${name}`, 'b', major, minor]);
-  symlinkSync(`../../../${name}`, `${root}/dev/disk/azure/scsi1/lun${lun}`);
-  return dev;
-}
-
-function readdirParts(name: string): string[] {
-  return sh(`ls /sys/class/block/${name}/ | grep '^${name}p' || true`).split('\n').filter(Boolean);
 }
 
 /** Every entry of a tree with its owner, mode, link count, kind, link target and size (a directory's size aside). */
