@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
+  readdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
@@ -32,6 +33,8 @@ export function attachLoopDisk(root: string, bytes: number, lun = 0): LoopDisk {
   truncateSync(backing, bytes);
   const dev = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
   const name = path.basename(dev);
+  // A partition the kernel kept from this device's last use (partx adds them; detaching does not drop them).
+  dropPartitions(dev);
   const [major, minor] = readFileSync(`/sys/class/block/${name}/dev`, 'utf8').trim().split(':');
   mkdirSync(`${root}/dev/disk/azure/scsi1`, { recursive: true });
   execFileSync('mknod', [`${root}/dev/${name}`, 'b', major, minor]);
@@ -42,8 +45,15 @@ export function attachLoopDisk(root: string, bytes: number, lun = 0): LoopDisk {
       for (const where of [`${root}/srv/immich`, `${root}/run/immich-firstboot-attach`])
         if (existsSync(where) && mounted(where)) execFileSync('umount', [where]);
       spawnSync('chattr', ['-i', `${root}/srv/immich`]);
+      dropPartitions(dev);
       execFileSync('losetup', ['-d', dev]);
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+function dropPartitions(dev: string): void {
+  const name = path.basename(dev);
+  if (readdirSync(`/sys/class/block/${name}`).some((entry) => entry.startsWith(`${name}p`)))
+    execFileSync('partx', ['-d', dev]);
 }
