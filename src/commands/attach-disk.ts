@@ -13,6 +13,7 @@ import {
   mountDataDisk,
   newFormatPlan,
   notBlank,
+  syncEnvCopy,
   unmountDataDisk,
   type DataDisk,
   type DiskInspection,
@@ -177,7 +178,7 @@ class Move {
       await this.copy();
       await this.verify();
       const switched = switchedEnv(sys, envText);
-      await this.place(switched, partition);
+      await this.place(partition);
       await this.mount(uuid, partition);
       const config = await this.switchFiles(envText, switched);
       await this.start(config);
@@ -410,8 +411,8 @@ class Move {
     );
   }
 
-  /** The copies take their place on the disk beside .env's copy (0600); the staging mount goes. */
-  private async place(switched: string, partition: Partition): Promise<void> {
+  /** The copies take their place at the disk's top; the staging mount goes. */
+  private async place(partition: Partition): Promise<void> {
     const { sys } = this.env;
     this.current = 'place';
     // From here the copies are at the disk's top, where a rerun would refuse them: undone by mounting the
@@ -426,12 +427,11 @@ class Move {
         return 'the copies removed from the disk (it stays formatted, empty, for a rerun)';
       },
     });
-    await sys.fs.write(`${STAGING}/.immich-firstboot/env`, switched, { mode: 0o600, dirMode: 0o700, rootOwned: true });
     for (const tree of TREES) await sys.fs.rename(`${INCOMING}/${tree.name}`, `${STAGING}/${tree.name}`);
     await sys.fs.remove(INCOMING);
     // mountDataDisk mounts the disk where it belongs.
     await this.unmountStaging();
-    this.did('place', `library, postgres and a copy of ${PATHS.envFile} (0600) in place on the disk`);
+    this.did('place', 'library and postgres in place on the disk');
   }
 
   private async mount(uuid: string, partition: Partition): Promise<void> {
@@ -483,6 +483,15 @@ class Move {
       },
     });
     await sys.fs.write(PATHS.envFile, switched, { mode: envMode, rootOwned: true });
+    // The disk's copy of .env (0600): a VM the disk is attached to later takes the Postgres secret from it.
+    this.undo.push({
+      step: 'env-copy',
+      run: async () => {
+        await sys.fs.remove(PATHS.dataEnvCopy);
+        return `${PATHS.dataEnvCopy} removed (the secret does not stay on a disk that holds no data)`;
+      },
+    });
+    await syncEnvCopy(sys, config, switched);
     this.did(
       'switch',
       `${PATHS.config}: dataDisk: { lun: ${this.lun} }; ${PATHS.envFile}: UPLOAD_LOCATION=${PATHS.dataUploadDir}, DB_DATA_LOCATION=${PATHS.dataPostgresDir}`,

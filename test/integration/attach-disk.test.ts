@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURE_BIN, killStandins, pathWith, runCli } from '../support/cli.js';
-import { attachLoopDisk } from '../support/loop-disk.js';
+import { Disks } from '../support/loop-disk.js';
 import { makeRoot, modeOf, readFile } from '../support/root.js';
 
 const MiB = 1024 ** 2;
@@ -115,9 +115,15 @@ async function runningVm(diskBytes: number, extra: Record<string, string> = {}):
   writeFileSync(`${pg}/base/16384/1259`, Buffer.alloc(64 * 1024, 7));
   sh(`chown -R 999:999 '${pg}' && chmod 700 '${pg}' && chmod 600 '${pg}/base/16384/1259'`);
 
-  const disk = attachLoopDisk(root, diskBytes);
-  cleanups.push(() => disk.detach());
-  const dev = disk.dev;
+  const disks = new Disks();
+  cleanups.push(() => {
+    disks.unmountAll(root);
+    spawnSync('chattr', ['-i', `${root}/srv/immich`]);
+    disks.release();
+  });
+  const disk = disks.attach(diskBytes / MiB);
+  disks.link(root, disk, 'dev/disk/azure/scsi1/lun0');
+  const dev = disk.device;
   return {
     root,
     port,

@@ -22,7 +22,7 @@ import {
   UP,
   type SecondHost,
 } from '../support/engine.js';
-import { attachLoopDisk } from '../support/loop-disk.js';
+import { Disks } from '../support/loop-disk.js';
 import { makeRoot, readFile, writeFile } from '../support/root.js';
 
 let dataDir: string;
@@ -336,7 +336,8 @@ describe.sequential('the Immich stack on a real Docker engine (stand-in images)'
     expect(boot.code, boot.stdout + boot.stderr).toBe(0);
     writeFile(root, '/opt/immich/library/upload/photo.jpg', 'jpeg');
     const initialisedWith = readFile(root, '/opt/immich/postgres/standin-postgres-password');
-    const disk = attachLoopDisk(root, 1536 * 1024 ** 2);
+    const disks = new Disks();
+    disks.link(root, disks.attach(1536), 'dev/disk/azure/scsi1/lun0');
     try {
       const run = await runCli(['--root', root, 'attach-disk', '--lun', '0'], { IMMICH_FIRSTBOOT_DATA_DIR: dataDir });
       expect(run.code, run.stdout + run.stderr).toBe(0);
@@ -352,7 +353,9 @@ describe.sequential('the Immich stack on a real Docker engine (stand-in images)'
       expect(await get('http://127.0.0.1:2283/api/server/ping')).toEqual({ status: 200, body: '{"res":"pong"}' });
     } finally {
       await removeProject(); // the containers hold the disk: gone before it is unmounted
-      disk.detach();
+      disks.unmountAll(root);
+      await sh(`chattr -i ${root}/srv/immich || true`);
+      disks.release();
     }
   });
 });
