@@ -344,6 +344,8 @@ async function expectBackOnOldData(w: World, before: Record<string, string>): Pr
   sh(`mount -o ro ${part} ${mnt}`);
   try {
     expect(readdirSafe(mnt).filter((n) => n !== 'lost+found' && n !== '.immich-firstboot')).toEqual([]);
+    // Nor the secret: the copy of .env went with the data.
+    expect(existsSync(`${mnt}/.immich-firstboot/env`)).toBe(false);
   } finally {
     sh(`umount ${mnt}`);
     rmSync(mnt, { recursive: true });
