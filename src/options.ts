@@ -41,8 +41,8 @@ export const COMMANDS: { readonly [C in Command]: CommandSpec } = {
   },
   'attach-disk': {
     summary:
-      "move a running VM's library and Postgres onto the blank Azure data disk at --lun N (formatted, mounted on " +
-      '/srv/immich, copied with owners, modes, xattrs and hard links, verified, then .env, fstab and config.yaml ' +
+      "move a running VM's library and Postgres onto the blank Azure data disk at --lun N (formatted, mounted " +
+      'on /srv/immich, copied with owners, modes, xattrs and hard links, verified, then .env, fstab and config.yaml ' +
       'switched and the stack started); any failure leaves the VM on its old data, running. --remove-old afterwards',
   },
   'per-boot': {
