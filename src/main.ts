@@ -44,6 +44,11 @@ const COMMANDS: Record<Args['command'], CommandRun> = {
   'regenerate-cert': (call) => logged(call, regenerateCertCommand),
   'enable-https': (call) => logged(call, enableHttpsCommand),
   'per-boot': (call) => logged(call, perBootCommand),
+  // Each step is logged as it happens; with --json the log goes to stderr and stdout gets the report alone.
+  'attach-disk': (call) =>
+    logged(call.args.json ? { ...call, io: { ...call.io, stdout: call.io.stderr } } : call, (env, args) =>
+      attachDiskCommand(env, args, call.io),
+    ),
 };
 
 export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
@@ -179,6 +184,15 @@ async function regenerateCertCommand(env: RunnerEnv): Promise<ExitCode> {
 async function enableHttpsCommand(env: RunnerEnv, args: Args): Promise<ExitCode> {
   const { enableHttps } = await import('./commands/index.js');
   return enableHttps(env, { domain: args.domain, email: args.email, staging: args.staging, configPath: args.config });
+}
+
+async function attachDiskCommand(env: RunnerEnv, args: Args, io: Io): Promise<ExitCode> {
+  const { attachDisk, formatAttachDisk } = await import('./commands/index.js');
+  const report = await attachDisk(env, { lun: args.lun, removeOld: args.removeOld, configPath: args.config });
+  io.stdout.write(
+    printable(env.secrets.scrub(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatAttachDisk(report))),
+  );
+  return report.ok ? EXIT.ok : EXIT.failed;
 }
 
 async function perBootCommand(env: RunnerEnv): Promise<ExitCode> {

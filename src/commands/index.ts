@@ -12,4 +12,5 @@ export { FIRST_BOOT, regenerateCertSteps } from '../steps/index.js';
 export { doctor, doctorExitCode, formatDoctor } from './doctor.js';
 export { perBoot } from './per-boot.js';
 export { enableHttps } from './enable-https.js';
+export { attachDisk, formatAttachDisk } from './attach-disk.js';
 export { formatPrepare, prepareFailed, prepareImage } from './prepare-image.js';
