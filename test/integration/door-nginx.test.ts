@@ -319,38 +319,40 @@ describe('the nginx door, served by real nginx', () => {
       servername: 'immich.test',
       ALPNProtocols: ['h2'],
     });
-    const window = await new Promise<{ alpn: string | false; initial: number; update: number }>((resolve, reject) => {
-      let initial = 65535; // RFC 9113 6.5.2, until the server's SETTINGS says otherwise
-      let data = Buffer.alloc(0);
-      socket.on('secureConnect', () => {
-        socket.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'));
-        socket.write(frame(0x4, 0, 0, Buffer.alloc(0))); // SETTINGS, none
-        socket.write(frame(0x1, 0x4, 1, headerBlock)); // HEADERS, END_HEADERS, no END_STREAM: a body follows
-      });
-      socket.on('data', (chunk: Buffer) => {
-        data = Buffer.concat([data, chunk]);
-        while (data.length >= 9 && data.length >= 9 + data.readUIntBE(0, 3)) {
-          const [length, type, flags, stream] = [
-            data.readUIntBE(0, 3),
-            data[3],
-            data[4],
-            data.readUInt32BE(5) & 0x7fffffff,
-          ];
-          const payload = data.subarray(9, 9 + length);
-          data = data.subarray(9 + length);
-          if (type === 0x4 && !(flags & 0x1)) {
-            for (let i = 0; i + 6 <= payload.length; i += 6)
-              if (payload.readUInt16BE(i) === 0x4) initial = payload.readUInt32BE(i + 2);
-            socket.write(frame(0x4, 0x1, 0, Buffer.alloc(0))); // SETTINGS ACK
+    const window = await new Promise<{ alpn: string | false | null; initial: number; update: number }>(
+      (resolve, reject) => {
+        let initial = 65535; // RFC 9113 6.5.2, until the server's SETTINGS says otherwise
+        let data = Buffer.alloc(0);
+        socket.on('secureConnect', () => {
+          socket.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'));
+          socket.write(frame(0x4, 0, 0, Buffer.alloc(0))); // SETTINGS, none
+          socket.write(frame(0x1, 0x4, 1, headerBlock)); // HEADERS, END_HEADERS, no END_STREAM: a body follows
+        });
+        socket.on('data', (chunk: Buffer) => {
+          data = Buffer.concat([data, chunk]);
+          while (data.length >= 9 && data.length >= 9 + data.readUIntBE(0, 3)) {
+            const [length, type, flags, stream] = [
+              data.readUIntBE(0, 3),
+              data[3],
+              data[4],
+              data.readUInt32BE(5) & 0x7fffffff,
+            ];
+            const payload = data.subarray(9, 9 + length);
+            data = data.subarray(9 + length);
+            if (type === 0x4 && !(flags & 0x1)) {
+              for (let i = 0; i + 6 <= payload.length; i += 6)
+                if (payload.readUInt16BE(i) === 0x4) initial = payload.readUInt32BE(i + 2);
+              socket.write(frame(0x4, 0x1, 0, Buffer.alloc(0))); // SETTINGS ACK
+            }
+            if (type === 0x8 && stream === 1)
+              resolve({ alpn: socket.alpnProtocol, initial, update: payload.readUInt32BE(0) & 0x7fffffff });
+            if (type === 0x1 && stream === 1) reject(new Error('nginx answered before asking for the body'));
           }
-          if (type === 0x8 && stream === 1)
-            resolve({ alpn: socket.alpnProtocol, initial, update: payload.readUInt32BE(0) & 0x7fffffff });
-          if (type === 0x1 && stream === 1) reject(new Error('nginx answered before asking for the body'));
-        }
-      });
-      socket.on('error', reject);
-      setTimeout(() => reject(new Error('no WINDOW_UPDATE for the upload within 10 s')), 10_000).unref();
-    }).finally(() => socket.destroy());
+        });
+        socket.on('error', reject);
+        setTimeout(() => reject(new Error('no WINDOW_UPDATE for the upload within 10 s')), 10_000).unref();
+      },
+    ).finally(() => socket.destroy());
     expect(window.alpn).toBe('h2');
     expect(window.initial + window.update).toBe(8 * 1024 * 1024);
   });
