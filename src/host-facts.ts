@@ -1,7 +1,7 @@
 // What this host is at this boot: hostname, addresses (Azure IMDS, else local interfaces), instance id.
 
 import net from 'node:net';
-import { isHostname, nameProblem } from './config.js';
+import { isHostname, nameProblem } from './names.js';
 import type { Ground } from './context.js';
 import { queryImds, type ImdsFacts } from './imds.js';
 import { PATHS } from './paths.js';

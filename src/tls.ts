@@ -1,11 +1,11 @@
 // Self-signed certificates made with openssl in a private directory and swapped in as a pair; read back
 // in-process.
 
-import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import { FirstbootError } from './errors.js';
 import { PATHS } from './paths.js';
-import { nameProblem, type Config } from './config.js';
+import type { Config } from './config.js';
+import { nameProblem } from './names.js';
 import type { System } from './system/index.js';
 
 export interface CertInfo {
@@ -41,7 +41,10 @@ export async function openssl(sys: System, args: string[], what: string): Promis
  */
 export async function inspectCert(sys: System, inside: string): Promise<CertInfo> {
   const pem = await sys.fs.read(inside);
-  let cert: X509Certificate;
+  // Imported here, not at the top: node:crypto costs every start that loads this module (per-boot's
+  // every-boot check, for certNames) milliseconds, and only a look at a certificate needs it.
+  const { X509Certificate } = await import('node:crypto');
+  let cert: InstanceType<typeof X509Certificate>;
   try {
     cert = new X509Certificate(pem ?? '');
   } catch (cause) {
