@@ -2,7 +2,44 @@
 // config.yaml with them, and loads the YAML parser) so that per-boot's every-boot check, which checks the
 // host's names and addresses, loads no YAML parser.
 
-import net from 'node:net';
+import { createRequire } from 'node:module';
+import type { isIPv6 as netIsIPv6 } from 'node:net';
+
+// node:net's isIP, isIPv4 and isIPv6, answering the same, for less at every boot: loading node:net costs
+// per-boot's check ~45 M instructions on Node 18, and net.isIPv6's first call compiles its large regular
+// expression (~10 M on Node 20, milliseconds). An address as the interfaces and Azure give it (the form
+// `new URL` prints: lower case, the longest run of zeros as ::) is told without either; node:net answers
+// for every other string, loaded the first time one comes.
+const loadNet = (): { isIPv6: typeof netIsIPv6 } =>
+  createRequire(import.meta.url)('node:net') as { isIPv6: typeof netIsIPv6 };
+
+// node:net's own pattern (lib/internal/net.js): four numbers from 0 to 255, no leading zeros.
+const V4_SEG = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])';
+const IPV4 = new RegExp(`^(?:${V4_SEG}\\.){3}${V4_SEG}$`);
+
+export function isIPv4(value: string): boolean {
+  return IPV4.test(value);
+}
+
+export function isIPv6(value: string): boolean {
+  // Every form net.isIPv6 takes has a colon; one `new URL` prints back as it is is one of them.
+  if (!value.includes(':')) return false;
+  return (/^[0-9a-f:]+$/.test(value) && printsBack(value)) || loadNet().isIPv6(value);
+}
+
+/** `new URL` takes it as an IPv6 address and prints it back unchanged. */
+function printsBack(value: string): boolean {
+  try {
+    return new URL(`http://[${value}]/`).hostname === `[${value}]`;
+  } catch {
+    return false;
+  }
+}
+
+/** 4, 6 or 0, as net.isIP. */
+export function isIP(value: string): 0 | 4 | 6 {
+  return isIPv4(value) ? 4 : isIPv6(value) ? 6 : 0;
+}
 
 const HOST_LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
 const HOSTNAME_RE = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*$`, 'i');
@@ -21,9 +58,9 @@ export function isHostname(value: string): boolean {
  */
 export function nameProblem(name: string): string | undefined {
   const zone = name.indexOf('%');
-  if (zone >= 0 && net.isIPv6(name.slice(0, zone)))
+  if (zone >= 0 && isIPv6(name.slice(0, zone)))
     return `has an IPv6 zone id, ${name.slice(zone)}, which neither a URL nor a certificate can hold`;
-  if (net.isIPv6(name)) return canParse(`http://[${name}]/`) ? undefined : 'is an IPv6 address a URL cannot hold';
+  if (isIPv6(name)) return canParse(`http://[${name}]/`) ? undefined : 'is an IPv6 address a URL cannot hold';
   if (!isHostname(name)) return 'is neither a DNS name nor an IP address';
   let host: string;
   try {
