@@ -53,11 +53,11 @@ export interface Pending {
 }
 
 /**
- * The every-boot check, which takes no lock and writes nothing: the exit code when there is nothing to do
- * (or first boot has not finished, or IMDS did not answer), else what perBoot needs to do the work.
+ * The every-boot check, which takes no lock and writes nothing: 'unchanged' when there is nothing to do, the
+ * exit code when first boot has not finished or IMDS did not answer, else what perBoot needs to do the work.
  * `journal`: the journal as the caller read it already.
  */
-export async function perBootCheck(env: Ground, journal?: Journal): Promise<ExitCode | Pending> {
+export async function perBootCheck(env: Ground, journal?: Journal): Promise<'unchanged' | ExitCode | Pending> {
   const { sys, log } = env;
   const first = await look(env, journal);
   if (first === 'not done')
@@ -78,7 +78,7 @@ export async function perBootCheck(env: Ground, journal?: Journal): Promise<Exit
       { instanceId: first.host.instanceId, addresses: first.host.addresses },
       'per-boot check: same instance, same addresses; nothing to do',
     );
-    return EXIT.ok;
+    return 'unchanged';
   }
   return { boot };
 }
@@ -99,13 +99,15 @@ export async function quickCheck(
   if (!config) return undefined;
   const format = pickFormat(io.env, io.stdout.isTTY === true);
   const log = createLineLogger({ level: config.logLevel, format, sink: io.stdout, secrets: new SecretRegistry() });
-  return perBootCheck({ sys, config, log }, journal);
+  const checked = await perBootCheck({ sys, config, log }, journal);
+  return checked === 'unchanged' ? EXIT.ok : checked;
 }
 
 /** per-boot: the check, then (`checked`: what perBootCheck found already) the work it found. */
 export async function perBoot(env: RunnerEnv, checked?: Pending): Promise<ExitCode> {
   const { sys } = env;
   const pending = checked ?? (await perBootCheck(env));
+  if (pending === 'unchanged') return (await recordConfig(env), EXIT.ok);
   if (typeof pending === 'number') return pending;
   const due = (journal: Journal | undefined): string | undefined =>
     retryDue(env.config, journal?.facts.letsencrypt, sys.now(), pending.boot);
@@ -125,6 +127,34 @@ export async function perBoot(env: RunnerEnv, checked?: Pending): Promise<ExitCo
     return why ? await retryLetsEncrypt(env, why) : code;
   } finally {
     await lock.release();
+  }
+}
+
+/**
+ * Nothing to do, but the journal holds no record of config.yaml as it is now (the file was edited, or another
+ * version wrote the journal): recorded now, under the lock, so the next boots check without the YAML parser.
+ * Not while first boot is unfinished; a run holding the lock, or any failure, leaves it to the next boot.
+ */
+async function recordConfig(env: RunnerEnv): Promise<void> {
+  const { sys, log, configRecord: record } = env;
+  const current = (journal: Journal | undefined): boolean =>
+    journal?.status !== 'done' ||
+    (journal.config?.version === record?.version && journal.config?.text === record?.text);
+  if (!record || current(await readJournal(sys))) return;
+  try {
+    const lock = await acquireLock(sys, 'per-boot');
+    try {
+      const journal = await readJournal(sys);
+      if (!journal || current(journal)) return;
+      await writeJournal(sys, { ...journal, config: record }, env.secrets);
+      log.info(`per-boot: ${PATHS.config} recorded in the journal (it changed, or another version wrote the journal)`);
+    } finally {
+      await lock.release();
+    }
+  } catch (error) {
+    log.info(
+      `per-boot: ${PATHS.config} not recorded in the journal (${asFirstbootError(error).message}); the next boot tries again`,
+    );
   }
 }
 
