@@ -2,20 +2,26 @@
 // notices a clone (an instance id other than the done-stamp's) and a change of the host's addresses, and
 // makes new only what belongs to one instance; a done-stamp made while Azure IMDS was down takes the vmId
 // the first time IMDS answers. When nothing changed it reads a few files and the network interfaces, and
-// writes nothing and starts no program: it runs on every boot.
+// writes nothing and starts no program: it runs on every boot. That check (perBootCheck) loads no more than it
+// needs: main.ts runs it on the config the journal recorded and with log-line.ts's logger (no YAML parser, no
+// pino), and the steps, the runner and Docker are imported only when there is something to do.
 
+import type { Ground } from '../context.js';
 import { asFirstbootError, EXIT, type ExitCode } from '../errors.js';
 import { gatherHostFacts, readMachineId } from '../host-facts.js';
 import { sameVmId } from '../imds.js';
 import { bootId, letsencryptWanted, retryDue } from '../letsencrypt.js';
+import { createLineLogger, pickFormat, type LogSink } from '../log-line.js';
 import { servedCertificates } from '../nginx.js';
 import { PATHS } from '../paths.js';
-import { runOutOfSequence, type RunnerEnv } from '../runner.js';
+import { SecretRegistry } from '../redact.js';
+import type { RunnerEnv } from '../runner.js';
 import {
   acquireLock,
   newJournal,
   readDoneStamp,
   readJournal,
+  recordedConfig,
   writeDoneStamp,
   writeJournal,
   type CloneFacts,
@@ -24,8 +30,7 @@ import {
   type Journal,
   type StepError,
 } from '../state.js';
-import { regenerateCertSteps } from '../steps/index.js';
-import { letsencrypt } from '../steps/letsencrypt.js';
+import type { System } from '../system/index.js';
 import { certNames } from '../tls.js';
 
 /** What this boot finds, compared with what the done-stamp and the journal recorded. */
@@ -42,9 +47,19 @@ interface Look {
   foreign: string[];
 }
 
-export async function perBoot(env: RunnerEnv): Promise<ExitCode> {
+/** What the every-boot check leaves to perBoot when there is work: the boot id it read (Let's Encrypt configured). */
+export interface Pending {
+  boot: string | undefined;
+}
+
+/**
+ * The every-boot check, which takes no lock and writes nothing: 'unchanged' when there is nothing to do, the
+ * exit code when first boot has not finished or IMDS did not answer, else what perBoot needs to do the work.
+ * `journal`: the journal as the caller read it already.
+ */
+export async function perBootCheck(env: Ground, journal?: Journal): Promise<'unchanged' | ExitCode | Pending> {
   const { sys, log } = env;
-  const first = await look(env);
+  const first = await look(env, journal);
   if (first === 'not done')
     return (
       void log.info('first boot has not finished; nothing to check (immich-firstboot.service does the first boot)'),
@@ -53,15 +68,49 @@ export async function perBoot(env: RunnerEnv): Promise<ExitCode> {
   if (first === 'cannot tell') return EXIT.ok;
   // The boot id only matters when Let's Encrypt is configured: every other boot reads one file less.
   const boot = letsencryptWanted(env.config) ? await bootId(sys) : undefined;
-  const due = (journal: Journal | undefined): string | undefined =>
-    retryDue(env.config, journal?.facts.letsencrypt, sys.now(), boot);
-  if (!first.clone && !first.moved && !first.upgrade && !due(first.journal)) {
+  if (
+    !first.clone &&
+    !first.moved &&
+    !first.upgrade &&
+    !retryDue(env.config, first.journal?.facts.letsencrypt, sys.now(), boot)
+  ) {
     log.info(
       { instanceId: first.host.instanceId, addresses: first.host.addresses },
       'per-boot check: same instance, same addresses; nothing to do',
     );
-    return EXIT.ok;
+    return 'unchanged';
   }
+  return { boot };
+}
+
+/**
+ * The every-boot check as main.ts runs it first: on the Config the journal recorded, while config.yaml holds
+ * the same text, and logging through log-line.ts. undefined when there is no such record (config.yaml
+ * changed, another version wrote the journal, IMMICH_FIRSTBOOT_IMDS_URL is set): main.ts then loads
+ * config.yaml and pino, and perBoot checks.
+ */
+export async function quickCheck(
+  sys: System,
+  io: { stdout: LogSink & { isTTY?: boolean }; env: NodeJS.ProcessEnv },
+): Promise<ExitCode | Pending | undefined> {
+  if (io.env.IMMICH_FIRSTBOOT_IMDS_URL) return undefined;
+  const [text, journal] = await Promise.all([sys.fs.read(PATHS.config), readJournal(sys)]);
+  const config = recordedConfig(journal, text);
+  if (!config) return undefined;
+  const format = pickFormat(io.env, io.stdout.isTTY === true);
+  const log = createLineLogger({ level: config.logLevel, format, sink: io.stdout, secrets: new SecretRegistry() });
+  const checked = await perBootCheck({ sys, config, log }, journal);
+  return checked === 'unchanged' ? EXIT.ok : checked;
+}
+
+/** per-boot: the check, then (`checked`: what perBootCheck found already) the work it found. */
+export async function perBoot(env: RunnerEnv, checked?: Pending): Promise<ExitCode> {
+  const { sys } = env;
+  const pending = checked ?? (await perBootCheck(env));
+  if (pending === 'unchanged') return (await recordConfig(env), EXIT.ok);
+  if (typeof pending === 'number') return pending;
+  const due = (journal: Journal | undefined): string | undefined =>
+    retryDue(env.config, journal?.facts.letsencrypt, sys.now(), pending.boot);
   // Only now take the lock (taking it writes), and look again: another run may have changed things meanwhile.
   const lock = await acquireLock(sys, 'per-boot');
   try {
@@ -81,9 +130,38 @@ export async function perBoot(env: RunnerEnv): Promise<ExitCode> {
   }
 }
 
+/**
+ * Nothing to do, but the journal holds no record of config.yaml as it is now (the file was edited, or another
+ * version wrote the journal): recorded now, under the lock, so the next boots check without the YAML parser.
+ * Not while first boot is unfinished; a run holding the lock, or any failure, leaves it to the next boot.
+ */
+async function recordConfig(env: RunnerEnv): Promise<void> {
+  const { sys, log, configRecord: record } = env;
+  const current = (journal: Journal | undefined): boolean =>
+    journal?.status !== 'done' ||
+    (journal.config?.version === record?.version && journal.config?.text === record?.text);
+  if (!record || current(await readJournal(sys))) return;
+  try {
+    const lock = await acquireLock(sys, 'per-boot');
+    try {
+      const journal = await readJournal(sys);
+      if (!journal || current(journal)) return;
+      await writeJournal(sys, { ...journal, config: record }, env.secrets);
+      log.info(`per-boot: ${PATHS.config} recorded in the journal (it changed, or another version wrote the journal)`);
+    } finally {
+      await lock.release();
+    }
+  } catch (error) {
+    log.info(
+      `per-boot: ${PATHS.config} not recorded in the journal (${asFirstbootError(error).message}); the next boot tries again`,
+    );
+  }
+}
+
 /** Let's Encrypt not issued yet and due (once per boot, after the backoff and any rate limit): try again. */
 async function retryLetsEncrypt(env: RunnerEnv, why: string): Promise<ExitCode> {
   env.log.info(`${why}; trying again`);
+  const { letsencrypt, runOutOfSequence } = await import('./index.js');
   const errors = await runOutOfSequence(env, 'per-boot', [letsencrypt], { skipStack: true, newCert: false });
   const journal = (await readJournal(env.sys))!;
   if (errors.length > 0) return failed(env, journal, "getting the Let's Encrypt certificate", errors);
@@ -95,12 +173,12 @@ async function retryLetsEncrypt(env: RunnerEnv, why: string): Promise<ExitCode> 
   return EXIT.ok;
 }
 
-async function look(env: RunnerEnv): Promise<Look | 'not done' | 'cannot tell'> {
+async function look(env: Ground, known?: Journal): Promise<Look | 'not done' | 'cannot tell'> {
   const { sys, config, log } = env;
   const stamp = await readDoneStamp(sys);
   if (!stamp) return 'not done';
   const [journal, host, site] = await Promise.all([
-    readJournal(sys),
+    known ?? readJournal(sys),
     gatherHostFacts(env),
     sys.fs.read(PATHS.nginxSite),
   ]);
@@ -160,6 +238,7 @@ async function adoptClone(env: RunnerEnv, seen: Look): Promise<ExitCode> {
     ]);
   }
   // The image's claim token was known to whoever built it: this VM gets its own, and a new claim link.
+  const { regenerateCertSteps, runOutOfSequence } = await import('./index.js');
   const errors = await runOutOfSequence(env, 'per-boot', await regenerateCertSteps(sys), {
     skipStack: true,
     newCert: true,
@@ -233,6 +312,7 @@ async function followAddresses(env: RunnerEnv, seen: Look): Promise<ExitCode> {
     return EXIT.ok;
   }
   log.info(`${seen.moved}; checking the certificate, the site and ${PATHS.credentials}`);
+  const { regenerateCertSteps, runOutOfSequence } = await import('./index.js');
   const before = seen.journal?.facts.certFingerprint;
   const errors = await runOutOfSequence(env, 'per-boot', await regenerateCertSteps(sys), {
     skipStack: true,
