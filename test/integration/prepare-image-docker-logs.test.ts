@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BUNDLE, runCli } from '../support/cli.js';
+import { BUNDLE, FIXTURE_BIN, pathWith, runCli } from '../support/cli.js';
 import { makeRoot, readFile, snapshotTree, writeFile } from '../support/root.js';
 
 const DAEMON = '/etc/docker/daemon.json';
@@ -100,5 +100,19 @@ describe('prepare-image and Docker log rotation', () => {
     expect(prepared.stderr).toContain(message);
     expect(prepared.stderr).toContain('then run `immich-firstboot prepare-image` again');
     expect(snapshotTree(root)).toEqual(before);
+  });
+
+  it("in an image builder's chroot with Docker 26's CLI and no daemon (`docker info` exits 0, no version), skips Docker and merges", async () => {
+    // Found by the e2e on Debian 13: Docker 20.10's `docker info` exits 1 there, 26's exits 0 with an empty version.
+    const root = makeRoot();
+    const prepared = await runCli(['--root', root, 'prepare-image', '--host-docker'], {
+      PATH: pathWith(FIXTURE_BIN),
+      STANDIN_NOT_RUNNING: '26',
+    });
+    expect(prepared.code, prepared.stderr).toBe(0);
+    expect(prepared.stdout).toContain(
+      'skipped Docker: Docker is not answering (`docker info`: Cannot connect to the Docker daemon',
+    );
+    expect(JSON.parse(readFile(root, DAEMON))).toMatchObject({ 'log-driver': 'json-file' });
   });
 });
