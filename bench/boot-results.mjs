@@ -99,7 +99,8 @@ a test-only unit, ordered exactly as ours (its After=/Wants=/Requires=), runs on
 -f /opt/immich/docker-compose.yml up -d\`. On both, a test-only unit started at boot polls
 \`https://127.0.0.1/api/server/ping\` with curl every ${results.pollSeconds * 1000} ms and records the first \`{"res":"pong"}\` with bash's
 \`$EPOCHREALTIME\`, turned into the monotonic clock with a journal entry's two timestamps. "From the unit's
-start" is from the unit's \`ExecMainStartTimestampMonotonic\` (ours, or the floor's); "from the machine's
+start" is from the unit's \`InactiveExitTimestampMonotonic\` (ours, or the floor's: when it began to
+activate, so our ExecStartPre= lines and sandbox count; \`mainStart\` is its main process); "from the machine's
 boot" from systemd's \`UserspaceTimestampMonotonic\` in the machine. The breakdown is our journal's
 timestamps (\`__MONOTONIC_TIMESTAMP\` of each JSON line). The target is the gap ours − floor.
 ${END}`;

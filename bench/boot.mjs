@@ -235,7 +235,12 @@ function boot(kind, image, work) {
     const offsetUs = Number(entry.__REALTIME_TIMESTAMP) - Number(entry.__MONOTONIC_TIMESTAMP);
     const pong = (pongReal * 1e6 - offsetUs) / 1000;
     const unit = kind === 'ours' ? UNIT : FLOOR;
-    const u = props(dir, unit, 'ExecMainStartTimestampMonotonic,ExecMainExitTimestampMonotonic,ExecMainStatus');
+    // The unit's start is when it left "inactive": its ExecStartPre= lines and sandbox are its cost too.
+    const u = props(
+      dir,
+      unit,
+      'InactiveExitTimestampMonotonic,ExecMainStartTimestampMonotonic,ExecMainExitTimestampMonotonic,ExecMainStatus',
+    );
     if (u.ExecMainStatus !== 0) throw new Error(`${unit} exited ${u.ExecMainStatus}`);
     const boot = props(dir, '', 'UserspaceTimestampMonotonic').UserspaceTimestampMonotonic / 1000;
     const docker = props(
@@ -243,13 +248,12 @@ function boot(kind, image, work) {
       'docker.service',
       'ActiveEnterTimestampMonotonic,NRestarts,ExecMainStartTimestampMonotonic',
     );
-    const start = u.ExecMainStartTimestampMonotonic / 1000;
-    const exit = u.ExecMainExitTimestampMonotonic / 1000;
+    const start = u.InactiveExitTimestampMonotonic / 1000;
     const marks = {
       boot,
       dockerReady: docker.ActiveEnterTimestampMonotonic / 1000,
-      unitStart: start,
-      unitExit: exit,
+      mainStart: u.ExecMainStartTimestampMonotonic / 1000,
+      unitExit: u.ExecMainExitTimestampMonotonic / 1000,
       pong,
     };
     if (kind === 'ours') Object.assign(marks, ourMarks(dir));
