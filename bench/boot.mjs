@@ -249,9 +249,14 @@ function boot(kind, image, work) {
       'ActiveEnterTimestampMonotonic,NRestarts,ExecMainStartTimestampMonotonic',
     );
     const start = u.InactiveExitTimestampMonotonic / 1000;
+    // What the unit is ordered after: which of them it waited for.
+    const ready = (u) => props(dir, u, 'ActiveEnterTimestampMonotonic').ActiveEnterTimestampMonotonic / 1000;
     const marks = {
       boot,
       dockerReady: docker.ActiveEnterTimestampMonotonic / 1000,
+      nginxReady: ready('nginx.service'),
+      cloudConfigDone: ready('cloud-config.service'),
+      networkOnline: ready('network-online.target'),
       mainStart: u.ExecMainStartTimestampMonotonic / 1000,
       unitExit: u.ExecMainExitTimestampMonotonic / 1000,
       pong,
@@ -314,6 +319,10 @@ for (const release of values.release) {
       }
     }
     results.releases[release] = summarise(boots);
+    // One file per release, so that `--release trixie` alone leaves bookworm's last numbers in the section.
+    mkdirSync(path.join(REPO, 'bench/out'), { recursive: true });
+    const one = { ...results, releases: { [release]: results.releases[release] }, seconds: (Date.now() - t0) / 1000 };
+    writeFileSync(path.join(REPO, `bench/out/boot-${release}.json`), JSON.stringify(one, null, 2));
   } finally {
     for (const d of ['run', 'floor', 'image']) spawnSync('bash', [SCRIPT, 'cleanup', path.join(work, d)]);
   }
@@ -336,12 +345,17 @@ function summarise(boots) {
   };
 }
 
-mkdirSync(path.join(REPO, 'bench/out'), { recursive: true });
-writeFileSync(path.join(REPO, 'bench/out/boot-latest.json'), JSON.stringify(results, null, 2));
 for (const [release, r] of Object.entries(results.releases))
   say(
     `${release}: ours ${f(r.ours.fromUnitMs)} / floor ${f(r.floor.fromUnitMs)} from the unit's start (gap ${f(r.ours.fromUnitMs - r.floor.fromUnitMs)}); ` +
       `from boot ${f(r.ours.fromBootMs)} / ${f(r.floor.fromBootMs)} (gap ${f(r.ours.fromBootMs - r.floor.fromBootMs)})`,
   );
-if (!values['no-write']) writeBootSection(results, (Date.now() - t0) / 1000);
-say('bench/out/boot-latest.json written');
+say(`bench/out/boot-{${Object.keys(results.releases).join(',')}}.json written`);
+if (!values['no-write']) {
+  const all = ['bookworm', 'trixie']
+    .map((r) => path.join(REPO, `bench/out/boot-${r}.json`))
+    .filter((p) => existsSync(p))
+    .map((p) => JSON.parse(readFileSync(p, 'utf8')));
+  writeBootSection(all);
+  say('bench/RESULTS.md: its boot section written');
+}
