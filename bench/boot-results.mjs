@@ -98,9 +98,10 @@ How these numbers are made: each release's image is built as the e2e builds it (
 the cached tree of \`test/env/nspawn-machine.sh\`, the stand-in Immich images imported into its Docker, the
 .deb installed in a chroot, \`prepare-image\` run there: the image as it ships. **Ours** boots a fresh
 \`cp -a --reflink=auto\` copy of it (the copy is made before the machine starts, outside the window) with a
-NoCloud seed whose user data writes \`config.yaml\` (IMDS off). **The floor** boots a copy of the same image
-after one boot of ours rendered everything (\`.env\`, compose file, site, certificate, claim token), then
-\`down\`, the data directories emptied, our units masked and cloud-init's state and the machine-id reset:
+NoCloud seed whose user data writes \`config.yaml\` (IMDS off). **The floor** boots another fresh copy of
+the same image given what one boot of ours rendered in a third copy (\`.env\`, compose file, certificate,
+claim token, credentials, the site and its link), with our units masked; nothing else of it was ever
+booted, so cloud-init's and Docker's first start do the same work on both sides. There,
 a test-only unit, ordered exactly as ours (its After=/Wants=/Requires=), runs only \`<compose> -p immich
 -f /opt/immich/docker-compose.yml up -d\`. On both, a test-only unit started at boot polls
 \`https://127.0.0.1/api/server/ping\` with curl every ${runs[0].pollSeconds * 1000} ms and records the first \`{"res":"pong"}\` with bash's

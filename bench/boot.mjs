@@ -182,26 +182,37 @@ function generalise(dir) {
 }
 
 /**
- * The floor's image: one boot of ours renders everything (.env, compose file, site, certificate, claim
- * token); then the stack's containers and network go (`down`), the data directories are emptied (as on
- * our first boot), our units are masked, the floor's unit enabled, and the image generalised again.
+ * The floor's image: a fresh copy of the image as it ships, given the files one boot of ours rendered in
+ * another copy (.env, compose file, certificate, claim token, credentials, the site and its link), with
+ * our units masked and the floor's unit enabled. Everything else is the image's own, untouched by any
+ * boot: cloud-init's and Docker's first start do the same work on both sides.
  */
 function buildFloor(release, img, work) {
+  const donor = path.join(work, 'donor');
+  copyTree(img, donor);
+  machine('boot', donor, [], { IFB_BOOT_TIMEOUT: '180' });
+  waitPong(donor);
+  machine('poweroff', donor);
   const floor = path.join(work, 'floor');
   copyTree(img, floor);
-  machine('boot', floor, [], { IFB_BOOT_TIMEOUT: '180' });
-  waitPong(floor);
-  inside(
-    floor,
-    'sh',
-    '-ec',
-    `cd /opt/immich && ${COMPOSE[release]} -p immich -f docker-compose.yml down && rm -rf /opt/immich/postgres/* /opt/immich/library/*`,
-  );
-  machine('poweroff', floor);
+  for (const p of [
+    'opt/immich',
+    'etc/immich-firstboot',
+    'etc/nginx/sites-available/immich',
+    'root/immich-credentials.txt',
+  ]) {
+    rmSync(path.join(floor, p), { recursive: true, force: true });
+    run('cp', ['-a', path.join(donor, p), path.join(floor, p)]);
+  }
+  // The data directories as our first boot finds them: none (compose's bind mounts make them).
+  for (const p of ['opt/immich/postgres', 'opt/immich/library'])
+    rmSync(path.join(floor, p), { recursive: true, force: true });
+  rmSync(path.join(floor, 'etc/nginx/sites-enabled/default'), { force: true });
+  symlinkSync('/etc/nginx/sites-available/immich', path.join(floor, 'etc/nginx/sites-enabled/immich'));
+  machine('cleanup', donor);
   for (const unit of [UNIT, 'immich-firstboot-perboot.service'])
     symlinkSync('/dev/null', path.join(floor, 'etc/systemd/system', unit));
   symlinkSync(`/etc/systemd/system/${FLOOR}`, path.join(floor, `etc/systemd/system/multi-user.target.wants/${FLOOR}`));
-  generalise(floor);
   return floor;
 }
 
@@ -300,7 +311,7 @@ const f = (ms) => (ms === undefined || Number.isNaN(ms) ? '–' : `${(ms / 1000)
 const results = { date: new Date().toISOString(), boots: BOOTS, pollSeconds: POLL_S, releases: {} };
 for (const release of values.release) {
   const work = path.join(WORK, release);
-  for (const d of ['run', 'floor', 'image'])
+  for (const d of ['run', 'donor', 'floor', 'image'])
     if (existsSync(path.join(work, d))) spawnSync('bash', [SCRIPT, 'cleanup', path.join(work, d)]);
   mkdirSync(work, { recursive: true });
   try {
@@ -324,7 +335,7 @@ for (const release of values.release) {
     const one = { ...results, releases: { [release]: results.releases[release] }, seconds: (Date.now() - t0) / 1000 };
     writeFileSync(path.join(REPO, `bench/out/boot-${release}.json`), JSON.stringify(one, null, 2));
   } finally {
-    for (const d of ['run', 'floor', 'image']) spawnSync('bash', [SCRIPT, 'cleanup', path.join(work, d)]);
+    for (const d of ['run', 'donor', 'floor', 'image']) spawnSync('bash', [SCRIPT, 'cleanup', path.join(work, d)]);
   }
 }
 
