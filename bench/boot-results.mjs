@@ -41,9 +41,9 @@ export function writeBootSection(runs) {
     const upDone = m['step:stack-start'];
     const before = upDone - fm.unitExit;
     const after = m.pong - upDone - (fm.pong - fm.unitExit);
-    const why = `before \`up -d\` is done ${d(before)}, from there to pong ${d(after)}`;
+    const why = `to stack-start's summary (\`up -d\`, then the loopback check) against the floor's \`up -d\` ${d(before)}, from there to pong ${d(after)}`;
     const later = fm.boot - m.boot;
-    const whyBoot = `the unit starts ${d(later)} later after boot (what it is ordered after: see below), then ${why}`;
+    const whyBoot = `our unit starts ${d(later)} after boot against the floor's (what each waited for: see below); then ${why}`;
     for (const [from, key, because] of [
       ["our unit's start", 'fromUnitMs', why],
       ["the machine's boot (systemd's start)", 'fromBootMs', whyBoot],
