@@ -47,6 +47,22 @@ interface InspectJson {
 }
 type PortMap = Record<string, Array<{ HostIp?: string; HostPort?: string }> | null>;
 
+/**
+ * Whether dockerd answers: `docker info` names the server's version. Docker 26's CLI exits 0 with an
+ * empty version when it cannot reach the daemon (the error goes to stderr); 20.10's exits 1.
+ */
+export async function dockerAnswers(
+  ctx: Pick<Ground, 'sys'>,
+): Promise<{ answers: boolean; notFound: boolean; exitCode: number | undefined; stderr: string }> {
+  const info = await ctx.sys.exec('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 30_000 });
+  return {
+    answers: info.exitCode === 0 && info.stdout.trim() !== '',
+    notFound: info.notFound,
+    exitCode: info.exitCode,
+    stderr: info.stderr,
+  };
+}
+
 /** The project's containers as Docker sees them (running or not). */
 export async function projectContainers(ctx: Pick<Ground, 'sys'>): Promise<ContainerView[]> {
   // Plain docker, not compose: `compose ps` differs between 1.29 and v2 (which lists only running ones).

@@ -216,11 +216,11 @@ const CATALOG = {
   },
   'daemon-json-invalid': {
     meaning: `${PATHS.dockerDaemonJson} is not valid JSON, not a JSON object, or its "log-opts" is not an object; it was left untouched.`,
-    fix: `Fix it (\`python3 -m json.tool ${PATHS.dockerDaemonJson}\` shows where), or delete it; ${AGAIN}.`,
+    fix: `Fix it (\`python3 -m json.tool ${PATHS.dockerDaemonJson}\` shows where), or delete it; then run the command again (\`immich-firstboot\`, or \`immich-firstboot prepare-image\`, which merges the same rotation).`,
   },
   'daemon-json-rejected': {
     meaning: `\`dockerd --validate\` rejects ${PATHS.dockerDaemonJson} with log rotation merged in: a setting already there that this Docker does not accept; it was left untouched.`,
-    fix: `Fix the file (\`dockerd --validate --config-file ${PATHS.dockerDaemonJson}\` checks it), ${AGAIN}.`,
+    fix: `Fix the file (\`dockerd --validate --config-file ${PATHS.dockerDaemonJson}\` checks it), then run the command again (\`immich-firstboot\`, or \`immich-firstboot prepare-image\`).`,
   },
   'docker-restart-failed': {
     meaning:

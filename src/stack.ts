@@ -10,16 +10,36 @@ export const SERVER_SERVICE = 'immich-server';
 
 /** `docker compose` (the v2 plugin) if it answers, else `docker-compose`, unless config names one. */
 export async function composeCommand(ctx: Pick<Ground, 'sys' | 'config'>): Promise<string[]> {
+  const found = await findCompose(ctx, true);
+  if (found.command) return found.command;
+  throw composeMissing(found.tried);
+}
+
+/**
+ * The compose command, each candidate asked its `version` in turn; with `probeLast` false, the last
+ * candidate of `auto` (docker-compose) is returned unasked, for a caller that runs it at once and
+ * reports it missing if it is not installed: Debian 12's docker-compose 1.29 is Python and takes 0.4 to
+ * 1 s just to say its version, on the first boot's way to `up -d`.
+ */
+async function findCompose(
+  ctx: Pick<Ground, 'sys' | 'config'>,
+  probeLast: boolean,
+): Promise<{ command?: string[]; tried: string[] }> {
   const configured = ctx.config.compose.command;
   const candidates = configured === 'auto' ? [['docker', 'compose'], ['docker-compose']] : [configured];
   const tried: string[] = [];
-  for (const candidate of candidates) {
+  for (const [i, candidate] of candidates.entries()) {
+    if (!probeLast && configured === 'auto' && i === candidates.length - 1) return { command: candidate, tried };
     const [file, ...args] = candidate as [string, ...string[]];
     const result = await ctx.sys.exec(file, [...args, 'version'], { timeoutMs: 30_000 });
-    if (result.exitCode === 0) return candidate;
+    if (result.exitCode === 0) return { command: candidate, tried };
     tried.push(`\`${candidate.join(' ')}\` (${result.notFound ? 'not installed' : `exit ${result.exitCode}`})`);
   }
-  throw new FirstbootError('compose-missing', `no working docker compose: tried ${tried.join(', ')}`, {
+  return { tried };
+}
+
+function composeMissing(tried: string[]): FirstbootError {
+  return new FirstbootError('compose-missing', `no working docker compose: tried ${tried.join(', ')}`, {
     // Debian 13 split the CLI out of docker.io, and its docker.io only Recommends it.
     hint:
       'install a docker CLI and a compose (Ubuntu: apt install docker.io docker-compose-v2; Debian 13: apt install docker-cli docker-compose; ' +
@@ -38,7 +58,9 @@ export function composeArgs(ctx: Pick<Ground, 'sys'>, ...args: string[]): string
  * thinks unchanged.
  */
 export async function composeUp(ctx: Ground, { attempts = 3, recreate = false } = {}): Promise<string[]> {
-  const [file, ...base] = await composeCommand(ctx);
+  const found = await findCompose(ctx, false);
+  if (!found.command) throw composeMissing(found.tried);
+  const [file, ...base] = found.command as [string, ...string[]];
   const cwd = ctx.sys.fs.path(PATHS.immichDir);
   const up = recreate ? ['up', '-d', '--force-recreate'] : ['up', '-d'];
   let last = '';
@@ -48,6 +70,8 @@ export async function composeUp(ctx: Ground, { attempts = 3, recreate = false } 
       timeoutMs: 15 * 60_000,
     });
     if (result.exitCode === 0) return [file, ...base];
+    // The unasked fallback (see findCompose) is not installed either.
+    if (result.notFound) throw composeMissing([...found.tried, `\`${[file, ...base].join(' ')}\` (not installed)`]);
     last = tail(result.stderr || result.stdout, 15);
     ctx.log.warn({ attempt, attempts, exitCode: result.exitCode, output: last }, 'docker compose up failed');
     if (attempt < attempts) await ctx.sys.sleep(5000 * attempt);

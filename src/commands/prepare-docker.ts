@@ -4,6 +4,7 @@
 import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config.js';
 import { FirstbootError } from '../errors.js';
+import { dockerAnswers } from '../docker.js';
 import { wantedValues } from '../immich-env.js';
 import { PATHS } from '../paths.js';
 import { composeCommand, PROJECT, tail } from '../stack.js';
@@ -36,11 +37,11 @@ export async function prepareDocker(
       skipped: `--root is not /: the running host's Docker is not the tree's, so it was not touched (--host-docker to clean the host's \`${PROJECT}\` project anyway)${note}`,
     };
   }
-  const info = await sys.exec('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 30_000 });
-  if (info.exitCode !== 0) {
+  const info = await dockerAnswers({ sys });
+  if (!info.answers) {
     const why = info.notFound
       ? '`docker` is not installed'
-      : `Docker is not answering (\`docker info\`: ${tail(info.stderr, 1) || `exit ${info.exitCode}`})`;
+      : `Docker is not answering (\`docker info\`: ${tail(info.stderr, 1) || (info.exitCode ? `exit ${info.exitCode}` : 'no server version')})`;
     const start = 'start Docker (`systemctl start docker.service`), then run `immich-firstboot prepare-image` again';
     if (opts.pull)
       throw new FirstbootError('docker-unavailable', `--pull needs Docker, but ${why}; nothing was removed`, {

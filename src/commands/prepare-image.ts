@@ -4,6 +4,7 @@
 // secret material of ours is left in the tree. Under the lock, so never during a first boot.
 
 import type { Config } from '../config.js';
+import { mergeLogRotation } from '../daemon-json.js';
 import { readDbPassword } from '../env-file-format.js';
 import { EXIT, FirstbootError } from '../errors.js';
 import { dataDirs } from '../immich-env.js';
@@ -27,6 +28,8 @@ const REMOVE = [
 
 export interface PrepareReport {
   docker: DockerReport;
+  /** What happened to daemon.json's log rotation, in lines. */
+  dockerLogs: string[];
   removed: string[];
   restoredDefaultSite: boolean;
   /** The enablement link we created (it was missing), if any. */
@@ -64,6 +67,13 @@ export async function prepareImage(sys: System, config: Config, opts: PrepareOpt
       );
     }
     const needles = [...(password === undefined ? [] : [password]), ...(await keyBodiesOf(sys))];
+    // Checked (and validated) before anything changes; written after Docker, like the removals.
+    const notes: string[] = [];
+    const voice = {
+      warn: (m: string, hint: string) => notes.push(`WARNING: ${m}; ${hint}`),
+      info: (m: string) => notes.push(m),
+    };
+    const rotation = await mergeLogRotation({ sys, config }, voice, 'immich-firstboot prepare-image');
     // Docker first: a failed pull or down leaves every file as it was, so the builder can just rerun.
     const docker = await prepareDocker(sys, config, { pull: opts.pull, useDocker: sys.onHost || opts.hostDocker });
     const removed: string[] = [];
@@ -88,14 +98,55 @@ export async function prepareImage(sys: System, config: Config, opts: PrepareOpt
       await sys.fs.symlink(PATHS.nginxDefaultSite, PATHS.nginxDefaultEnabled);
       restoredDefaultSite = true;
     }
+    const dockerLogs = await writeRotation(sys, config, rotation, notes);
     const unit = await rearmUnit(sys);
     const scan = await scanForSecrets(sys, needles);
-    const warnings = await imageLeftovers(sys);
+    const leftovers = await imageLeftovers(sys);
     const verified = scan.sought > 0 && !scan.found.length && !blockingSkips(scan).length;
-    return { docker, removed, restoredDefaultSite, ...unit, leftovers: scan.found, scan, warnings, verified };
+    return {
+      docker,
+      dockerLogs,
+      removed,
+      restoredDefaultSite,
+      ...unit,
+      leftovers: scan.found,
+      scan,
+      warnings: leftovers,
+      verified,
+    };
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * Log rotation merged into the image's daemon.json, the same merge as the first boot's docker-logs step,
+ * so that step finds nothing to change and never restarts Docker on the critical path of a first boot.
+ * No restart-pending marker and no restart here: Docker reads the file at its next start, the VM's
+ * first boot, before any container of ours exists (`down -v` above removed the test boot's); a restart
+ * of the build VM's Docker would change no existing container (log options apply to containers created
+ * after) and could disturb whatever else the builder runs there.
+ * Not in the package's postinst: daemon.json is not a conffile of docker.io (Debian policy 10.7.4 forbids
+ * editing another package's conffiles), but it is still Docker's configuration, and a postinst would
+ * rewrite it on every install and upgrade on every host; preparing an image is when the builder asks.
+ */
+async function writeRotation(
+  sys: System,
+  config: Config,
+  content: string | undefined,
+  notes: string[],
+): Promise<string[]> {
+  const file = PATHS.dockerDaemonJson;
+  if (content === undefined)
+    return notes.length
+      ? notes
+      : [`${file} already rotates container logs: kept; the first boot leaves Docker running`];
+  await sys.fs.write(file, content, { mode: 0o644 });
+  const { maxSize, maxFile } = config.dockerLogs;
+  return [
+    ...notes,
+    `${file} rotates container logs (max-size ${maxSize}, max-file ${maxFile}); Docker picks it up at its next start, the VM's first boot, which so needs no restart`,
+  ];
 }
 
 async function refuseData(sys: System, config: Config, force: boolean): Promise<void> {
@@ -165,6 +216,7 @@ export function formatPrepare(report: PrepareReport): string {
         ? docker.removed.map((o) => `${o.startsWith('container ') ? 'stopped and removed' : 'removed'} ${o}`)
         : ['no container, volume or network of project immich to remove']),
     );
+  lines.push(...report.dockerLogs);
   lines.push(...report.removed.map((p) => `removed ${p}`));
   if (!report.removed.length) lines.push('no file of ours to remove');
   if (report.restoredDefaultSite) lines.push(`restored ${PATHS.nginxDefaultEnabled}`);

@@ -1,5 +1,6 @@
 // Restarting Docker so a changed daemon.json takes effect before the stack's containers are created.
 
+import { dockerAnswers } from '../docker.js';
 import { FirstbootError } from '../errors.js';
 import { PATHS } from '../paths.js';
 import type { StepContext } from './step.js';
@@ -47,8 +48,8 @@ export async function restartDockerIfPending(ctx: StepContext): Promise<boolean>
 async function waitForDocker(ctx: StepContext, seconds: number): Promise<void> {
   const deadline = ctx.sys.now().getTime() + seconds * 1000;
   for (;;) {
-    const info = await ctx.sys.exec('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 30_000 });
-    if (info.exitCode === 0) return;
+    const info = await dockerAnswers(ctx);
+    if (info.answers) return;
     if (ctx.sys.now().getTime() >= deadline) {
       throw new FirstbootError(
         'docker-down',

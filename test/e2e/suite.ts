@@ -15,6 +15,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../support/cli.js';
 import { FIRST_BOOT } from '../../src/steps/index.js';
+import { dockerAcross, prepareImageInChroot } from './docker-restart.js';
 import { Machine } from './machine.js';
 import { LE, leUserData, writePebbleScaffolding } from './pebble.js';
 
@@ -242,6 +243,10 @@ export function bootSuite(release: Release, expected: Expected): void {
       mark('installed');
     }, 120_000);
 
+    it('prepare-image in the chroot, as the image builder runs it: daemon.json rotates logs, no Docker restart owed', () => {
+      console.log(`e2e ${release}: prepare-image:\n${prepareImageInChroot(machine)}`);
+    }, 120_000);
+
     it('takes certbot and its nginx plugin, our Recommends, when the image builder installs them by name, offline', () => {
       // `--no-install-recommends` leaves our Recommends out; the image ships certbot all the same (the
       // README's manual path is `certbot --nginx`, and Let's Encrypt at first boot runs certbot), so the
@@ -332,6 +337,24 @@ export function bootSuite(release: Release, expected: Expected): void {
           .join(', ')}`,
       );
     }, 180_000);
+
+    it('leaves Docker running through the first boot of the prepared image: one dockerd, started before our unit, never restarted', () => {
+      const d = dockerAcross(machine, UNIT);
+      expect(d.dockerdStarted).toBeGreaterThan(0);
+      expect(d.unitExited).toBeGreaterThan(d.unitStarted);
+      // The dockerd running now is the one systemd started before our unit's process started.
+      expect(d.dockerdStarted).toBeLessThan(d.unitStarted);
+      expect({ mainPid: d.mainPid, nRestarts: d.nRestarts }).toEqual({ mainPid: d.execMainPid, nRestarts: 0 });
+      expect(d.mainPid).toBeGreaterThan(0);
+      // One start job in this boot, no stop: a `systemctl restart` would log "Stopping…" and a second "Started…".
+      expect(d.jobs.filter((l) => /^(Stopping|Stopped) /.test(l))).toEqual([]);
+      expect(d.jobs.filter((l) => l.startsWith('Started '))).toHaveLength(1);
+      const journal = thisBoot(UNIT);
+      expect(journal).toContain(
+        '"step":"docker-logs","changed":false,"msg":"/etc/docker/daemon.json already rotates logs; kept"',
+      );
+      expect(journal).not.toContain('Docker restarted');
+    });
 
     it('boots with no ordering cycle, cloud-init done with the user data, and our first boot after it', () => {
       const bootLog = machine.out('journalctl', '-b', '0', '--no-pager', '-o', 'cat');
