@@ -27,6 +27,8 @@ import {
   type KernelPartition,
 } from './block-devices.js';
 import type { Config } from './config.js';
+import { dbPasswordOf } from './env-file-format.js';
+import { SECRET_CHARSET } from './secret.js';
 import { FirstbootError } from './errors.js';
 import { DISKS, PATHS } from './paths.js';
 import type { System } from './system/index.js';
@@ -257,12 +259,13 @@ async function inUse(sys: System, disk: KernelDisk, parts: KernelPartition[]): P
   return undefined;
 }
 
-/** What blkid says is on a device, for a person: type and label only. */
+/** What blkid says is on a device, for a person: type and label only (a plain type as it is, else quoted). */
 function described(values: Record<string, string>): string {
   const type = values.TYPE ?? values.PTTYPE;
   if (!type) return 'no filesystem';
+  const name = /^[A-Za-z0-9_.-]{1,32}$/.test(type) ? type : shown(type);
   const label = values.LABEL ? ` labelled ${shown(values.LABEL)}` : '';
-  return values.PTTYPE && !values.TYPE ? `a ${shown(type)} partition table` : `a ${shown(type)} filesystem${label}`;
+  return values.PTTYPE && !values.TYPE ? `partition table ${name}` : `filesystem ${name}${label}`;
 }
 
 /**
@@ -653,4 +656,42 @@ export async function requireDataDiskMounted(sys: System, config: Pick<Config, '
       hint: `attach the data disk (or \`mount ${PATHS.dataMount}\`; \`findmnt ${PATHS.dataMount}\` shows it), then run \`immich-firstboot\` again`,
     },
   );
+}
+
+/** The DB_PASSWORD of the disk's copy of .env (validated as .env's is); undefined without a data disk or a copy. */
+export async function envCopySecret(sys: System, config: Pick<Config, 'dataDisk'>): Promise<string | undefined> {
+  if (config.dataDisk === 'none') return undefined;
+  const copy = await sys.fs.read(PATHS.dataEnvCopy);
+  if (copy === undefined) return undefined;
+  const password = dbPasswordOf(copy);
+  if (password === undefined || !SECRET_CHARSET.test(password))
+    throw new FirstbootError(
+      'data-disk-secret-missing',
+      `${PATHS.dataEnvCopy} (the data disk's copy of .env) holds no usable DB_PASSWORD (a line DB_PASSWORD=<A-Za-z0-9>)`,
+      {
+        hint: `put the password the disk's Postgres was initialised with in ${PATHS.envFile} (the old VM's .env, or ${PATHS.credentials}), then run \`immich-firstboot\` again: the copy follows it`,
+      },
+    );
+  return password;
+}
+
+/**
+ * Keeps the disk's copy of .env equal to .env, root's alone (0600 in the 0700 marker directory), so a VM the
+ * disk is attached to next knows the secret Postgres was initialised with. False when nothing changed.
+ */
+export async function syncEnvCopy(sys: System, config: Pick<Config, 'dataDisk'>, envText: string): Promise<boolean> {
+  if (config.dataDisk === 'none') return false;
+  await requireDataDiskMounted(sys, config);
+  const info = await sys.fs.info(PATHS.dataEnvCopy);
+  if (
+    info?.isFile &&
+    info.mode === 0o600 &&
+    info.uid === 0 &&
+    info.gid === 0 &&
+    (await sys.fs.read(PATHS.dataEnvCopy)) === envText
+  )
+    return false;
+  await ensureMarkerDir(sys);
+  await sys.fs.write(PATHS.dataEnvCopy, envText, { mode: 0o600, rootOwned: true, dirMode: 0o700 });
+  return true;
 }

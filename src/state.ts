@@ -39,6 +39,22 @@ export interface Facts {
   instanceIdUpgrade?: InstanceIdUpgrade;
   /** Let's Encrypt for config.domain: what the last attempt found (absent: never tried, as off). */
   letsencrypt?: LetsEncryptFacts;
+  /** The data disk (config dataDisk), set by the data-disk step. */
+  dataDisk?: DataDiskFacts;
+}
+
+/**
+ * `plan` is recorded before the first byte is written to a blank disk (the partition table's GUID and the
+ * filesystem's UUID), so a run that resumes finishes that disk and recognises it as ours; `uuid` is the
+ * filesystem mounted on /srv/immich.
+ */
+export interface DataDiskFacts {
+  link: string;
+  device: string;
+  plan?: { ptuuid: string; uuid: string };
+  uuid?: string;
+  /** This VM formatted it (else: a disk of ours from an earlier VM, reused). */
+  formatted?: boolean;
 }
 
 /**

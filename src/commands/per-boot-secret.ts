@@ -17,7 +17,8 @@
 
 import { pauseContainers, projectContainers, removeContainers, unpauseContainers } from '../docker.js';
 import { dbPasswordOf, replaceDbPassword } from '../env-file-format.js';
-import { ENV_MODE } from '../immich-env.js';
+import { dataDirs, ENV_MODE } from '../immich-env.js';
+import { syncEnvCopy } from '../data-disk.js';
 import { PATHS } from '../paths.js';
 import type { RunnerEnv } from '../runner.js';
 import { generateSecret } from '../secret.js';
@@ -38,13 +39,13 @@ export async function settleCloneSecret(env: RunnerEnv, journal: Journal | undef
   if (database.length > 0)
     log.info(
       { containers: database.map((c) => `${c.name} (${c.state})`) },
-      `${PATHS.postgresDir} is empty, but the image's database container exists with the old secret: pausing it before deciding`,
+      `${dataDirs(env.config).postgres} is empty, but the image's database container exists with the old secret: pausing it before deciding`,
     );
   await pauseContainers(env, running);
   if (await postgresHoldsData(env)) {
     await unpauseContainers(env, running);
     log.warn(
-      `Postgres began initialising ${PATHS.postgresDir} at this boot, from the image's database container and with the image's secret: the secret is kept (it is the one Postgres holds), so this VM shares it with the image; capture images with \`immich-firstboot prepare-image\` to give each VM its own`,
+      `Postgres began initialising ${dataDirs(env.config).postgres} at this boot, from the image's database container and with the image's secret: the secret is kept (it is the one Postgres holds), so this VM shares it with the image; capture images with \`immich-firstboot prepare-image\` to give each VM its own`,
     );
     return 'kept (Postgres initialised at this boot)';
   }
@@ -58,7 +59,7 @@ export async function settleCloneSecret(env: RunnerEnv, journal: Journal | undef
 }
 
 async function postgresHoldsData(env: RunnerEnv): Promise<boolean> {
-  return (await env.sys.fs.list(PATHS.postgresDir)).length > 0;
+  return (await env.sys.fs.list(dataDirs(env.config).postgres)).length > 0;
 }
 
 /** DB_PASSWORD gets a new value; every other line of .env stays as it is. */
@@ -69,6 +70,11 @@ async function replaceSecret(env: RunnerEnv): Promise<void> {
   env.secrets.add(old);
   const fresh = generateSecret(env.sys.randomBytes);
   env.secrets.add(fresh);
-  await env.sys.fs.write(PATHS.envFile, replaceDbPassword(text, fresh), { mode: ENV_MODE, rootOwned: true });
-  env.log.info(`${PATHS.envFile}: new Postgres secret (Postgres holds no data yet); every other line kept`);
+  const replaced = replaceDbPassword(text, fresh);
+  await env.sys.fs.write(PATHS.envFile, replaced, { mode: ENV_MODE, rootOwned: true });
+  // The data disk's copy follows: the next VM the disk is attached to takes the secret from it.
+  const copied = await syncEnvCopy(env.sys, env.config, replaced);
+  env.log.info(
+    `${PATHS.envFile}: new Postgres secret (Postgres holds no data yet); every other line kept${copied ? `; its copy on the data disk too (${PATHS.dataEnvCopy})` : ''}`,
+  );
 }

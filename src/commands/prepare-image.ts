@@ -6,6 +6,7 @@
 import type { Config } from '../config.js';
 import { readDbPassword } from '../env-file-format.js';
 import { EXIT, FirstbootError } from '../errors.js';
+import { dataDirs } from '../immich-env.js';
 import { PATHS } from '../paths.js';
 import { acquireLock } from '../state.js';
 import type { System } from '../system/index.js';
@@ -51,7 +52,7 @@ export interface PrepareOptions {
 export async function prepareImage(sys: System, config: Config, opts: PrepareOptions): Promise<PrepareReport> {
   const lock = await acquireLock(sys, 'prepare-image');
   try {
-    await refuseData(sys, opts.force);
+    await refuseData(sys, config, opts.force);
     const password = await passwordOf(sys);
     if (password === undefined && (await sys.fs.exists(PATHS.envFile))) {
       throw new FirstbootError(
@@ -97,9 +98,11 @@ export async function prepareImage(sys: System, config: Config, opts: PrepareOpt
   }
 }
 
-async function refuseData(sys: System, force: boolean): Promise<void> {
+async function refuseData(sys: System, config: Config, force: boolean): Promise<void> {
   const held = [];
-  for (const dir of [PATHS.uploadDir, PATHS.postgresDir]) if ((await sys.fs.list(dir)).length) held.push(dir);
+  // Where the data is now, and the OS disk's own places (a data disk configured after a first boot without one).
+  const dirs = new Set([...Object.values(dataDirs(config)), PATHS.uploadDir, PATHS.postgresDir]);
+  for (const dir of dirs) if ((await sys.fs.list(dir)).length) held.push(dir);
   if (held.length && !force) {
     throw new FirstbootError(
       'image-has-data',

@@ -1,6 +1,7 @@
 // Immich's compose file, installed to /opt/immich beside .env, and the directories it mounts.
 
 import { FirstbootError } from '../errors.js';
+import { dataDirs } from '../immich-env.js';
 import { PATHS } from '../paths.js';
 import { writeManaged } from './lib-managed.js';
 import { otherWriters, ownershipFaults, ownershipFix, requireRootDir } from './lib-ownership.js';
@@ -37,9 +38,10 @@ export const composeFile: Step = {
     }
     // Photos are private: no other user on the host lists them. Postgres fixes its own dir's owner and mode.
     const madeDirs: string[] = [];
+    const data = dataDirs(ctx.config);
     for (const [dir, mode] of [
-      [PATHS.uploadDir, 0o750],
-      [PATHS.postgresDir, 0o700],
+      [data.upload, 0o750],
+      [data.postgres, 0o700],
     ] as const) {
       if (!(await fs.exists(dir))) {
         await fs.mkdir(dir, mode);

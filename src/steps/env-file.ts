@@ -1,10 +1,13 @@
 // The Postgres secret and /opt/immich/.env (0640): generated once, in the same atomic write that
 // keeps it; never regenerated once .env holds one or Postgres has initialised its data directory.
+// With a data disk, its copy of .env (written here, kept equal) gives the secret to the next VM it is
+// attached to: a disk of ours from an earlier VM brings its secret with it.
 
 import { parseEnv, refuseMalformedEnv } from '../env-file-format.js';
 import { PATHS } from '../paths.js';
 import { FirstbootError } from '../errors.js';
-import { ENV_MODE, wantedValues, type EnvContext } from '../immich-env.js';
+import { dataDirs, ENV_MODE, wantedValues, type EnvContext } from '../immich-env.js';
+import { envCopySecret, requireDataDiskMounted, syncEnvCopy } from '../data-disk.js';
 import { render } from '../render.js';
 import { generateSecret, SECRET_CHARSET } from '../secret.js';
 import { otherWriters, ownershipFaults, ownershipFix, requireRootDir } from './lib-ownership.js';
@@ -30,18 +33,31 @@ export const envFile: Step = {
         },
       );
     }
+    // The library and Postgres go to the data disk, never to the OS disk underneath its mount point.
+    await requireDataDiskMounted(ctx.sys, ctx.config);
     const existing = await fs.read(PATHS.envFile);
     const wanted = wantedValues(ctx.config);
+    const diskSecret = await envCopySecret(ctx.sys, ctx.config);
+    if (diskSecret !== undefined) ctx.secrets.add(diskSecret);
+    const copyNote = async (text: string): Promise<string> =>
+      (await syncEnvCopy(ctx.sys, ctx.config, text))
+        ? `; its copy on the data disk updated (${PATHS.dataEnvCopy})`
+        : '';
 
     if (existing === undefined) {
-      await refuseIfPostgresInitialised(ctx);
-      const dbPassword = generateSecret(ctx.sys.randomBytes);
+      if (diskSecret === undefined) await refuseIfPostgresInitialised(ctx);
+      const dbPassword = diskSecret ?? generateSecret(ctx.sys.randomBytes);
       ctx.secrets.add(dbPassword);
-      await fs.write(PATHS.envFile, await render<EnvContext>(ctx.sys, 'templates/env.hbs', { ...wanted, dbPassword }), {
-        mode: ENV_MODE,
-        rootOwned: true,
-      });
-      return { changed: true, summary: `${PATHS.envFile} written with a new Postgres secret (mode 0640)` };
+      const text = await render<EnvContext>(ctx.sys, 'templates/env.hbs', { ...wanted, dbPassword });
+      await fs.write(PATHS.envFile, text, { mode: ENV_MODE, rootOwned: true });
+      const note = await copyNote(text);
+      return {
+        changed: true,
+        summary:
+          diskSecret === undefined
+            ? `${PATHS.envFile} written with a new Postgres secret (mode 0640)${note}`
+            : `${PATHS.envFile} written with the data disk's Postgres secret, from its copy of .env (mode 0640)${note}`,
+      };
     }
 
     // An existing .env is the operator's as much as ours: keep every line, add only what is missing.
@@ -60,7 +76,16 @@ export const envFile: Step = {
           },
         );
       }
-    } else {
+      if (diskSecret !== undefined && diskSecret !== password) {
+        throw new FirstbootError(
+          'data-disk-secret-conflict',
+          `${PATHS.envFile} and the data disk's copy of it (${PATHS.dataEnvCopy}) hold different DB_PASSWORDs: one of them is not the password of the disk's Postgres; neither was changed`,
+          {
+            hint: `keep the one Postgres was initialised with: normally the disk's (\`cp ${PATHS.dataEnvCopy} ${PATHS.envFile}\`), then run \`immich-firstboot\` again`,
+          },
+        );
+      }
+    } else if (diskSecret === undefined) {
       await refuseIfPostgresInitialised(ctx);
     }
     const missing: Record<string, string> = {};
@@ -74,7 +99,7 @@ export const envFile: Step = {
     };
     for (const [key, value] of Object.entries(defaults)) if (values[key] === undefined) missing[key] = value;
     if (password === undefined) {
-      missing.DB_PASSWORD = generateSecret(ctx.sys.randomBytes);
+      missing.DB_PASSWORD = diskSecret ?? generateSecret(ctx.sys.randomBytes);
       ctx.secrets.add(missing.DB_PASSWORD);
     }
 
@@ -87,9 +112,12 @@ export const envFile: Step = {
         ctx.warn(
           `${PATHS.envFile} had ${faults.join(', ')}; rewrote it root:root 0640 (it holds the Postgres password, which they could read)`,
         );
-        return { changed: true, summary: `${PATHS.envFile} kept, made root:root 0640` };
+        return { changed: true, summary: `${PATHS.envFile} kept, made root:root 0640${await copyNote(existing)}` };
       }
-      return { changed: false, summary: `${PATHS.envFile} already complete; kept as it is` };
+      const note = await copyNote(existing);
+      return note
+        ? { changed: true, summary: `${PATHS.envFile} already complete; kept as it is${note}` }
+        : { changed: false, summary: `${PATHS.envFile} already complete; kept as it is` };
     }
     const eol = existing.includes('\r\n') ? '\r\n' : '\n';
     const added = Object.entries(missing)
@@ -98,13 +126,26 @@ export const envFile: Step = {
     const text = `${existing}${existing === '' || existing.endsWith('\n') ? '' : eol}# Added by immich-firstboot${eol}${added}${eol}`;
     await fs.write(PATHS.envFile, text, { mode: ENV_MODE, rootOwned: true });
     const names = Object.keys(missing).join(', ');
-    return { changed: true, summary: `${PATHS.envFile} kept; added the missing ${names} (mode 0640)` };
+    return {
+      changed: true,
+      summary: `${PATHS.envFile} kept; added the missing ${names} (mode 0640)${await copyNote(text)}`,
+    };
   },
 };
 
 /** Postgres takes the password only when it initialises its data directory; after that it is fixed. */
 async function refuseIfPostgresInitialised(ctx: StepContext): Promise<void> {
-  const entries = await ctx.sys.fs.list(PATHS.postgresDir);
+  const postgres = dataDirs(ctx.config).postgres;
+  const entries = await ctx.sys.fs.list(postgres);
+  if (entries.length > 0 && ctx.config.dataDisk !== 'none') {
+    throw new FirstbootError(
+      'data-disk-secret-missing',
+      `the data disk holds a Postgres database (${postgres}) from an earlier VM, but no copy of its .env (${PATHS.dataEnvCopy}): the password Postgres was initialised with is unknown, and a new one would lock Immich out; nothing was written to ${PATHS.envFile}`,
+      {
+        hint: `restore DB_PASSWORD: copy the old VM's ${PATHS.envFile} here (its DB_PASSWORD is also in the old VM's ${PATHS.credentials}); if it is lost, set a new A-Za-z0-9 password in Postgres (ALTER USER postgres WITH PASSWORD '...', in a postgres container started on ${postgres}) and write DB_PASSWORD=<it> to ${PATHS.envFile}; then run \`immich-firstboot\` again`,
+      },
+    );
+  }
   if (entries.length > 0) {
     throw new FirstbootError(
       'env-secret-lost',

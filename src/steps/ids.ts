@@ -3,6 +3,7 @@
 
 export const FIRST_BOOT_IDS = [
   'host-facts',
+  'data-disk',
   'env',
   'compose-file',
   'docker-logs',

@@ -6,6 +6,7 @@ import type { System } from '../system/index.js';
 import { claimToken } from './claim-token.js';
 import { composeFile } from './compose-file.js';
 import { credentials } from './credentials.js';
+import { dataDisk } from './data-disk.js';
 import { dockerLogs } from './docker-logs.js';
 import { envFile } from './env-file.js';
 import { hostFacts } from './host-facts.js';
@@ -16,6 +17,7 @@ import { tlsCert } from './tls-cert.js';
 
 export const FIRST_BOOT: readonly Step[] = [
   hostFacts,
+  dataDisk,
   envFile,
   composeFile,
   dockerLogs,
