@@ -27,6 +27,7 @@ import {
 import { regenerateCertSteps } from '../steps/index.js';
 import { letsencrypt } from '../steps/letsencrypt.js';
 import { certNames } from '../tls.js';
+import { dataDiskMissing, missingDiskWarning, missingWarning, withDiskFinding } from './per-boot-data-disk.js';
 
 /** What this boot finds, compared with what the done-stamp and the journal recorded. */
 interface Look {
@@ -55,7 +56,10 @@ export async function perBoot(env: RunnerEnv): Promise<ExitCode> {
   const boot = letsencryptWanted(env.config) ? await bootId(sys) : undefined;
   const due = (journal: Journal | undefined): string | undefined =>
     retryDue(env.config, journal?.facts.letsencrypt, sys.now(), boot);
-  if (!first.clone && !first.moved && !first.upgrade && !due(first.journal)) {
+  // A configured data disk is looked for once (one read of /proc/self/mountinfo; none without one).
+  const diskMissing = await dataDiskMissing(sys, env.config);
+  const diskNews = diskMissing === true || (diskMissing === false && missingWarning(first.journal) !== undefined);
+  if (!first.clone && !first.moved && !first.upgrade && !due(first.journal) && !diskNews) {
     log.info(
       { instanceId: first.host.instanceId, addresses: first.host.addresses },
       'per-boot check: same instance, same addresses; nothing to do',
@@ -67,8 +71,13 @@ export async function perBoot(env: RunnerEnv): Promise<ExitCode> {
   try {
     const seen = await look(env);
     if (typeof seen === 'string') return EXIT.ok;
+    if (diskNews) await recordDisk(env, seen, diskMissing === true);
     let code: ExitCode = EXIT.ok;
-    if (seen.clone) code = await adoptClone(env, seen);
+    if (seen.clone && diskMissing)
+      log.warn(
+        `this VM is a clone, but its data disk is missing: handled at a boot with the disk mounted (${PATHS.dataMount} holds Postgres's data, which decides the secret)`,
+      );
+    else if (seen.clone) code = await adoptClone(env, seen);
     else {
       if (seen.upgrade) await adoptVmId(env, seen);
       if (seen.moved) code = await followAddresses(env, seen);
@@ -79,6 +88,17 @@ export async function perBoot(env: RunnerEnv): Promise<ExitCode> {
   } finally {
     await lock.release();
   }
+}
+
+/** The data disk missing at this boot (a warning for status and the MOTD), or back after a boot without it. */
+async function recordDisk(env: RunnerEnv, seen: Look, missing: boolean): Promise<void> {
+  const { sys, log } = env;
+  const journal = seen.journal ?? newJournal('per-boot', sys.now());
+  const warning = missing ? missingDiskWarning(env.config, sys.now().toISOString()) : undefined;
+  seen.journal = withDiskFinding(journal, warning);
+  await writeJournal(sys, seen.journal, env.secrets);
+  if (warning) log.warn({ hint: warning.hint }, warning.message);
+  else log.info(`the data disk is mounted on ${PATHS.dataMount} again; its warning is cleared`);
 }
 
 /** Let's Encrypt not issued yet and due (once per boot, after the backoff and any rate limit): try again. */
