@@ -24,6 +24,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { REPO } from '../support/cli.js';
 import { Machine } from './machine.js';
 
 const UNIT = 'immich-firstboot.service';
@@ -56,7 +57,10 @@ export interface DataDiskDeployment {
   machine: Machine;
   /** Copies the image, never booted (from the install test, beside the Let's Encrypt copy). */
   copyFrom(image: Machine): void;
-  /** Detaches the loop device and removes its file (afterAll, after the machine's cleanup). */
+  /**
+   * Powers the machine off, lifts the guard on its /srv/immich (so its tree can be removed), detaches the
+   * loop device and removes its file: in afterAll, before the machines' cleanup.
+   */
   release(): void;
   /** The tests; `others` are powered off first (one machine at a time). */
   describe(options: {
@@ -115,6 +119,8 @@ export function dataDiskDeployment(release: string, work: string): DataDiskDeplo
       host('cp', ['-a', '--reflink=auto', from.dir, machine.dir]);
     },
     release() {
+      machine.raw(path.join(REPO, 'test/env/nspawn-machine.sh'), ['poweroff', machine.dir], {});
+      if (existsSync(machine.host('/srv/immich'))) host('chattr', ['-i', machine.host('/srv/immich')]);
       if (loop) host('losetup', ['-d', loop]);
       loop = '';
       rmSync(image, { force: true });

@@ -198,11 +198,11 @@ export function bootSuite(release: Release, expected: Expected): void {
   afterAll(() => {
     // Even after a failure: stop the machine (and its Docker), then remove it.
     console.log(`e2e ${release} timings: ${timings.join(', ')}`);
+    disk.release();
     const failed = [machine, leMachine, disk.machine]
       .map((m) => ({ m, run: m.raw(path.join(REPO, 'test/env/nspawn-machine.sh'), ['cleanup', m.dir], {}) }))
       .filter(({ run }) => run.code !== 0);
     rmSync(DEB_DIR, { recursive: true, force: true });
-    disk.release();
     if (failed.length)
       throw new Error(failed.map(({ m, run }) => `cleanup of ${m.dir} failed:\n${run.stderr}`).join('\n'));
   }, 120_000);
