@@ -54,7 +54,7 @@ export const dataDiskCheck: DoctorCheck = {
   needsHost: false,
   async run({ sys, config }) {
     if (config.dataDisk === 'none')
-      return skip(`no data disk configured (dataDisk: none): the library and Postgres are under ${PATHS.immichDir}`);
+      return pass(`no data disk configured (dataDisk: none): the library and Postgres are under ${PATHS.immichDir}`);
     if (!(await readDoneStamp(sys)))
       return skip('first boot has not finished: it sets the data disk up (immich-firstboot status)');
     const mounted = mountedOn(await mounts(sys), host(sys, PATHS.dataMount));
