@@ -13,6 +13,7 @@ export interface Args {
   root: string;
   config: string | undefined;
   skipStack: boolean;
+  dataDiskOnly: boolean;
   json: boolean;
   force: boolean;
   pull: boolean;
@@ -102,6 +103,7 @@ export function parseArgs(argv: readonly string[]): Args {
     root,
     config: given.config,
     skipStack: given['skip-stack'] === true,
+    dataDiskOnly: given['data-disk-only'] === true,
     json: given.json === true,
     force: given.force === true,
     pull: given.pull === true,

@@ -616,12 +616,18 @@ export interface DataDiskState {
   fstabUuid?: string;
   /** The UUID in our marker on the mounted disk, if any. */
   markerUuid?: string;
+  /** The mounted filesystem's own UUID (`blkid -p`), with `probe` only: doctor's check, not every boot's. */
+  mountedUuid?: string;
   usedPercent?: number;
   sizeBytes?: number;
 }
 
 /** For per-boot, status and doctor: is the configured disk mounted, by the UUID fstab names, and how full. */
-export async function dataDiskState(sys: System, config: Pick<Config, 'dataDisk'>): Promise<DataDiskState> {
+export async function dataDiskState(
+  sys: System,
+  config: Pick<Config, 'dataDisk'>,
+  options: { probe?: boolean } = {},
+): Promise<DataDiskState> {
   if (config.dataDisk === 'none') return { configured: false };
   const state: DataDiskState = { configured: true };
   const fstab = (await sys.fs.read(PATHS.fstab)) ?? '';
@@ -638,6 +644,7 @@ export async function dataDiskState(sys: System, config: Pick<Config, 'dataDisk'
   if (now) {
     state.mounted = { source: now.source, device: devKey(now), fstype: now.fstype };
     state.markerUuid = parseMarker(await sys.fs.read(PATHS.dataMarker))?.uuid;
+    if (options.probe && now.source.startsWith('/')) state.mountedUuid = (await probe(sys, now.source)).UUID;
     const usage = await sys.fs.usage(PATHS.dataMount);
     state.usedPercent = usage.usedPercent;
     state.sizeBytes = usage.sizeBytes;

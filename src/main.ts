@@ -160,7 +160,15 @@ async function logged(call: Call, command: LoggedRun): Promise<ExitCode> {
 
 async function runCommand(env: RunnerEnv, args: Args): Promise<ExitCode> {
   const { FIRST_BOOT, runFirstBoot } = await import('./commands/index.js');
-  return runFirstBoot(env, FIRST_BOOT, { skipStack: args.skipStack, newCert: false });
+  if (args.dataDiskOnly && env.config.dataDisk === 'none') {
+    env.log.info('no data disk configured (dataDisk: none); nothing to do before the rest of the first boot');
+    return EXIT.ok;
+  }
+  return runFirstBoot(env, FIRST_BOOT, {
+    skipStack: args.skipStack,
+    newCert: false,
+    ...(args.dataDiskOnly ? { through: 'data-disk' } : {}),
+  });
 }
 
 async function regenerateCertCommand(env: RunnerEnv): Promise<ExitCode> {

@@ -84,6 +84,12 @@ export const OPTIONS = {
     summary: 'configuration (default: <root>/etc/immich-firstboot/config.yaml)',
   },
   'skip-stack': { type: 'boolean', commands: ['run'], summary: 'run: do everything except touching Docker' },
+  'data-disk-only': {
+    type: 'boolean',
+    commands: ['run'],
+    summary:
+      "run: only the steps through data-disk (the unit's full-privilege ExecStartPre=: formatting and mounting need what its sandbox forbids); nothing when dataDisk is none",
+  },
   json: {
     type: 'boolean',
     commands: ['status', 'doctor', 'prepare-image'],

@@ -59,7 +59,13 @@ export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], optio
     Object.assign(journal, { status: 'running', command: 'run', errors: [] });
     delete journal.finishedAt;
 
-    const ran = await runSteps(env, journal, steps.slice(from), options, steps.length, from);
+    const through = options.through === undefined ? -1 : steps.findIndex((s) => s.id === options.through);
+    if (through !== -1 && firstPending > through) {
+      log.info(`steps through ${options.through} already done; nothing to do before the rest of the first boot`);
+      return EXIT.ok;
+    }
+    const until = through === -1 ? steps.length : through + 1;
+    const ran = await runSteps(env, journal, steps.slice(from, until), options, steps.length, from);
     if (!ran) {
       // The step's own line said what failed and why; this one says what stands and how to go on.
       const failed = journal.step ?? 'the failed step';
@@ -73,6 +79,10 @@ export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], optio
       return EXIT.failed;
     }
 
+    if (until < steps.length) {
+      log.info(`first boot: steps through ${options.through} done; the others follow (\`immich-firstboot run\`)`);
+      return EXIT.ok;
+    }
     const host = journal.facts.host;
     journal.status = 'done';
     journal.step = null;

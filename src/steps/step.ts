@@ -12,6 +12,11 @@ export interface RunOptions {
   newCert: boolean;
   /** Make a new claim token even if the current one is good (`per-boot` on a clone). */
   newClaimToken?: boolean;
+  /**
+   * Run the first boot only through this step, then stop without the done-stamp (`run --data-disk-only`: the
+   * unit's full-privilege ExecStartPre=, for what its sandbox forbids); the next run resumes after it.
+   */
+  through?: string;
 }
 
 /** The ground floor's context (sys, config, log: the step's own child logger), and the step's own. */

@@ -13,6 +13,7 @@ packages=(
   faketime                                              # a certificate that expired in 2020, made by real openssl
   systemd-journal-remote                                # a real journal file with a compressed field (prepare-image scan)
   ufw                                                   # doctor's hardening audit: real ufw deletes the rule each fix names
+  gdisk e2fsprogs util-linux                            # the data disk on loop devices: sgdisk, mkfs.ext4, debugfs, chattr, blkid, wipefs
 )
 
 missing=()

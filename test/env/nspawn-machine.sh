@@ -17,9 +17,12 @@ common=(systemd systemd-sysv dbus openssl nodejs iproute2 curl ca-certificates p
 # by name) and pebble (Debian's ACME test server, with pebble-challtestsrv in the same package): test
 # scaffolding, installed only into the machine that proves Let's Encrypt at first boot.
 acme=(certbot python3-certbot-nginx pebble)
+# Our Depends for the data disk: sgdisk (gdisk, not on a minbase tree) and e2fsprogs (mkfs.ext4, debugfs,
+# chattr; already there, then a no-op).
+disk=(gdisk e2fsprogs)
 case $release in
-bookworm) pkgs=("${common[@]}" nginx-light) fetch=(docker-compose "${acme[@]}") ;;
-trixie) pkgs=("${common[@]}" nginx) fetch=(docker-cli docker-compose "${acme[@]}") ;;
+bookworm) pkgs=("${common[@]}" nginx-light) fetch=(docker-compose "${disk[@]}" "${acme[@]}") ;;
+trixie) pkgs=("${common[@]}" nginx) fetch=(docker-cli docker-compose "${disk[@]}" "${acme[@]}") ;;
 *) echo "nspawn-machine.sh: IFB_RELEASE must be bookworm or trixie, not '$release'" >&2; exit 2 ;;
 esac
 tree=$cache/$release-machine

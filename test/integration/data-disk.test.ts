@@ -7,6 +7,8 @@ import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BUNDLE, runCli, type CliResult } from '../support/cli.js';
 import { Disks, tryRun, type LoopDisk } from '../support/loop-disk.js';
+import { dataDiskState } from '../../src/data-disk.js';
+import { createSystem } from '../../src/system/index.js';
 
 const LUN0 = 'dev/disk/azure/scsi1/lun0';
 const CONFIG = 'imds:\n  enabled: false\ndataDisk: { lun: 0 }\n';
@@ -196,6 +198,40 @@ describe('a first boot with dataDisk: { lun: 0 }', () => {
   });
 });
 
+describe("the unit's full-privilege pre-start: run --data-disk-only", () => {
+  it('mounts the disk and stops without .env or the done-stamp; the sandboxed run then resumes at env', async () => {
+    const { root, disk } = blankVm();
+    const pre = await runCli(['--root', root, 'run', '--data-disk-only']);
+    expect(pre.code, pre.stdout).toBe(0);
+    expect(pre.lines.at(-1)?.msg).toBe(
+      'first boot: steps through data-disk done; the others follow (`immich-firstboot run`)',
+    );
+    expect(mountedAt(path.join(root, 'srv/immich'))).toBe(path.join(root, `dev/${disk.name}p1`));
+    expect(Object.keys(journal(root).completed)).toEqual(['host-facts', 'data-disk']);
+    expect(existsSync(path.join(root, 'opt/immich/.env'))).toBe(false);
+    expect(existsSync(path.join(root, 'var/lib/immich-firstboot/done'))).toBe(false);
+    const again = await runCli(['--root', root, 'run', '--data-disk-only']);
+    expect(again.lines.at(-1)?.msg).toBe(
+      'steps through data-disk already done; nothing to do before the rest of the first boot',
+    );
+    const rest = await firstBoot(root);
+    expect(rest.code).toBe(0);
+    expect(rest.lines.some((l) => l.msg === 'resuming first boot at step env')).toBe(true);
+    expect(rest.lines.some((l) => l.step === 'data-disk')).toBe(false);
+    expect(read(root, 'srv/immich/.immich-firstboot/env')).toBe(read(root, 'opt/immich/.env'));
+  });
+
+  it('does nothing with dataDisk: none (not even a journal)', async () => {
+    const root = disks.root('imds:\n  enabled: false\n');
+    const pre = await runCli(['--root', root, 'run', '--data-disk-only']);
+    expect(pre.code).toBe(0);
+    expect(pre.lines.map((l) => l.msg)).toEqual([
+      'no data disk configured (dataDisk: none); nothing to do before the rest of the first boot',
+    ]);
+    expect(existsSync(path.join(root, 'var/lib/immich-firstboot/state.json'))).toBe(false);
+  });
+});
+
 describe('a disk that is not blank is never written', () => {
   it('refuses a foreign filesystem, naming it; every byte of the disk is unchanged', async () => {
     const { root, disk } = blankVm();
@@ -211,7 +247,8 @@ describe('a disk that is not blank is never written', () => {
     );
     // blkid itself writes the escape character in caret notation; no raw control character reaches a person.
     expect(error.hint).toContain('wipefs -a');
-    expect(read(root, 'var/lib/immich-firstboot/state.json')).not.toMatch(/\u001b|\\u001b/);
+    expect(read(root, 'var/lib/immich-firstboot/state.json')).not.toContain('\u001b');
+    expect(read(root, 'var/lib/immich-firstboot/state.json')).not.toContain('\\u001b');
     expect(run.stdout).not.toContain('\u001b');
     expect(disks.sha256(disk)).toBe(before);
     expect(existsSync(path.join(root, 'opt/immich/.env'))).toBe(false);
@@ -315,6 +352,45 @@ describe('a disk of ours from an earlier VM', () => {
     expect(read(root, 'opt/immich/.env')).toBe(other);
     expect(read(root, 'srv/immich/.immich-firstboot/env')).toBe(envA);
     expect(run.stdout).not.toContain(envSecret(envA));
+  });
+});
+
+describe('the state per-boot, status and doctor read', () => {
+  it('says mounted, by the UUID fstab names and the marker holds, and how full; then not mounted', async () => {
+    const { root, disk } = blankVm();
+    expect((await firstBoot(root)).code).toBe(0);
+    const uuid = blkid(disks.partition(disk)).UUID;
+    const sys = createSystem(root, {});
+    const state = await dataDiskState(sys, { dataDisk: { lun: 0 } }, { probe: true });
+    expect(state).toMatchObject({
+      configured: true,
+      mounted: { source: path.join(root, `dev/${disk.name}p1`), fstype: 'ext4' },
+      fstabUuid: uuid,
+      markerUuid: uuid,
+      mountedUuid: uuid,
+    });
+    expect(state.usedPercent).toBeGreaterThanOrEqual(0);
+    expect(state.usedPercent).toBeLessThan(100);
+    expect(state.sizeBytes).toBeGreaterThan(32 * 2 ** 20);
+    disks.unmountAll(root);
+    expect(await dataDiskState(sys, { dataDisk: { lun: 0 } })).toEqual({ configured: true, fstabUuid: uuid });
+    expect(await dataDiskState(sys, { dataDisk: 'none' })).toEqual({ configured: false });
+  });
+});
+
+describe('per-boot on a clone with a data disk', () => {
+  it("gives the clone a new secret while Postgres holds no data, and the disk's copy follows .env", async () => {
+    const { root } = blankVm();
+    expect((await firstBoot(root)).code).toBe(0);
+    const old = envSecret(read(root, 'opt/immich/.env'));
+    writeFileSync(path.join(root, 'etc/machine-id'), 'fedcba9876543210fedcba9876543210\n');
+    const run = await runCli(['--root', root, 'per-boot']);
+    expect(run.code, run.stdout).toBe(0);
+    const env = read(root, 'opt/immich/.env');
+    expect(envSecret(env)).not.toBe(old);
+    expect(read(root, 'srv/immich/.immich-firstboot/env')).toBe(env);
+    expect(modeOf(root, 'srv/immich/.immich-firstboot/env')).toBe('0600');
+    expect(run.stdout).not.toContain(envSecret(env));
   });
 });
 

@@ -96,9 +96,9 @@ describe('immich-firstboot run --skip-stack', () => {
     // The last line, all a sysadmin may read in the journal: what stopped, what was kept, what to run.
     expect(failed.lines.at(-1)).toMatchObject({
       level: 50,
-      kept: ['host-facts', 'env', 'compose-file', 'docker-logs'],
+      kept: ['host-facts', 'data-disk', 'env', 'compose-file', 'docker-logs'],
       msg:
-        'first boot stopped at tls-cert; kept: host-facts, env, compose-file, docker-logs (the Postgres secret in /opt/immich/.env never changes); ' +
+        'first boot stopped at tls-cert; kept: host-facts, data-disk, env, compose-file, docker-logs (the Postgres secret in /opt/immich/.env never changes); ' +
         'fix the cause above, then run `immich-firstboot` (or `systemctl restart immich-firstboot`): it resumes at tls-cert',
     });
     expect(existsSync(`${root}/var/lib/immich-firstboot/done`)).toBe(false);
@@ -264,8 +264,8 @@ describe('progress for systemd', () => {
     const bin = brokenBin('systemd-notify', `printf '%s\\n' "$*" >> ${log}`);
     await runCli(['--root', root, '--skip-stack'], { PATH: pathWith(bin), NOTIFY_SOCKET: '/run/systemd/notify' });
     const sent = readFileSync(log, 'utf8').trim().split('\n');
-    expect(sent[0]).toBe('STATUS=Step 1/10: learn the hostname, addresses and instance id');
-    expect(sent).toContain('STATUS=Step 10/10: operator notes in /root/immich-credentials.txt');
+    expect(sent[0]).toBe('STATUS=Step 1/11: learn the hostname, addresses and instance id');
+    expect(sent).toContain('STATUS=Step 11/11: operator notes in /root/immich-credentials.txt');
     expect(sent.at(-1)).toBe('STATUS=First boot done');
     const quiet = makeRoot();
     await runCli(['--root', quiet, '--skip-stack'], { PATH: pathWith(bin) });

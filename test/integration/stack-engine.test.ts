@@ -328,4 +328,31 @@ describe.sequential('the Immich stack on a real Docker engine (stand-in images)'
     expect(run.stdout + run.stderr).not.toContain(fresh);
     await removeProject();
   });
+
+  it("with the data disk missing, its immutable empty mount point keeps Docker from making the library and Postgres's directories on the OS disk: the stack does not start", async () => {
+    const root = engineRoot();
+    const mountPoint = `${root}/srv/immich`;
+    // What the data-disk step leaves under the mount point (chattr +i on the empty directory), the disk absent.
+    writeFile(
+      root,
+      '/opt/immich/.env',
+      `UPLOAD_LOCATION=${mountPoint}/library\nDB_DATA_LOCATION=${mountPoint}/postgres\n`,
+      0o640,
+    );
+    await sh(`mkdir -p ${mountPoint} && chattr +i ${mountPoint}`);
+    try {
+      const run = await firstBoot(root);
+      expect(run.code, run.stdout).toBe(1);
+      expect(run.lines.find((l) => l.level === 50 && l.code)).toMatchObject({
+        step: 'stack-start',
+        code: 'compose-up-failed',
+      });
+      expect(run.stdout).toMatch(/operation not permitted/i);
+      expect(readdirSync(mountPoint)).toEqual([]);
+      expect((await sh('docker ps -q --filter label=com.docker.compose.project=immich')).trim()).toBe('');
+    } finally {
+      await sh(`chattr -i ${mountPoint}`);
+      await removeProject();
+    }
+  }, 120_000);
 });

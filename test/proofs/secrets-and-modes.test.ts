@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FIXTURE_BIN, REPO, killStandins, pathWith, runCli } from '../support/cli.js';
 import { makeRoot, readFile, writeFile } from '../support/root.js';
 import { freePort } from '../support/net.js';
+import { Disks } from '../support/loop-disk.js';
 
 const standin = mkdtempSync(path.join(os.tmpdir(), 'ifb-secret-'));
 afterAll(() => killStandins(standin));
@@ -154,6 +155,55 @@ describe('the secret and the modes', () => {
       'root/immich-credentials.txt 600',
     ]);
     expect(readFile(root, '/root/immich-credentials.txt')).toContain(`/claim/${token}\n`);
+  }, 120_000);
+});
+
+describe('the copy of the secret on a data disk', () => {
+  it("is root's alone (0600 in a 0700 directory); no world-readable file holds the secret, and no disk tool's argv", async () => {
+    const disks = new Disks();
+    try {
+      const disk = disks.attach();
+      const root = disks.root('imds:\n  enabled: false\ndataDisk: { lun: 0 }\n');
+      disks.link(root, disk, 'dev/disk/azure/scsi1/lun0');
+      const shims = mkdtempSync(path.join(os.tmpdir(), 'ifb-shims-'));
+      const argvLog = path.join(shims, 'argv.log');
+      for (const program of [
+        'blkid',
+        'wipefs',
+        'sgdisk',
+        'partx',
+        'mkfs.ext4',
+        'debugfs',
+        'mount',
+        'chattr',
+        'mknod',
+      ]) {
+        writeFileSync(
+          path.join(shims, program),
+          `#!/bin/sh\nprintf '%s\\n' "${program} $*" >> ${argvLog}\nPATH=${process.env.PATH}\nexec ${program} "$@"\n`,
+        );
+        chmodSync(path.join(shims, program), 0o755);
+      }
+      const run = await runCli(['--root', root, 'run', '--skip-stack'], { PATH: `${shims}:${process.env.PATH}` });
+      expect(run.code, run.stdout).toBe(0);
+      const secret = secretOf(root);
+      const argv = readFileSync(argvLog, 'utf8');
+      expect(argv).toMatch(/^mkfs\.ext4 -q -L immich-data -U /m);
+      expect(argv).not.toContain(secret);
+      const { execFileSync } = await import('node:child_process');
+      const holding = execFileSync('grep', ['-rl', secret, root], { encoding: 'utf8' }).trim().split('\n').sort();
+      expect(holding.map((f) => `${path.relative(root, f)} ${(statSync(f).mode & 0o777).toString(8)}`)).toEqual([
+        'opt/immich/.env 640',
+        'root/immich-credentials.txt 600',
+        'srv/immich/.immich-firstboot/env 600',
+      ]);
+      const marker = statSync(path.join(root, 'srv/immich/.immich-firstboot'));
+      expect(`${(marker.mode & 0o777).toString(8)} ${marker.uid}:${marker.gid}`).toBe('700 0:0');
+      const copy = statSync(path.join(root, 'srv/immich/.immich-firstboot/env'));
+      expect(`${copy.uid}:${copy.gid}`).toBe('0:0');
+    } finally {
+      disks.release();
+    }
   }, 120_000);
 });
 

@@ -17,6 +17,7 @@ describe('the command line', () => {
       root: '/',
       config: undefined,
       skipStack: false,
+      dataDiskOnly: false,
       json: false,
       force: false,
       pull: false,
