@@ -6,20 +6,11 @@
 // run under --root too: a test mounts loop devices in a temp root.
 
 import path from 'node:path';
-import {
-  devKey,
-  disksUnder,
-  mountedOn,
-  mounts,
-  probe,
-  wholeDisk,
-  type DevNumber,
-  type MountEntry,
-} from '../block-devices.js';
+import { devKey, disksUnder, mountedOn, mounts, wholeDisk, type DevNumber } from '../block-devices.js';
 import type { Config } from '../config.js';
-import { FSTAB_OPTIONS } from '../data-disk.js';
+import { dataDiskState, FSTAB_OPTIONS } from '../data-disk.js';
 import { dataDirs } from '../immich-env.js';
-import { DISKS, PATHS, RESOURCE_DISK } from '../paths.js';
+import { PATHS, RESOURCE_DISK } from '../paths.js';
 import { readDoneStamp } from '../state.js';
 import type { System } from '../system/index.js';
 import { bad, COMPOSE, pass, skip, type Audit, type DoctorCheck, type Verdict } from './doctor-audit.js';
@@ -57,7 +48,9 @@ export const dataDiskCheck: DoctorCheck = {
       return pass(`no data disk configured (dataDisk: none): the library and Postgres are under ${PATHS.immichDir}`);
     if (!(await readDoneStamp(sys)))
       return skip('first boot has not finished: it sets the data disk up (immich-firstboot status)');
-    const mounted = mountedOn(await mounts(sys), host(sys, PATHS.dataMount));
+    // The library's one view of the disk's state (what is mounted, its UUID as blkid -p reads it).
+    const state = await dataDiskState(sys, config, { probe: true }).catch(() => dataDiskState(sys, config));
+    const mounted = state.mounted;
     const fails: string[] = [];
     const fixes: string[] = [];
     if (!mounted) {
@@ -66,7 +59,7 @@ export const dataDiskCheck: DoctorCheck = {
       );
       fixes.push(`reattach ${named(config)} (\`ls -l /dev/disk/azure/\` shows what is attached); then ${REMOUNT}`);
     }
-    const uuid = mounted ? await uuidOf(sys, mounted) : undefined;
+    const uuid = state.mountedUuid;
     const line = fstabLinesFor((await sys.fs.read(PATHS.fstab)) ?? '', PATHS.dataMount).at(-1);
     const fstabWrong: string[] = [];
     if (!line) {
@@ -113,16 +106,6 @@ export const dataDiskCheck: DoctorCheck = {
     );
   },
 };
-
-/** The UUID of the filesystem mounted there (`blkid -p` on its device); undefined when it cannot be read. */
-async function uuidOf(sys: System, mounted: MountEntry): Promise<string | undefined> {
-  if (!mounted.source.startsWith(`${DISKS.dev}/`)) return undefined;
-  try {
-    return (await probe(sys, mounted.source)).UUID;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The guard is there, is not, or cannot be told (why). */
 type Guard = 'guarded' | 'unguarded' | { unknown: string };
