@@ -514,7 +514,10 @@ function notExpected(inside: string, kind: 'file' | 'directory', st: Stats): Fir
 /** Linux's dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31 (glibc's gnu_dev_major). */
 function splitDev(dev: number): { major: number; minor: number } {
   const d = BigInt(dev);
-  return { major: Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn)), minor: Number((d & 0xffn) | ((d >> 12n) & ~0xffn)) };
+  return {
+    major: Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn)),
+    minor: Number((d & 0xffn) | ((d >> 12n) & ~0xffn)),
+  };
 }
 
 function describeStats(st: Stats): string {
