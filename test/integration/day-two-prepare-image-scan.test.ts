@@ -335,7 +335,7 @@ describe('prepare-image scan', () => {
     expect(result.code, result.stderr).toBe(0);
     const files = regularFiles(root) + 1; // and the lock, held during the scan
     expect(result.stdout).toContain(
-      `scanned /etc, /opt, /root, /home, /srv, /usr/local, /var, /tmp (not /opt/immich/library, /opt/immich/postgres, /var/lib/docker/overlay2, /var/lib/docker/image, /var/lib/containerd): read ${files} file(s)`,
+      `scanned /etc, /opt, /root, /home, /srv, /usr/local, /var, /tmp (not /opt/immich/library, /opt/immich/postgres, /srv/immich/library, /srv/immich/postgres, /var/lib/docker/overlay2, /var/lib/docker/image, /var/lib/containerd): read ${files} file(s)`,
     );
     expect(lastLine(result.stdout)).toBe(`verified: no copy of the old secret or key remains (${files} files read)`);
   });
