@@ -95,9 +95,29 @@ export function cliLatency(runs, rssRuns) {
   };
 }
 
-/** 5. `per-boot` on a done root where nothing changed (same instance, same addresses) vs `node -e 0`. */
-export function perBootLatency(runs) {
+/**
+ * Debian 12's Node 18 as test/env/node18.sh installs it (the runtime's major version), its binary run directly
+ * (not the wrapper script, which would add a shell to both sides); undefined when it is not installed.
+ */
+export function node18() {
+  const dir = path.join(process.env.IFB_CACHE ?? '/var/cache/immich-firstboot-ci', 'node18', 'root', 'usr');
+  const bin = path.join(dir, 'bin', 'node');
+  if (!existsSync(bin)) return undefined;
+  const env = { ...process.env, LD_LIBRARY_PATH: path.join(dir, 'lib', 'x86_64-linux-gnu') };
+  return timed(bin, ['-e', '0'], { env }) && { bin, env };
+}
+
+/**
+ * 5. `per-boot` on a done root where nothing changed (same instance, same addresses) vs `node -e 0`, and
+ * `status` vs `node -e 0`, with another Node (`runtime`: node18()): the pairs alternate in one loop.
+ */
+export function perBootLatency(runs, runtime) {
   const done = doneRoot();
+  const other = runtime && {
+    perBoot: () => timed(runtime.bin, [BIN, '--root', done, 'per-boot'], { env: runtime.env }).ms,
+    status: () => timed(runtime.bin, [BIN, '--root', done, 'status'], { env: runtime.env }).ms,
+    node: () => timed(runtime.bin, ['-e', '0'], { env: runtime.env }).ms,
+  };
   const perBoot = () => {
     const run = timed(node, [BIN, '--root', done, 'per-boot']);
     // Only the no-change path is measured here; a clone or an address change is real work.
@@ -108,7 +128,23 @@ export function perBootLatency(runs) {
   perBoot();
   timed(node, ['-e', '0']);
   const [ours, floor] = alternate(runs, perBoot, nodeFloor);
-  return { perBootMs: stats(ours), nodeMs: stats(floor), ratio: median(ours) / median(floor) };
+  const result = { perBootMs: stats(ours), nodeMs: stats(floor), ratio: median(ours) / median(floor) };
+  if (!other) return result;
+  Object.values(other).forEach((f) => f());
+  const [p18, n18] = alternate(runs, other.perBoot, other.node);
+  const [s18, m18] = alternate(runs, other.status, other.node);
+  return {
+    ...result,
+    node18: {
+      version: timed(runtime.bin, ['--version'], { env: runtime.env }).stdout.trim(),
+      perBootMs: stats(p18),
+      nodeMs: stats(n18),
+      ratio: median(p18) / median(n18),
+      statusMs: stats(s18),
+      statusNodeMs: stats(m18),
+      statusRatio: median(s18) / median(m18),
+    },
+  };
 }
 
 const killStandins = (dir) => {

@@ -22,6 +22,8 @@ export interface Args {
   domain: string | undefined;
   email: string | undefined;
   staging: boolean;
+  lun: string | undefined;
+  removeOld: boolean;
 }
 
 const commandList = Object.entries(COMMANDS) as Array<[Command, CommandSpec]>;
@@ -112,6 +114,8 @@ export function parseArgs(argv: readonly string[]): Args {
     domain: given.domain,
     email: given.email,
     staging: given.staging === true,
+    lun: given.lun,
+    removeOld: given['remove-old'] === true,
   };
 }
 

@@ -702,3 +702,46 @@ export async function syncEnvCopy(sys: System, config: Pick<Config, 'dataDisk'>,
   await sys.fs.write(PATHS.dataEnvCopy, envText, { mode: 0o600, rootOwned: true, dirMode: 0o700 });
   return true;
 }
+
+/**
+ * Undoes mountDataDisk, for attach-disk's revert: the disk unmounted from /srv/immich, our fstab line (and its
+ * comment) for `uuid` out with every other line kept, the guard off, and the mount point removed when the caller
+ * made it (empty). What it did, one phrase each. The disk itself and what is on it are left alone.
+ */
+export async function unmountDataDisk(
+  sys: System,
+  target: { uuid: string; removeMountPoint: boolean },
+): Promise<string[]> {
+  const { fs } = sys;
+  const done: string[] = [];
+  const mountHost = hostNode(sys, PATHS.dataMount);
+  if (mountedOn(await mounts(sys), mountHost)) {
+    await tool(sys, 'umount', [mountHost]);
+    done.push(`unmounted ${PATHS.dataMount}`);
+  }
+  const fstabText = await fs.read(PATHS.fstab);
+  if (fstabText !== undefined) {
+    const ours = (line: string): boolean => {
+      const fields = line.trim().split(/\s+/);
+      return fields[0] === `UUID=${target.uuid}` && unescapeOctal(fields[1] ?? '') === PATHS.dataMount;
+    };
+    const lines = fstabText.split('\n');
+    const kept = lines.filter((line, i) => !ours(line) && !(line === FSTAB_COMMENT && ours(lines[i + 1] ?? '')));
+    if (kept.length !== lines.length) {
+      const mode = (await fs.info(PATHS.fstab, { follow: true }))?.mode ?? 0o644;
+      await fs.write(PATHS.fstab, kept.join('\n'), { mode, rootOwned: true });
+      done.push(`${PATHS.fstab}: the line for UUID=${target.uuid} removed`);
+      if (sys.onHost && sys.hostHasSystemd()) await sys.exec('systemctl', ['daemon-reload'], { timeoutMs: 120_000 });
+    }
+  }
+  const info = await fs.info(PATHS.dataMount);
+  if (info?.isDirectory) {
+    // The guard mountDataDisk set (a no-op where chattr is missing or the flag is not set).
+    await sys.exec('chattr', ['-i', mountHost], { timeoutMs: 30_000 });
+    if (target.removeMountPoint && (await fs.list(PATHS.dataMount)).length === 0) {
+      await fs.remove(PATHS.dataMount);
+      done.push(`${PATHS.dataMount} removed (made by this run)`);
+    } else done.push(`${PATHS.dataMount} no longer immutable`);
+  }
+  return done;
+}

@@ -313,6 +313,31 @@ const CATALOG = {
       'prepare-image: `docker compose -p immich down -v` failed, or containers of project immich remain after it; no file was removed.',
     fix: 'Remove them (`docker rm -f -v NAME`), then run `immich-firstboot prepare-image` again.',
   },
+  'attach-disk-refused': {
+    meaning:
+      'attach-disk: the VM is not in a state it moves from (first boot not done, config.yaml already names a data disk, .env keeps the data somewhere else than /opt/immich/library and /opt/immich/postgres, the disk holds data), or --remove-old before the move is proven (no data disk configured, not mounted on /srv/immich, .env not pointing there, Immich not answering); nothing changed.',
+    fix: 'Do what the message names; `immich-firstboot status` and `immich-firstboot doctor` show where the VM stands.',
+  },
+  'attach-disk-too-small': {
+    meaning:
+      "attach-disk: the data disk is smaller than the library and Postgres (what they occupy, as `du` counts) times 1.3, plus 1 GiB: the room ext4 takes and a margin under doctor's 85 % warning; nothing changed.",
+    fix: 'Attach a disk at least as large as the message says (or resize this one in Azure), then run attach-disk again.',
+  },
+  'attach-disk-copy-failed': {
+    meaning:
+      'attach-disk: `cp -a --preserve=all` of the library or Postgres onto the disk failed (out of space or inodes, a read error); what was copied was removed and the VM put back on its old data, running.',
+    fix: 'Fix what cp names (a larger disk; `df -i` for inodes), then run attach-disk again.',
+  },
+  'attach-disk-copy-mismatch': {
+    meaning:
+      "attach-disk: the copy on the disk does not match its original (count of files, directories or links, their bytes, or Postgres's PG_VERSION); the VM was put back on its old data, running.",
+    fix: 'Check that nothing else writes to /opt/immich/library or /opt/immich/postgres, then run attach-disk again (the copy starts over).',
+  },
+  'attach-disk-step-failed': {
+    meaning:
+      'attach-disk: a program it runs failed (du, mount, umount, `docker compose stop`); what this run did was undone and the VM put back on its old data, running.',
+    fix: 'Fix what the message names, then run attach-disk again.',
+  },
   internal: {
     meaning: 'A fault of immich-firstboot itself (something it does not expect); the log holds the stack trace.',
     fix: 'Run again (the steps are idempotent); if it persists, report it with the output of `journalctl -u immich-firstboot`.',

@@ -1,7 +1,6 @@
 // What this host is at this boot: hostname, addresses (Azure IMDS, else local interfaces), instance id.
 
-import net from 'node:net';
-import { isHostname, nameProblem } from './config.js';
+import { isHostname, isIPv4, isIPv6, nameProblem } from './names.js';
 import type { Ground } from './context.js';
 import { queryImds, type ImdsFacts } from './imds.js';
 import { PATHS } from './paths.js';
@@ -41,7 +40,7 @@ export async function gatherHostFacts(ctx: Ground): Promise<HostFacts> {
     hostname: await hostname(sys),
     addresses,
     publicIp: kept(imds.publicIp),
-    privateIp: kept(imds.privateIp) ?? local.find((a) => net.isIPv4(a)) ?? null,
+    privateIp: kept(imds.privateIp) ?? local.find((a) => isIPv4(a)) ?? null,
     ...instance,
   };
 }
@@ -71,7 +70,7 @@ function localAddresses(sys: System): string[] {
     .filter((a) => !a.internal && !CONTAINER_IFACE.test(a.iface))
     .map((a) => a.address.split('%')[0])
     .filter((a) => !a.startsWith('169.254.') && !/^fe[89ab]/i.test(a))
-    .sort((a, b) => Number(net.isIPv6(a)) - Number(net.isIPv6(b)));
+    .sort((a, b) => Number(isIPv6(a)) - Number(isIPv6(b)));
 }
 
 function unique(values: string[]): string[] {

@@ -2,9 +2,9 @@
 // through a proxy, short timeouts, at most 5 requests a second; 410, 429, 5xx and the load balancer's
 // "not available right now" 404 are retried within one budget (Azure asks for up to 70 s).
 
-import net from 'node:net';
 import type { Config } from './config.js';
 import { errnoCode } from './errors.js';
+import { isIP } from './names.js';
 import type { System } from './system/index.js';
 
 export interface ImdsFacts {
@@ -206,7 +206,7 @@ function asObject(value: unknown, what: string): Record<string, unknown> {
 }
 
 function ip(value: unknown): string | null {
-  return typeof value === 'string' && net.isIP(value) !== 0 ? value : null;
+  return typeof value === 'string' && isIP(value) !== 0 ? value : null;
 }
 
 function unique(values: string[]): string[] {

@@ -2,8 +2,8 @@
 // one line, and when to try again. Nothing here loads certbot, Handlebars or execa until it is used, so
 // per-boot's every-boot check may ask `retryDue` for free.
 
-import net from 'node:net';
 import type { Config } from './config.js';
+import { isIP, isIPv6 } from './names.js';
 import { PATHS } from './paths.js';
 import type { HostFacts, LetsEncryptFacts } from './state.js';
 import type { System } from './system/index.js';
@@ -63,13 +63,13 @@ export function retryDue(
 
 /** This VM's addresses as the DNS check counts them: the host's (IMDS, interfaces) and every IP in extraNames. */
 export function ownAddresses(config: Config, host: HostFacts | undefined): string[] {
-  const all = [...(host?.addresses ?? []), ...config.extraNames.filter((n) => net.isIP(n) !== 0)];
+  const all = [...(host?.addresses ?? []), ...config.extraNames.filter((n) => isIP(n) !== 0)];
   return [...new Set(all.map(canonicalIp))];
 }
 
 /** One spelling per address (IPv6 compressed, lower case), so 2001:DB8::1 and 2001:db8:0::1 compare equal. */
 function canonicalIp(address: string): string {
-  return net.isIPv6(address) ? new URL(`http://[${address}]/`).hostname.slice(1, -1) : address;
+  return isIPv6(address) ? new URL(`http://[${address}]/`).hostname.slice(1, -1) : address;
 }
 
 export type DnsVerdict = { pointsHere: true; resolved: string[] } | { pointsHere: false; reason: string; hint: string };

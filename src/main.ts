@@ -11,6 +11,7 @@ import type { Config } from './config.js';
 import { asFirstbootError, EXIT, type ExitCode, type FirstbootError } from './errors.js';
 import type { LogSink } from './log.js';
 import { printable, type SecretRegistry } from './redact.js';
+import type { ConfigRecord } from './state.js';
 import type { RunnerEnv } from './runner.js';
 import { createSystem, type System } from './system/index.js';
 import { VERSION } from './version.js';
@@ -43,7 +44,12 @@ const COMMANDS: Record<Args['command'], CommandRun> = {
   run: (call) => logged(call, runCommand),
   'regenerate-cert': (call) => logged(call, regenerateCertCommand),
   'enable-https': (call) => logged(call, enableHttpsCommand),
-  'per-boot': (call) => logged(call, perBootCommand),
+  'per-boot': perBootCommand,
+  // Each step is logged as it happens; with --json the log goes to stderr and stdout gets the report alone.
+  'attach-disk': (call) =>
+    logged(call.args.json ? { ...call, io: { ...call.io, stdout: call.io.stderr } } : call, (env, args) =>
+      attachDiskCommand(env, args, call.io),
+    ),
 };
 
 export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
@@ -101,7 +107,7 @@ async function secretsOnDisk(sys: System): Promise<SecretRegistry> {
 }
 
 async function prepareImageCommand({ args, sys, io }: Call): Promise<ExitCode> {
-  const config = await configOf({ args, sys, io });
+  const { config } = await configOf({ args, sys, io });
   const { formatPrepare, prepareFailed, prepareImage } = await import('./commands/index.js');
   // Read before prepare-image removes .env: what it prints (the paths of copies it found, Docker's
   // output, an error) is redacted with it afterwards, like every other channel.
@@ -122,10 +128,10 @@ async function prepareImageCommand({ args, sys, io }: Call): Promise<ExitCode> {
 }
 
 /** config.yaml, or --config FILE: whatever keeps it from loading is a config error. */
-async function configOf({ args, sys, io }: Call): Promise<Config> {
+async function configOf({ args, sys, io }: Call): Promise<{ config: Config; record?: ConfigRecord }> {
   try {
-    const { loadConfig } = await import('./commands/index.js');
-    return await loadConfig(sys, args.config, io.env);
+    const { loadConfigRecord } = await import('./commands/index.js');
+    return await loadConfigRecord(sys, args.config, io.env);
   } catch (error) {
     throw asFirstbootError(error, 'config-invalid');
   }
@@ -134,7 +140,7 @@ async function configOf({ args, sys, io }: Call): Promise<Config> {
 /** Wires the logger and sd_notify for `run`, `regenerate-cert` and `per-boot`; their failures go to the log. */
 async function logged(call: Call, command: LoggedRun): Promise<ExitCode> {
   const { args, sys, io } = call;
-  const config = await configOf(call);
+  const { config, record } = await configOf(call);
   // Files are created with their exact modes anyway; this makes what child programs create (openssl's
   // key before we chmod it) private too. The unit sets UMask=0077 as well.
   process.umask(0o077);
@@ -147,7 +153,10 @@ async function logged(call: Call, command: LoggedRun): Promise<ExitCode> {
     secrets,
   });
   try {
-    return await command({ sys, config, log, notify: createNotifier(sys, secrets), secrets }, args);
+    return await command(
+      { sys, config, log, notify: createNotifier(sys, secrets), secrets, configRecord: record },
+      args,
+    );
   } catch (thrown) {
     const error = asFirstbootError(thrown);
     log.error(
@@ -181,9 +190,28 @@ async function enableHttpsCommand(env: RunnerEnv, args: Args): Promise<ExitCode>
   return enableHttps(env, { domain: args.domain, email: args.email, staging: args.staging, configPath: args.config });
 }
 
-async function perBootCommand(env: RunnerEnv): Promise<ExitCode> {
-  const { perBoot } = await import('./commands/index.js');
-  return perBoot(env);
+async function attachDiskCommand(env: RunnerEnv, args: Args, io: Io): Promise<ExitCode> {
+  const { attachDisk, formatAttachDisk } = await import('./commands/index.js');
+  const report = await attachDisk(env, { lun: args.lun, removeOld: args.removeOld, configPath: args.config });
+  io.stdout.write(
+    printable(env.secrets.scrub(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatAttachDisk(report))),
+  );
+  return report.ok ? EXIT.ok : EXIT.failed;
+}
+
+/**
+ * per-boot runs at every boot. Its check runs first on the config the journal recorded (while config.yaml
+ * holds the same text) and writes pino's lines itself, so an unchanged VM loads neither the YAML parser nor
+ * pino; what it leaves (work to do, a config.yaml it has no record of, an error, --config) runs as every
+ * logged command does.
+ */
+async function perBootCommand(call: Call): Promise<ExitCode> {
+  const { args, sys, io } = call;
+  const { perBoot, quickCheck } = await import('./commands/per-boot.js');
+  // An error here is reported by the full run below, which meets it again.
+  const checked = args.config === undefined ? await quickCheck(sys, io).catch(() => undefined) : undefined;
+  if (typeof checked === 'number') return checked;
+  return logged(call, (env) => perBoot(env, checked));
 }
 
 /** A failure outside the logged commands, on stderr: redacted like every other channel once the root is known. */

@@ -7,6 +7,7 @@ export type Command =
   | 'status'
   | 'regenerate-cert'
   | 'enable-https'
+  | 'attach-disk'
   | 'per-boot'
   | 'motd'
   | 'prepare-image'
@@ -38,6 +39,12 @@ export const COMMANDS: { readonly [C in Command]: CommandSpec } = {
       "Let's Encrypt for --domain with --email: checks that the domain points here, runs certbot (webroot), serves the " +
       'certificate, writes domain and letsencrypt into config.yaml (comments kept); safe to run again',
   },
+  'attach-disk': {
+    summary:
+      "move a running VM's library and Postgres onto the blank Azure data disk at --lun N (formatted, mounted " +
+      'on /srv/immich, copied with owners, modes, xattrs and hard links, verified, then .env, fstab and config.yaml ' +
+      'switched and the stack started); any failure leaves the VM on its old data, running. --remove-old afterwards',
+  },
   'per-boot': {
     summary:
       'at every later boot (immich-firstboot-perboot.service): a clone gets a new certificate and credentials (and a new ' +
@@ -62,7 +69,7 @@ export const COMMANDS: { readonly [C in Command]: CommandSpec } = {
 export interface OptionSpec {
   type: 'string' | 'boolean';
   /** A string option's value, as the usage text and the man page name it (the completion offers directories for DIR). */
-  value?: 'DIR' | 'FILE' | 'DOMAIN' | 'EMAIL';
+  value?: 'DIR' | 'FILE' | 'DOMAIN' | 'EMAIL' | 'N';
   /** The commands that take it, in the order a usage error names them; `all` for the global ones. */
   commands: 'all' | readonly Command[];
   /** For the usage text (wrapped there); the man page says more. */
@@ -92,8 +99,8 @@ export const OPTIONS = {
   },
   json: {
     type: 'boolean',
-    commands: ['status', 'doctor', 'prepare-image'],
-    summary: 'status, prepare-image: one JSON object; doctor: a JSON array of checks',
+    commands: ['status', 'doctor', 'prepare-image', 'attach-disk'],
+    summary: 'status, prepare-image, attach-disk: one JSON object; doctor: a JSON array of checks',
   },
   pull: {
     type: 'boolean',
@@ -127,6 +134,19 @@ export const OPTIONS = {
     type: 'boolean',
     commands: ['enable-https'],
     summary: "enable-https: Let's Encrypt's staging server (untrusted certificates, generous rate limits)",
+  },
+  lun: {
+    type: 'string',
+    value: 'N',
+    commands: ['attach-disk'],
+    summary: "attach-disk: the data disk's Azure LUN (0-63, as the portal and `az vm disk attach --lun` name it)",
+  },
+  'remove-old': {
+    type: 'boolean',
+    commands: ['attach-disk'],
+    summary:
+      'attach-disk: after a move, delete the old /opt/immich/library and /opt/immich/postgres (only when the disk is ' +
+      'mounted on /srv/immich, .env points there and Immich answers)',
   },
   live: {
     type: 'boolean',

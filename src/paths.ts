@@ -64,6 +64,12 @@ export const PATHS = {
   // Where a merged daemon.json is checked with `dockerd --validate`: our own directory, not /etc/docker.
   daemonJsonCheck: '/var/lib/immich-firstboot/daemon-json-check',
   nginxTest: '/var/lib/immich-firstboot/nginx-test',
+  // attach-disk mounts the new filesystem here while it copies (a tmpfs: gone at the next boot, and out of
+  // reach of any sweep of our state directory).
+  attachStaging: '/run/immich-firstboot-attach',
+  // The partition table and filesystem UUIDs attach-disk chose before formatting: a rerun after a failure or a
+  // crash knows the disk as the one it began (the marker is written only when the disk is mounted on /srv/immich).
+  attachPlan: '/var/lib/immich-firstboot/attach-disk-plan.json',
   tlsPairWork: '/etc/immich-firstboot/tls/pair',
   // Present from just before we change daemon.json until Docker has been restarted with it.
   dockerRestartPending: '/var/lib/immich-firstboot/docker-restart-pending',

@@ -15,6 +15,7 @@ import {
   readJournal,
   writeDoneStamp,
   writeJournal,
+  type ConfigRecord,
   type Journal,
   type StepError,
 } from './state.js';
@@ -24,6 +25,8 @@ import { VERSION } from './version.js';
 export interface RunnerEnv extends Ground {
   notify: Notifier;
   secrets: SecretRegistry;
+  /** config.yaml as read for `config`, for the journal (per-boot's every-boot check); absent: not recorded. */
+  configRecord?: ConfigRecord;
 }
 
 export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], options: RunOptions): Promise<ExitCode> {
@@ -87,6 +90,7 @@ export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], optio
     journal.status = 'done';
     journal.step = null;
     journal.finishedAt = sys.now().toISOString();
+    if (env.configRecord) journal.config = env.configRecord;
     await writeJournal(sys, journal, env.secrets);
     // The done-stamp comes last: it exists only once every step asked for has completed.
     await writeDoneStamp(sys, {
@@ -139,7 +143,13 @@ export async function runOutOfSequence(
   // Keep what we learned (facts, hashes, warnings); the first boot's own progress is not ours to change.
   await writeJournal(
     env.sys,
-    { ...journal, facts: shadow.facts, managed: shadow.managed, warnings: shadow.warnings },
+    {
+      ...journal,
+      facts: shadow.facts,
+      managed: shadow.managed,
+      warnings: shadow.warnings,
+      config: env.configRecord ?? journal.config,
+    },
     env.secrets,
   );
   return shadow.errors.slice(journal.errors.length);

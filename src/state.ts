@@ -1,10 +1,12 @@
 // The state journal (what completed, what failed, what we found and rendered), the done-stamp, and
 // the lock that keeps two runs from interleaving. All under /var/lib/immich-firstboot/.
 
+import type { Config } from './config.js';
 import { PATHS } from './paths.js';
 import { FirstbootError, EXIT } from './errors.js';
 import type { SecretRegistry } from './redact.js';
 import type { System } from './system/index.js';
+import { VERSION } from './version.js';
 
 export interface HostFacts {
   hostname: string;
@@ -136,6 +138,25 @@ export interface Journal {
   facts: Facts;
   /** sha256 of what we last wrote to each managed file, to tell our content from an operator's edit. */
   managed: Record<string, string>;
+  config?: ConfigRecord;
+}
+
+/**
+ * config.yaml as the last command that wrote the journal read it (its text; null: no file) and the Config
+ * this version made of it. per-boot's every-boot check takes `config` from here while the file holds the
+ * same text and this version wrote it, and so loads no YAML parser; any other text is parsed as always.
+ * Recorded only for the root's config.yaml read without IMMICH_FIRSTBOOT_IMDS_URL.
+ */
+export interface ConfigRecord {
+  version: string;
+  text: string | null;
+  config: Config;
+}
+
+/** What config.yaml holding `text` (undefined: no file) means, as the journal recorded it; else undefined. */
+export function recordedConfig(journal: Journal | undefined, text: string | undefined): Config | undefined {
+  const record = journal?.config;
+  return record?.version === VERSION && record.text === (text ?? null) ? record.config : undefined;
 }
 
 export interface DoneStamp {

@@ -1,11 +1,10 @@
 // Self-signed certificates made with openssl in a private directory and swapped in as a pair; read back
 // in-process.
 
-import { X509Certificate } from 'node:crypto';
-import net from 'node:net';
 import { FirstbootError } from './errors.js';
 import { PATHS } from './paths.js';
-import { nameProblem, type Config } from './config.js';
+import type { Config } from './config.js';
+import { isIP, isIPv6, nameProblem } from './names.js';
 import type { System } from './system/index.js';
 
 export interface CertInfo {
@@ -41,7 +40,10 @@ export async function openssl(sys: System, args: string[], what: string): Promis
  */
 export async function inspectCert(sys: System, inside: string): Promise<CertInfo> {
   const pem = await sys.fs.read(inside);
-  let cert: X509Certificate;
+  // Imported here, not at the top: node:crypto costs every start that loads this module (per-boot's
+  // every-boot check, for certNames) milliseconds, and only a look at a certificate needs it.
+  const { X509Certificate } = await import('node:crypto');
+  let cert: InstanceType<typeof X509Certificate>;
   try {
     cert = new X509Certificate(pem ?? '');
   } catch (cause) {
@@ -72,7 +74,7 @@ function sanNames(text: string | undefined): string[] {
 
 /** IPv6 SANs come in full uncompressed form (2001:DB8:0:0:0:0:0:4); compare names in one canonical form. */
 function normaliseName(name: string): string {
-  if (net.isIPv6(name)) {
+  if (isIPv6(name)) {
     const url = new URL(`http://[${name}]/`);
     return url.hostname.slice(1, -1);
   }
@@ -150,7 +152,7 @@ export async function makeSelfSigned(sys: System, config: Config, names: string[
 }
 
 function opensslConfig(config: Config, names: string[]): string {
-  const san = names.map((n) => (net.isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
+  const san = names.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
   const usage = config.tls.keyType === 'rsa' ? 'digitalSignature,keyEncipherment' : 'digitalSignature';
   return [
     '[req]',

@@ -2,20 +2,26 @@
 // notices a clone (an instance id other than the done-stamp's) and a change of the host's addresses, and
 // makes new only what belongs to one instance; a done-stamp made while Azure IMDS was down takes the vmId
 // the first time IMDS answers. When nothing changed it reads a few files and the network interfaces, and
-// writes nothing and starts no program: it runs on every boot.
+// writes nothing and starts no program: it runs on every boot. That check (perBootCheck) loads no more than it
+// needs: main.ts runs it on the config the journal recorded and with log-line.ts's logger (no YAML parser, no
+// pino), and the steps, the runner and Docker are imported only when there is something to do.
 
+import type { Ground } from '../context.js';
 import { asFirstbootError, EXIT, type ExitCode } from '../errors.js';
 import { gatherHostFacts, readMachineId } from '../host-facts.js';
 import { sameVmId } from '../imds.js';
 import { bootId, letsencryptWanted, retryDue } from '../letsencrypt.js';
+import { createLineLogger, pickFormat, type LogSink } from '../log-line.js';
 import { servedCertificates } from '../nginx.js';
 import { PATHS } from '../paths.js';
-import { runOutOfSequence, type RunnerEnv } from '../runner.js';
+import { SecretRegistry } from '../redact.js';
+import type { RunnerEnv } from '../runner.js';
 import {
   acquireLock,
   newJournal,
   readDoneStamp,
   readJournal,
+  recordedConfig,
   writeDoneStamp,
   writeJournal,
   type CloneFacts,
@@ -24,8 +30,7 @@ import {
   type Journal,
   type StepError,
 } from '../state.js';
-import { regenerateCertSteps } from '../steps/index.js';
-import { letsencrypt } from '../steps/letsencrypt.js';
+import type { System } from '../system/index.js';
 import { certNames } from '../tls.js';
 import { dataDiskMissing, missingDiskWarning, missingWarning, withDiskFinding } from './per-boot-data-disk.js';
 
@@ -43,9 +48,23 @@ interface Look {
   foreign: string[];
 }
 
-export async function perBoot(env: RunnerEnv): Promise<ExitCode> {
+/** What the every-boot check leaves to perBoot when there is work: the boot id it read (Let's Encrypt configured). */
+export interface Pending {
+  boot: string | undefined;
+  /** The configured data disk is not mounted at this boot (undefined: none configured). */
+  diskMissing: boolean | undefined;
+  /** Its warning is to be set (missing) or cleared (mounted again after a boot without it). */
+  diskNews: boolean;
+}
+
+/**
+ * The every-boot check, which takes no lock and writes nothing: 'unchanged' when there is nothing to do, the
+ * exit code when first boot has not finished or IMDS did not answer, else what perBoot needs to do the work.
+ * `journal`: the journal as the caller read it already.
+ */
+export async function perBootCheck(env: Ground, journal?: Journal): Promise<'unchanged' | ExitCode | Pending> {
   const { sys, log } = env;
-  const first = await look(env);
+  const first = await look(env, journal);
   if (first === 'not done')
     return (
       void log.info('first boot has not finished; nothing to check (immich-firstboot.service does the first boot)'),
@@ -54,27 +73,62 @@ export async function perBoot(env: RunnerEnv): Promise<ExitCode> {
   if (first === 'cannot tell') return EXIT.ok;
   // The boot id only matters when Let's Encrypt is configured: every other boot reads one file less.
   const boot = letsencryptWanted(env.config) ? await bootId(sys) : undefined;
-  const due = (journal: Journal | undefined): string | undefined =>
-    retryDue(env.config, journal?.facts.letsencrypt, sys.now(), boot);
   // A configured data disk is looked for once (one read of /proc/self/mountinfo; none without one).
   const diskMissing = await dataDiskMissing(sys, env.config);
   const diskNews = diskMissing === true || (diskMissing === false && missingWarning(first.journal) !== undefined);
-  if (!first.clone && !first.moved && !first.upgrade && !due(first.journal) && !diskNews) {
+  if (
+    !first.clone &&
+    !first.moved &&
+    !first.upgrade &&
+    !retryDue(env.config, first.journal?.facts.letsencrypt, sys.now(), boot) &&
+    !diskNews
+  ) {
     log.info(
       { instanceId: first.host.instanceId, addresses: first.host.addresses },
       'per-boot check: same instance, same addresses; nothing to do',
     );
-    return EXIT.ok;
+    return 'unchanged';
   }
+  return { boot, diskMissing, diskNews };
+}
+
+/**
+ * The every-boot check as main.ts runs it first: on the Config the journal recorded, while config.yaml holds
+ * the same text, and logging through log-line.ts. undefined when there is no such record (config.yaml
+ * changed, another version wrote the journal, IMMICH_FIRSTBOOT_IMDS_URL is set): main.ts then loads
+ * config.yaml and pino, and perBoot checks.
+ */
+export async function quickCheck(
+  sys: System,
+  io: { stdout: LogSink & { isTTY?: boolean }; env: NodeJS.ProcessEnv },
+): Promise<ExitCode | Pending | undefined> {
+  if (io.env.IMMICH_FIRSTBOOT_IMDS_URL) return undefined;
+  const [text, journal] = await Promise.all([sys.fs.read(PATHS.config), readJournal(sys)]);
+  const config = recordedConfig(journal, text);
+  if (!config) return undefined;
+  const format = pickFormat(io.env, io.stdout.isTTY === true);
+  const log = createLineLogger({ level: config.logLevel, format, sink: io.stdout, secrets: new SecretRegistry() });
+  const checked = await perBootCheck({ sys, config, log }, journal);
+  return checked === 'unchanged' ? EXIT.ok : checked;
+}
+
+/** per-boot: the check, then (`checked`: what perBootCheck found already) the work it found. */
+export async function perBoot(env: RunnerEnv, checked?: Pending): Promise<ExitCode> {
+  const { sys } = env;
+  const pending = checked ?? (await perBootCheck(env));
+  if (pending === 'unchanged') return (await recordConfig(env), EXIT.ok);
+  if (typeof pending === 'number') return pending;
+  const due = (journal: Journal | undefined): string | undefined =>
+    retryDue(env.config, journal?.facts.letsencrypt, sys.now(), pending.boot);
   // Only now take the lock (taking it writes), and look again: another run may have changed things meanwhile.
   const lock = await acquireLock(sys, 'per-boot');
   try {
     const seen = await look(env);
     if (typeof seen === 'string') return EXIT.ok;
-    if (diskNews) await recordDisk(env, seen, diskMissing === true);
+    if (pending.diskNews) await recordDisk(env, seen, pending.diskMissing === true);
     let code: ExitCode = EXIT.ok;
-    if (seen.clone && diskMissing)
-      log.warn(
+    if (seen.clone && pending.diskMissing)
+      env.log.warn(
         `this VM is a clone, but its data disk is missing: handled at a boot with the disk mounted (${PATHS.dataMount} holds Postgres's data, which decides the secret)`,
       );
     else if (seen.clone) code = await adoptClone(env, seen);
@@ -101,9 +155,38 @@ async function recordDisk(env: RunnerEnv, seen: Look, missing: boolean): Promise
   else log.info(`the data disk is mounted on ${PATHS.dataMount} again; its warning is cleared`);
 }
 
+/**
+ * Nothing to do, but the journal holds no record of config.yaml as it is now (the file was edited, or another
+ * version wrote the journal): recorded now, under the lock, so the next boots check without the YAML parser.
+ * Not while first boot is unfinished; a run holding the lock, or any failure, leaves it to the next boot.
+ */
+async function recordConfig(env: RunnerEnv): Promise<void> {
+  const { sys, log, configRecord: record } = env;
+  const current = (journal: Journal | undefined): boolean =>
+    journal?.status !== 'done' ||
+    (journal.config?.version === record?.version && journal.config?.text === record?.text);
+  if (!record || current(await readJournal(sys))) return;
+  try {
+    const lock = await acquireLock(sys, 'per-boot');
+    try {
+      const journal = await readJournal(sys);
+      if (!journal || current(journal)) return;
+      await writeJournal(sys, { ...journal, config: record }, env.secrets);
+      log.info(`per-boot: ${PATHS.config} recorded in the journal (it changed, or another version wrote the journal)`);
+    } finally {
+      await lock.release();
+    }
+  } catch (error) {
+    log.info(
+      `per-boot: ${PATHS.config} not recorded in the journal (${asFirstbootError(error).message}); the next boot tries again`,
+    );
+  }
+}
+
 /** Let's Encrypt not issued yet and due (once per boot, after the backoff and any rate limit): try again. */
 async function retryLetsEncrypt(env: RunnerEnv, why: string): Promise<ExitCode> {
   env.log.info(`${why}; trying again`);
+  const { letsencrypt, runOutOfSequence } = await import('./index.js');
   const errors = await runOutOfSequence(env, 'per-boot', [letsencrypt], { skipStack: true, newCert: false });
   const journal = (await readJournal(env.sys))!;
   if (errors.length > 0) return failed(env, journal, "getting the Let's Encrypt certificate", errors);
@@ -115,12 +198,12 @@ async function retryLetsEncrypt(env: RunnerEnv, why: string): Promise<ExitCode> 
   return EXIT.ok;
 }
 
-async function look(env: RunnerEnv): Promise<Look | 'not done' | 'cannot tell'> {
+async function look(env: Ground, known?: Journal): Promise<Look | 'not done' | 'cannot tell'> {
   const { sys, config, log } = env;
   const stamp = await readDoneStamp(sys);
   if (!stamp) return 'not done';
   const [journal, host, site] = await Promise.all([
-    readJournal(sys),
+    known ?? readJournal(sys),
     gatherHostFacts(env),
     sys.fs.read(PATHS.nginxSite),
   ]);
@@ -180,6 +263,7 @@ async function adoptClone(env: RunnerEnv, seen: Look): Promise<ExitCode> {
     ]);
   }
   // The image's claim token was known to whoever built it: this VM gets its own, and a new claim link.
+  const { regenerateCertSteps, runOutOfSequence } = await import('./index.js');
   const errors = await runOutOfSequence(env, 'per-boot', await regenerateCertSteps(sys), {
     skipStack: true,
     newCert: true,
@@ -253,6 +337,7 @@ async function followAddresses(env: RunnerEnv, seen: Look): Promise<ExitCode> {
     return EXIT.ok;
   }
   log.info(`${seen.moved}; checking the certificate, the site and ${PATHS.credentials}`);
+  const { regenerateCertSteps, runOutOfSequence } = await import('./index.js');
   const before = seen.journal?.facts.certFingerprint;
   const errors = await runOutOfSequence(env, 'per-boot', await regenerateCertSteps(sys), {
     skipStack: true,

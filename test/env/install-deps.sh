@@ -14,6 +14,7 @@ packages=(
   systemd-journal-remote                                # a real journal file with a compressed field (prepare-image scan)
   ufw                                                   # doctor's hardening audit: real ufw deletes the rule each fix names
   gdisk e2fsprogs util-linux                            # the data disk on loop devices: sgdisk, mkfs.ext4, debugfs, chattr, blkid, wipefs
+  attr                                                  # setfattr/getfattr: attach-disk's copy keeps extended attributes
 )
 
 missing=()

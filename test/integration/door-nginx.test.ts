@@ -291,6 +291,72 @@ describe('the nginx door, served by real nginx', () => {
     expect(grownMiB).toBeLessThan(32);
   }, 180_000);
 
+  it('lets one HTTP/2 upload have 8 MiB in flight: the flow-control window nginx grants its body (1 MiB caps it at 50 MiB/s over a 20 ms round trip)', async () => {
+    // A raw HTTP/2 client (Node's does not show a stream's window): POST /api/assets with a content-length
+    // of 100 MiB and no body yet, then add up the window nginx grants stream 1: its SETTINGS_INITIAL_WINDOW_SIZE
+    // plus the WINDOW_UPDATE it sends once it starts reading the body for Immich.
+    const frame = (type: number, flags: number, stream: number, payload: Buffer) => {
+      const head = Buffer.alloc(9);
+      head.writeUIntBE(payload.length, 0, 3);
+      head.writeUInt8(type, 3);
+      head.writeUInt8(flags, 4);
+      head.writeUInt32BE(stream, 5);
+      return Buffer.concat([head, payload]);
+    };
+    // HPACK (RFC 7541): :method POST and :scheme https from the static table, then literals without
+    // indexing whose names are static entries 4 (:path), 1 (:authority) and 28 (content-length).
+    const literal = (prefix: number[], value: string) => Buffer.from([...prefix, value.length, ...Buffer.from(value)]);
+    const headerBlock = Buffer.concat([
+      Buffer.from([0x83, 0x87]),
+      literal([0x04], '/api/assets'),
+      literal([0x01], 'immich.test'),
+      literal([0x0f, 0x0d], String(100 * 1024 * 1024)),
+    ]);
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port: nginx.https,
+      ca,
+      servername: 'immich.test',
+      ALPNProtocols: ['h2'],
+    });
+    const window = await new Promise<{ alpn: string | false | null; initial: number; update: number }>(
+      (resolve, reject) => {
+        let initial = 65535; // RFC 9113 6.5.2, until the server's SETTINGS says otherwise
+        let data = Buffer.alloc(0);
+        socket.on('secureConnect', () => {
+          socket.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'));
+          socket.write(frame(0x4, 0, 0, Buffer.alloc(0))); // SETTINGS, none
+          socket.write(frame(0x1, 0x4, 1, headerBlock)); // HEADERS, END_HEADERS, no END_STREAM: a body follows
+        });
+        socket.on('data', (chunk: Buffer) => {
+          data = Buffer.concat([data, chunk]);
+          while (data.length >= 9 && data.length >= 9 + data.readUIntBE(0, 3)) {
+            const [length, type, flags, stream] = [
+              data.readUIntBE(0, 3),
+              data[3],
+              data[4],
+              data.readUInt32BE(5) & 0x7fffffff,
+            ];
+            const payload = data.subarray(9, 9 + length);
+            data = data.subarray(9 + length);
+            if (type === 0x4 && !(flags & 0x1)) {
+              for (let i = 0; i + 6 <= payload.length; i += 6)
+                if (payload.readUInt16BE(i) === 0x4) initial = payload.readUInt32BE(i + 2);
+              socket.write(frame(0x4, 0x1, 0, Buffer.alloc(0))); // SETTINGS ACK
+            }
+            if (type === 0x8 && stream === 1)
+              resolve({ alpn: socket.alpnProtocol, initial, update: payload.readUInt32BE(0) & 0x7fffffff });
+            if (type === 0x1 && stream === 1) reject(new Error('nginx answered before asking for the body'));
+          }
+        });
+        socket.on('error', reject);
+        setTimeout(() => reject(new Error('no WINDOW_UPDATE for the upload within 10 s')), 10_000).unref();
+      },
+    ).finally(() => socket.destroy());
+    expect(window.alpn).toBe('h2');
+    expect(window.initial + window.update).toBe(8 * 1024 * 1024);
+  });
+
   it('offers only TLS 1.2 and 1.3, and only the intended ECDHE AEAD ciphers (sslscan)', () => {
     const out = execFileSync(
       'sslscan',

@@ -20,7 +20,11 @@ const fingerprint = (root: string) => /Fingerprint=([0-9A-F:]+)/.exec(opensslX50
 const status = async (root: string) =>
   JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout) as Record<string, unknown>;
 const stamp = (root: string) =>
-  JSON.parse(readFile(root, '/var/lib/immich-firstboot/done')) as { instanceId: string; completedAt: string };
+  JSON.parse(readFile(root, '/var/lib/immich-firstboot/done')) as {
+    instanceId: string;
+    completedAt: string;
+    version: string;
+  };
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -93,6 +97,74 @@ describe('per-boot when nothing changed', () => {
     ]);
     expect(snapshotTree(root)).toEqual(before);
   });
+});
+
+// The every-boot check runs on the Config the journal recorded while config.yaml holds the same text
+// (no YAML parser at every boot): any edit of the file must still be seen at the next boot.
+describe('per-boot after config.yaml was edited', () => {
+  const CONFIG = '/etc/immich-firstboot/config.yaml';
+  const JOURNAL = '/var/lib/immich-firstboot/state.json';
+  const recorded = (root: string) =>
+    (JSON.parse(readFile(root, JOURNAL)) as { config?: { version: string; text: string | null } }).config;
+
+  it('sees a name added to extraNames: a new certificate names it, and the journal records the new file', async () => {
+    const root = await doneRoot();
+    expect(recorded(root)?.text).toBe(readFile(root, CONFIG));
+    writeFile(root, CONFIG, `${readFile(root, CONFIG)}extraNames: [photos.example.org]\n`);
+    const run = await runCli(['--root', root, 'per-boot']);
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.lines.map((l) => l.msg)).toContain(
+      'the certificate does not name photos.example.org; checking the certificate, the site and /root/immich-credentials.txt',
+    );
+    expect(opensslX509(root, '-ext', 'subjectAltName')).toContain('DNS:photos.example.org');
+    expect(recorded(root)?.text).toBe(readFile(root, CONFIG));
+  });
+
+  it('refuses a config.yaml made invalid since first boot: exit 3 naming the file and the line, nothing written', async () => {
+    const root = await doneRoot();
+    writeFile(root, CONFIG, `${readFile(root, CONFIG)}tls:\n  days: 9999\n`);
+    const before = snapshotTree(root);
+    const run = await runCli(['--root', root, 'per-boot']);
+    expect(run.code).toBe(3);
+    expect(run.stderr).toMatch(/config\.yaml line 4: tls\.days must be a whole number from 1 to 397, not 9999/);
+    expect(snapshotTree(root)).toEqual(before);
+  });
+
+  for (const [what, edit] of [
+    [
+      'a comment added to config.yaml',
+      (root: string) => writeFile(root, CONFIG, `${readFile(root, CONFIG)}# edited\n`),
+    ],
+    [
+      'a journal another version wrote',
+      (root: string) => {
+        const journal = JSON.parse(readFile(root, JOURNAL)) as { config: { version: string } };
+        journal.config.version = '0.0.1-older';
+        writeFile(root, JOURNAL, JSON.stringify(journal), 0o600);
+      },
+    ],
+  ] as const)
+    it(`records config.yaml again after ${what} (nothing else to do), and the boots after it write nothing`, async () => {
+      const root = await doneRoot();
+      edit(root);
+      const first = await runCli(['--root', root, 'per-boot']);
+      expect(first.code, first.stdout).toBe(0);
+      expect(first.lines.map((l) => l.msg)).toEqual([
+        'per-boot check: same instance, same addresses; nothing to do',
+        'per-boot: /etc/immich-firstboot/config.yaml recorded in the journal (it changed, or another version wrote the journal)',
+      ]);
+      expect(recorded(root)).toEqual({
+        version: stamp(root).version,
+        text: readFile(root, CONFIG),
+        config: expect.any(Object),
+      });
+      expect(existsSync(path.join(root, '/var/lib/immich-firstboot/lock'))).toBe(false);
+      const before = { tree: snapshotTree(root), times: times(root) };
+      const next = await runCli(['--root', root, 'per-boot']);
+      expect(next.lines.map((l) => l.msg)).toEqual(['per-boot check: same instance, same addresses; nothing to do']);
+      expect(snapshotTree(root)).toEqual(before.tree);
+      expect(times(root)).toEqual(before.times);
+    });
 });
 
 describe("per-boot on a clone (the machine-id differs from the done-stamp's)", () => {

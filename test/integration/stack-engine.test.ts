@@ -22,6 +22,7 @@ import {
   UP,
   type SecondHost,
 } from '../support/engine.js';
+import { Disks } from '../support/loop-disk.js';
 import { makeRoot, readFile, writeFile } from '../support/root.js';
 
 let dataDir: string;
@@ -360,4 +361,33 @@ describe.sequential('the Immich stack on a real Docker engine (stand-in images)'
       await removeProject();
     }
   }, 120_000);
+
+  it('attach-disk moves a running stack onto a data disk (a loop device): the containers mount it, Postgres keeps its data', async () => {
+    const root = engineRoot({ daemonJson: ROTATED });
+    const boot = await firstBoot(root);
+    expect(boot.code, boot.stdout + boot.stderr).toBe(0);
+    writeFile(root, '/opt/immich/library/upload/photo.jpg', 'jpeg');
+    const initialisedWith = readFile(root, '/opt/immich/postgres/standin-postgres-password');
+    const disks = new Disks();
+    disks.link(root, disks.attach(1536), 'dev/disk/azure/scsi1/lun0');
+    try {
+      const run = await runCli(['--root', root, 'attach-disk', '--lun', '0'], { IMMICH_FIRSTBOOT_DATA_DIR: dataDir });
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      // .env named host paths (a tree on a real engine): the disk's are host paths too.
+      expect(readFile(root, '/opt/immich/.env')).toContain(`UPLOAD_LOCATION=${root}/srv/immich/library\n`);
+      const sources = async (c: string) =>
+        ((await inspect(c, '.Mounts')) as Array<{ Source: string; Destination: string }>).map((m) => m.Source);
+      expect(await sources('immich_server')).toContain(`${root}/srv/immich/library`);
+      expect(await sources('immich_postgres')).toEqual([`${root}/srv/immich/postgres`]);
+      // The database came up on the copy, not on a directory it had to initialise anew.
+      expect(readFile(root, '/srv/immich/postgres/standin-postgres-password')).toBe(initialisedWith);
+      expect(readFile(root, '/srv/immich/library/upload/photo.jpg')).toBe('jpeg');
+      expect(await get('http://127.0.0.1:2283/api/server/ping')).toEqual({ status: 200, body: '{"res":"pong"}' });
+    } finally {
+      await removeProject(); // the containers hold the disk: gone before it is unmounted
+      disks.unmountAll(root);
+      await sh(`chattr -i ${root}/srv/immich || true`);
+      disks.release();
+    }
+  });
 });

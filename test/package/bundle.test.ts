@@ -3,7 +3,7 @@
 // that name the real file and line — in src/ and in a dependency — under plain node, as the .deb's wrapper
 // runs it (the maps are read when a stack is printed), and under --enable-source-maps.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -69,6 +69,44 @@ describe('the build', () => {
       const ours = opened.filter((f) => path.dirname(f) === DIST).map((f) => path.basename(f));
       expect([...new Set(ours)].sort(), command).toEqual(statusFiles());
     }
+  });
+
+  // per-boot runs at every boot: on a VM where nothing changed its check runs on the config the journal
+  // recorded, so it loads neither the YAML parser (config.ts) nor pino (log.ts), no other dependency, and
+  // neither node:crypto nor node:net (stdout a file here: on a pipe or a socket, Node's own process.stdout
+  // loads node:net).
+  it("loads no dependency, no config.ts or log.ts, no node:crypto or node:net for per-boot's check when nothing changed", async () => {
+    expectStrace();
+    const root = makeRoot();
+    expect((await runCli(['--root', root, 'run', '--skip-stack'])).code).toBe(0);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ifb-strace-'));
+    const [trace, preload, modules, out] = ['openat.log', 'modules.cjs', 'modules.json', 'stdout'].map((f) =>
+      path.join(dir, f),
+    );
+    writeFileSync(
+      preload,
+      `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(modules)}, JSON.stringify(process.moduleLoadList)));`,
+    );
+    const args = ['-f', '-qq', '-e', 'trace=openat', '-o', trace, process.execPath, '-r', preload, BUNDLE];
+    const stdout = openSync(out, 'w');
+    const run = spawnSync('strace', [...args, '--root', root, 'per-boot'], { stdio: ['ignore', stdout, stdout] });
+    closeSync(stdout);
+    expect(run.status, readFileSync(out, 'utf8')).toBe(0);
+    expect(readFileSync(out, 'utf8')).toContain('per-boot check: same instance, same addresses; nothing to do');
+    const opened = [...readFileSync(trace, 'utf8').matchAll(/openat\(AT_FDCWD, "([^"]+)"/g)].map(([, file]) => file);
+    const ours = [...new Set(opened.filter((f) => path.dirname(f) === DIST).map((f) => path.basename(f)))];
+    // The entry's files and the check's, which the entry imports when per-boot is chosen.
+    expect(ours.length).toBeLessThanOrEqual(statusFiles().length + 2);
+    for (const name of ours) {
+      const { sources } = JSON.parse(readFileSync(path.join(DIST, `${name}.map`), 'utf8')) as { sources: string[] };
+      expect(
+        sources.filter((s) => s.includes('node_modules/') || /src\/(config|log)\.ts$/.test(s)),
+        name,
+      ).toEqual([]);
+    }
+    const builtins = JSON.parse(readFileSync(modules, 'utf8')) as string[];
+    for (const name of ['crypto', 'net', 'zlib', 'worker_threads'])
+      expect(builtins).not.toContain(`NativeModule ${name}`);
   });
 
   for (const [how, env] of [

@@ -25,6 +25,8 @@ describe('the command line', () => {
       live: false,
       domain: undefined,
       email: undefined,
+      lun: undefined,
+      removeOld: false,
       staging: false,
     });
   });
@@ -80,7 +82,7 @@ describe('the command line', () => {
     [['--root', '--json'], '--root needs a value'],
     [['status', '--json=yes'], '--json takes no value'],
     [['status', '--skip-stack'], '--skip-stack goes with run'],
-    [['run', '--json'], '--json goes with status, doctor or prepare-image'],
+    [['run', '--json'], '--json goes with status, doctor, prepare-image or attach-disk'],
     [['status', '--live'], '--live goes with doctor'],
     [['doctor', '--force'], '--force goes with prepare-image'],
     [['run', '--pull'], '--pull goes with prepare-image'],

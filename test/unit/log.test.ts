@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, pickFormat, SecretRegistry } from '../../src/log.js';
+import { createLineLogger } from '../../src/log-line.js';
+import { createLogger, pickFormat, SecretRegistry, type Logger } from '../../src/log.js';
 
 function capture(format: 'json' | 'journal' | 'pretty') {
   const lines: string[] = [];
@@ -65,4 +66,35 @@ describe('logging', () => {
     expect(pickFormat({}, true)).toBe('pretty');
     expect(pickFormat({}, false)).toBe('json');
   });
+});
+
+// per-boot's every-boot check logs through createLineLogger (no pino at every boot): journald, a
+// terminal and a test see the same lines from it as from pino.
+describe('the line logger', () => {
+  const thrown = new TypeError('boom');
+  const calls = (log: Logger): void => {
+    log.info({ instanceId: 'unknown', addresses: ['192.0.2.2', 'fd00::2'] }, 'nothing to do');
+    log.warn({ address: 'fe80::1%eth0', from: 'Azure IMDS' }, 'ignoring the address');
+    log.info('a message alone');
+    log.debug({ hidden: true }, 'below the level');
+    log.child({ step: 'tls-cert' }).error({ code: 'x', hint: 'do y' }, 'failed: S3cretS3cretS3cretS3cretS3cret12');
+    log.info({ password: 'anything', nested: { password: 'x', DB_PASSWORD: 'y', kept: 1 }, secret: 's' }, 'fields');
+    log.error({ code: 'internal', err: thrown }, 'with an error');
+    log.info({ text: 'quote " backslash \\ newline \n escape \u001b[31m' }, 'odd "characters"\n');
+  };
+
+  for (const format of ['json', 'journal', 'pretty'] as const)
+    it(`writes the lines pino writes (${format})`, () => {
+      const made = (create: typeof createLogger | typeof createLineLogger): string[] => {
+        const lines: string[] = [];
+        const secrets = new SecretRegistry();
+        secrets.add('S3cretS3cretS3cretS3cretS3cret12');
+        calls(create({ level: 'info', format, sink: { write: (l) => lines.push(l) }, secrets }));
+        // The clock is the one difference: the time each line was made.
+        return lines.map((l) => l.replace(/"time":"[^"]+"/, '"time":"T"').replace(/^\d\d:\d\d:\d\d /, 'T '));
+      };
+      const ours = made(createLineLogger);
+      expect(ours).toHaveLength(7);
+      expect(ours).toEqual(made(createLogger));
+    });
 });
