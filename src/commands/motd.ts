@@ -1,7 +1,8 @@
 // `immich-firstboot motd`: the login banner. Reads only local files (journal, stamp, lock) — no network,
 // so a login never waits on IMDS, Docker or Immich.
 
-import { cloneLine, DATA_DISK_MISSING, letsencryptLine, type StatusReport } from './status.js';
+import { DATA_DISK_MISSING } from '../state.js';
+import { cloneLine, letsencryptLine, type StatusReport } from './status.js';
 
 export function formatMotd(report: StatusReport): string {
   const le = report.letsencrypt.urls;

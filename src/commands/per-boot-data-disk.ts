@@ -4,12 +4,10 @@
 // its guard (immutable) keeps Docker from making the library and Postgres there, and per-boot puts
 // nothing there either (a clone's secret waits for the disk, where Postgres's data is).
 
-import { mountedOn, mounts } from '../block-devices.js';
 import type { Config } from '../config.js';
-import { PATHS } from '../paths.js';
-import type { Journal, StepWarning } from '../state.js';
+import { DISKS, PATHS } from '../paths.js';
+import { DATA_DISK_MISSING, type Journal, type StepWarning } from '../state.js';
 import type { System } from '../system/index.js';
-import { DATA_DISK_MISSING } from './status.js';
 
 /**
  * Whether the configured data disk is missing at this boot; undefined when none is configured (dataDisk:
@@ -17,7 +15,11 @@ import { DATA_DISK_MISSING } from './status.js';
  */
 export async function dataDiskMissing(sys: System, config: Pick<Config, 'dataDisk'>): Promise<boolean | undefined> {
   if (config.dataDisk === 'none') return undefined;
-  return mountedOn(await mounts(sys), sys.fs.path(PATHS.dataMount)) === undefined;
+  // mountinfo's 5th field is the mount point (a space written \040): read here, not through block-devices.ts,
+  // so the every-boot check loads no chunk more than it must.
+  const target = sys.fs.path(PATHS.dataMount).replace(/ /g, '\\040');
+  const text = (await sys.kernel.read(DISKS.mountinfo)) ?? '';
+  return !text.split('\n').some((line) => line.split(' ')[4] === target);
 }
 
 /** The journal's warning about a missing data disk, if an earlier boot left one. */

@@ -20,9 +20,6 @@ import type { System } from '../system/index.js';
 
 export type Status = 'not started' | 'running' | 'done' | 'error';
 
-/** The journal warning per-boot leaves while the configured data disk is not mounted (the MOTD shows it). */
-export const DATA_DISK_MISSING = 'per-boot-data-disk';
-
 export interface StatusReport {
   status: Status;
   /** The step running, the one that failed, or where an interrupted run will resume. */
