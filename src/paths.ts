@@ -105,6 +105,18 @@ export const DISKS = {
 } as const;
 
 /**
+ * The resource disk, which Azure wipes when the VM is deallocated: doctor fails if the library or Postgres
+ * lives on it. Its links (azure-vm-utils' and WALinuxAgent's, cloud-init's) inside the root; where it is
+ * mounted (Ubuntu's cloud-init: /mnt; WALinuxAgent: /mnt/resource), told by the warning file the agent
+ * writes at its root.
+ */
+export const RESOURCE_DISK = {
+  links: ['/dev/disk/azure/resource', '/dev/disk/cloud/azure_resource'],
+  mountPoints: ['/mnt', '/mnt/resource'],
+  warningFile: 'DATALOSS_WARNING_README.txt',
+} as const;
+
+/**
  * What doctor reads to audit the seed image's host hardening (ufw, fail2ban, AppArmor, unattended-upgrades,
  * auditd). A program counts as installed when one of its binaries is there (merged /usr or not).
  */

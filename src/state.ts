@@ -123,6 +123,9 @@ export interface StepWarning extends JournalEntry {
   hint?: string;
 }
 
+/** The step of the warning per-boot leaves while the configured data disk is not mounted (the MOTD shows it). */
+export const DATA_DISK_MISSING = 'per-boot-data-disk';
+
 export interface Journal {
   version: 1;
   status: 'running' | 'error' | 'done';

@@ -37,6 +37,7 @@ import {
   nginxConfigCheck,
 } from './doctor-tree.js';
 import { unattendedUpgradesCheck } from './doctor-apt.js';
+import { dataDiskCheck, dataOnResourceDiskCheck, dataSpaceCheck } from './doctor-data-disk.js';
 import { fail2banCheck } from './doctor-fail2ban.js';
 import { apparmorCheck, auditdCheck } from './doctor-services.js';
 import { ufwCheck } from './doctor-ufw.js';
@@ -58,6 +59,9 @@ export const DOCTOR: readonly DoctorCheck[] = [
   certExpiryCheck,
   certNamesCheck,
   nginxConfigCheck,
+  dataDiskCheck,
+  dataSpaceCheck,
+  dataOnResourceDiskCheck,
   loopbackCheck,
   nginxOnlyCheck,
   containersHealthyCheck,

@@ -1,6 +1,7 @@
 // `immich-firstboot motd`: the login banner. Reads only local files (journal, stamp, lock) — no network,
 // so a login never waits on IMDS, Docker or Immich.
 
+import { DATA_DISK_MISSING } from '../state.js';
 import { cloneLine, letsencryptLine, type StatusReport } from './status.js';
 
 export function formatMotd(report: StatusReport): string {
@@ -29,5 +30,7 @@ export function formatMotd(report: StatusReport): string {
       `Addresses changed (${report.addressChange.to.join(', ')}); the certificate nginx serves is ${report.addressChange.certificate}`,
     );
   }
+  const disk = report.warnings.find((w) => w.step === DATA_DISK_MISSING);
+  if (disk) lines.push(`WARNING: ${disk.message}`, ...(disk.hint ? [`  what to do: ${disk.hint}`] : []));
   return `${lines.join('\n')}\n`;
 }

@@ -32,6 +32,7 @@ import {
 } from '../state.js';
 import type { System } from '../system/index.js';
 import { certNames } from '../tls.js';
+import { dataDiskMissing, missingDiskWarning, missingWarning, withDiskFinding } from './per-boot-data-disk.js';
 
 /** What this boot finds, compared with what the done-stamp and the journal recorded. */
 interface Look {
@@ -50,6 +51,10 @@ interface Look {
 /** What the every-boot check leaves to perBoot when there is work: the boot id it read (Let's Encrypt configured). */
 export interface Pending {
   boot: string | undefined;
+  /** The configured data disk is not mounted at this boot (undefined: none configured). */
+  diskMissing: boolean | undefined;
+  /** Its warning is to be set (missing) or cleared (mounted again after a boot without it). */
+  diskNews: boolean;
 }
 
 /**
@@ -68,11 +73,15 @@ export async function perBootCheck(env: Ground, journal?: Journal): Promise<'unc
   if (first === 'cannot tell') return EXIT.ok;
   // The boot id only matters when Let's Encrypt is configured: every other boot reads one file less.
   const boot = letsencryptWanted(env.config) ? await bootId(sys) : undefined;
+  // A configured data disk is looked for once (one read of /proc/self/mountinfo; none without one).
+  const diskMissing = await dataDiskMissing(sys, env.config);
+  const diskNews = diskMissing === true || (diskMissing === false && missingWarning(first.journal) !== undefined);
   if (
     !first.clone &&
     !first.moved &&
     !first.upgrade &&
-    !retryDue(env.config, first.journal?.facts.letsencrypt, sys.now(), boot)
+    !retryDue(env.config, first.journal?.facts.letsencrypt, sys.now(), boot) &&
+    !diskNews
   ) {
     log.info(
       { instanceId: first.host.instanceId, addresses: first.host.addresses },
@@ -80,7 +89,7 @@ export async function perBootCheck(env: Ground, journal?: Journal): Promise<'unc
     );
     return 'unchanged';
   }
-  return { boot };
+  return { boot, diskMissing, diskNews };
 }
 
 /**
@@ -116,8 +125,13 @@ export async function perBoot(env: RunnerEnv, checked?: Pending): Promise<ExitCo
   try {
     const seen = await look(env);
     if (typeof seen === 'string') return EXIT.ok;
+    if (pending.diskNews) await recordDisk(env, seen, pending.diskMissing === true);
     let code: ExitCode = EXIT.ok;
-    if (seen.clone) code = await adoptClone(env, seen);
+    if (seen.clone && pending.diskMissing)
+      env.log.warn(
+        `this VM is a clone, but its data disk is missing: handled at a boot with the disk mounted (${PATHS.dataMount} holds Postgres's data, which decides the secret)`,
+      );
+    else if (seen.clone) code = await adoptClone(env, seen);
     else {
       if (seen.upgrade) await adoptVmId(env, seen);
       if (seen.moved) code = await followAddresses(env, seen);
@@ -128,6 +142,17 @@ export async function perBoot(env: RunnerEnv, checked?: Pending): Promise<ExitCo
   } finally {
     await lock.release();
   }
+}
+
+/** The data disk missing at this boot (a warning for status and the MOTD), or back after a boot without it. */
+async function recordDisk(env: RunnerEnv, seen: Look, missing: boolean): Promise<void> {
+  const { sys, log } = env;
+  const journal = seen.journal ?? newJournal('per-boot', sys.now());
+  const warning = missing ? missingDiskWarning(env.config, sys.now().toISOString()) : undefined;
+  seen.journal = withDiskFinding(journal, warning);
+  await writeJournal(sys, seen.journal, env.secrets);
+  if (warning) log.warn({ hint: warning.hint }, warning.message);
+  else log.info(`the data disk is mounted on ${PATHS.dataMount} again; its warning is cleared`);
 }
 
 /**

@@ -182,6 +182,21 @@ export class RootedFs {
     }
   }
 
+  /**
+   * The device number of the filesystem holding `inside` (its st_dev, links followed, under --root only
+   * inside the root): which disk the data is on, whatever bind mounts or links lead there; undefined when
+   * nothing is there.
+   */
+  async filesystemOf(inside: string): Promise<{ major: number; minor: number } | undefined> {
+    try {
+      const real = this.onHost ? this.path(inside) : await this.resolveInside(inside);
+      return splitDev((await fsp.stat(real)).dev);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
+      throw this.ioError('inspect', inside, error);
+    }
+  }
+
   async exists(inside: string): Promise<boolean> {
     return (await this.info(inside)) !== undefined;
   }
@@ -494,6 +509,15 @@ function notExpected(inside: string, kind: 'file' | 'directory', st: Stats): Fir
       hint: `move ${inside} aside (it must be ${kind === 'file' ? 'a regular file' : 'a directory'}), then run \`immich-firstboot\` again`,
     },
   );
+}
+
+/** Linux's dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31 (glibc's gnu_dev_major). */
+function splitDev(dev: number): { major: number; minor: number } {
+  const d = BigInt(dev);
+  return {
+    major: Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn)),
+    minor: Number((d & 0xffn) | ((d >> 12n) & ~0xffn)),
+  };
 }
 
 function describeStats(st: Stats): string {

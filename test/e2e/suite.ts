@@ -7,7 +7,8 @@
 // (per-boot: new certificate, the secret kept), and a fourth with a new address renews the certificate.
 // A copy of the same image, made before any boot, is deployed a second time with a domain and an e-mail
 // in its custom data: its first boot ends serving a certificate from pebble (test/e2e/pebble.ts), the
-// ACME test CA running inside that machine.
+// ACME test CA running inside that machine. A third copy is deployed with a data disk at LUN 0 (a loop
+// device passed in): test/e2e/data-disk.ts.
 // test/e2e/<release>.test.ts each run this suite for one release.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../support/cli.js';
 import { FIRST_BOOT } from '../../src/steps/index.js';
+import { dataDiskDeployment } from './data-disk.js';
 import { dockerAcross, prepareImageInChroot } from './docker-restart.js';
 import { Machine } from './machine.js';
 import { LE, leUserData, writePebbleScaffolding } from './pebble.js';
@@ -77,6 +79,8 @@ export function bootSuite(release: Release, expected: Expected): void {
   const machine = new Machine(path.join(WORK, `machine-${release}-${process.pid}`));
   /** The same image, deployed with a domain and an e-mail: Let's Encrypt (pebble) at first boot. */
   const leMachine = new Machine(path.join(WORK, `machine-${release}-le-${process.pid}`));
+  /** The same image, deployed with a data disk at LUN 0 (test/e2e/data-disk.ts). */
+  const disk = dataDiskDeployment(release, WORK);
   const DEB_DIR = path.join(WORK, `deb-${release}-${process.pid}`);
   const hostname = `immich-${release}`;
   let deb = '';
@@ -195,7 +199,8 @@ export function bootSuite(release: Release, expected: Expected): void {
   afterAll(() => {
     // Even after a failure: stop the machine (and its Docker), then remove it.
     console.log(`e2e ${release} timings: ${timings.join(', ')}`);
-    const failed = [machine, leMachine]
+    disk.release();
+    const failed = [machine, leMachine, disk.machine]
       .map((m) => ({ m, run: m.raw(path.join(REPO, 'test/env/nspawn-machine.sh'), ['cleanup', m.dir], {}) }))
       .filter(({ run }) => run.code !== 0);
     rmSync(DEB_DIR, { recursive: true, force: true });
@@ -267,6 +272,7 @@ export function bootSuite(release: Release, expected: Expected): void {
       // A second deployment of this very image, never booted: the Let's Encrypt one (last describe below).
       const copy = spawnSync('cp', ['-a', '--reflink=auto', machine.dir, leMachine.dir], { encoding: 'utf8' });
       if (copy.status !== 0) throw new Error(`copying the image failed: ${copy.stderr}`);
+      disk.copyFrom(machine);
       mark('image copied');
     }, 120_000);
 
@@ -901,4 +907,6 @@ export function bootSuite(release: Release, expected: Expected): void {
       );
     }, 120_000);
   });
+
+  disk.describe({ others: [machine, leMachine], prepare: dropDigests, writeSeed });
 }

@@ -34,7 +34,8 @@ usage() {
 usage: nspawn-machine.sh build                  build the cached tree (other commands do it on demand)
        nspawn-machine.sh prepare DIR [HOSTNAME] fresh writable copy of the tree at DIR (env IFB_MACHINE_ID, see below)
        nspawn-machine.sh chroot DIR CMD...      run CMD in DIR without booting (no network)
-       nspawn-machine.sh boot DIR               boot DIR in the background; wait until running/degraded
+       nspawn-machine.sh boot DIR [OPTION...]   boot DIR in the background; wait until running/degraded
+                                                (OPTIONs go to systemd-nspawn: a --bind= of a device node)
        nspawn-machine.sh exec DIR CMD...        run CMD inside the booted machine (stdin/exit status pass through)
        nspawn-machine.sh load-images DIR TAR    `docker load` a `docker save` tarball (or - for stdin) inside
        nspawn-machine.sh poweroff DIR           clean shutdown, then kill if it hangs
@@ -162,7 +163,7 @@ boot)
   # --private-network: Docker's bridge and iptables rules stay inside; only lo + docker0 exist in there.
   # --system-call-filter: dockerd/runc need keyctl and bpf (cgroup-v2 device control), nspawn blocks them by default.
   SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 setsid systemd-nspawn -q -D "$dir" -b --register=no --keep-unit \
-    --private-network --system-call-filter='@keyring bpf' --console=read-only </dev/null >"$log" 2>&1 &
+    --private-network --system-call-filter='@keyring bpf' --console=read-only "$@" </dev/null >"$log" 2>&1 &
   echo $! >"$pidfile"
   state='' deadline=$((SECONDS + ${IFB_BOOT_TIMEOUT:-90}))
   while ((SECONDS < deadline)); do
