@@ -175,7 +175,7 @@ async function logged(call: Call, command: LoggedRun): Promise<ExitCode> {
 async function runEntry(call: Call): Promise<ExitCode> {
   const { args, sys, io } = call;
   if (args.dataDiskOnly && args.config === undefined) {
-    const { quickDataDiskOnly } = await import('./commands/data-disk-only.js');
+    const { quickDataDiskOnly } = await import('./commands/per-boot.js');
     const quick = await quickDataDiskOnly(sys, io);
     if (quick !== undefined) return quick;
   }
@@ -183,9 +183,9 @@ async function runEntry(call: Call): Promise<ExitCode> {
 }
 
 async function runCommand(env: RunnerEnv, args: Args): Promise<ExitCode> {
-  const { FIRST_BOOT, NO_DATA_DISK, runFirstBoot } = await import('./commands/index.js');
+  const { FIRST_BOOT, runFirstBoot } = await import('./commands/index.js');
   if (args.dataDiskOnly && env.config.dataDisk === 'none') {
-    env.log.info(NO_DATA_DISK);
+    env.log.info((await import('./commands/per-boot.js')).NO_DATA_DISK);
     return EXIT.ok;
   }
   return runFirstBoot(env, FIRST_BOOT, {

@@ -14,5 +14,4 @@ export { letsencrypt } from '../steps/letsencrypt.js';
 export { doctor, doctorExitCode, formatDoctor } from './doctor.js';
 export { enableHttps } from './enable-https.js';
 export { attachDisk, formatAttachDisk } from './attach-disk.js';
-export { NO_DATA_DISK } from './data-disk-only.js';
 export { formatPrepare, prepareFailed, prepareImage } from './prepare-image.js';
