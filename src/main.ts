@@ -41,7 +41,7 @@ const COMMANDS: Record<Args['command'], CommandRun> = {
   motd: motdCommand,
   doctor: doctorCommand,
   'prepare-image': prepareImageCommand,
-  run: (call) => logged(call, runCommand),
+  run: runEntry,
   'regenerate-cert': (call) => logged(call, regenerateCertCommand),
   'enable-https': (call) => logged(call, enableHttpsCommand),
   'per-boot': perBootCommand,
@@ -167,10 +167,25 @@ async function logged(call: Call, command: LoggedRun): Promise<ExitCode> {
   }
 }
 
+/**
+ * `run --data-disk-only` runs at every first boot before the sandboxed run: on config.yaml's text alone it
+ * knows whether a data disk can be configured at all, and when none can it logs that with log-line.ts's
+ * logger, loading neither the YAML parser nor pino (commands/data-disk-only.ts).
+ */
+async function runEntry(call: Call): Promise<ExitCode> {
+  const { args, sys, io } = call;
+  if (args.dataDiskOnly && args.config === undefined) {
+    const { quickDataDiskOnly } = await import('./commands/per-boot.js');
+    const quick = await quickDataDiskOnly(sys, io);
+    if (quick !== undefined) return quick;
+  }
+  return logged(call, runCommand);
+}
+
 async function runCommand(env: RunnerEnv, args: Args): Promise<ExitCode> {
   const { FIRST_BOOT, runFirstBoot } = await import('./commands/index.js');
   if (args.dataDiskOnly && env.config.dataDisk === 'none') {
-    env.log.info('no data disk configured (dataDisk: none); nothing to do before the rest of the first boot');
+    env.log.info((await import('./commands/per-boot.js')).NO_DATA_DISK);
     return EXIT.ok;
   }
   return runFirstBoot(env, FIRST_BOOT, {

@@ -10,26 +10,17 @@ export const SERVER_SERVICE = 'immich-server';
 
 /** `docker compose` (the v2 plugin) if it answers, else `docker-compose`, unless config names one. */
 export async function composeCommand(ctx: Pick<Ground, 'sys' | 'config'>): Promise<string[]> {
-  const found = await findCompose(ctx, true);
+  const found = await findCompose(ctx);
   if (found.command) return found.command;
   throw composeMissing(found.tried);
 }
 
-/**
- * The compose command, each candidate asked its `version` in turn; with `probeLast` false, the last
- * candidate of `auto` (docker-compose) is returned unasked, for a caller that runs it at once and
- * reports it missing if it is not installed: Debian 12's docker-compose 1.29 is Python and takes 0.4 to
- * 1 s just to say its version, on the first boot's way to `up -d`.
- */
-async function findCompose(
-  ctx: Pick<Ground, 'sys' | 'config'>,
-  probeLast: boolean,
-): Promise<{ command?: string[]; tried: string[] }> {
+/** The compose command, each candidate asked its `version` in turn (`up -d` asks none: composeUp). */
+async function findCompose(ctx: Pick<Ground, 'sys' | 'config'>): Promise<{ command?: string[]; tried: string[] }> {
   const configured = ctx.config.compose.command;
   const candidates = configured === 'auto' ? [['docker', 'compose'], ['docker-compose']] : [configured];
   const tried: string[] = [];
-  for (const [i, candidate] of candidates.entries()) {
-    if (!probeLast && configured === 'auto' && i === candidates.length - 1) return { command: candidate, tried };
+  for (const candidate of candidates) {
     const [file, ...args] = candidate as [string, ...string[]];
     const result = await ctx.sys.exec(file, [...args, 'version'], { timeoutMs: 30_000 });
     if (result.exitCode === 0) return { command: candidate, tried };
@@ -55,35 +46,66 @@ export function composeArgs(ctx: Pick<Ground, 'sys'>, ...args: string[]): string
 /**
  * `up -d` with bounded retries; returns the compose command that did it. `recreate`: every container is
  * made anew from the compose file and `.env` (`--force-recreate`), even one whose configuration compose
- * thinks unchanged.
+ * thinks unchanged. With `auto`, `docker compose ... up -d` runs at once, unasked (each `version` asked is
+ * time on the first boot's way to `up -d`); `docker-compose` only when docker says it has no compose plugin.
  */
 export async function composeUp(ctx: Ground, { attempts = 3, recreate = false } = {}): Promise<string[]> {
-  const found = await findCompose(ctx, false);
-  if (!found.command) throw composeMissing(found.tried);
-  const [file, ...base] = found.command as [string, ...string[]];
+  const configured = ctx.config.compose.command;
+  const candidates = configured === 'auto' ? [['docker', 'compose'], ['docker-compose']] : [configured];
   const cwd = ctx.sys.fs.path(PATHS.immichDir);
   const up = recreate ? ['up', '-d', '--force-recreate'] : ['up', '-d'];
+  const tried: string[] = [];
+  let [command] = candidates.splice(0, 1) as [string[]];
   let last = '';
   for (let attempt = 1; attempt <= attempts; attempt++) {
+    const [file, ...base] = command as [string, ...string[]];
     const result = await ctx.sys.exec(file, [...base, ...composeArgs(ctx, ...up)], {
       cwd,
       timeoutMs: 15 * 60_000,
     });
-    if (result.exitCode === 0) return [file, ...base];
-    // The unasked fallback (see findCompose) is not installed either.
-    if (result.notFound) throw composeMissing([...found.tried, `\`${[file, ...base].join(' ')}\` (not installed)`]);
+    if (result.exitCode === 0) return command;
+    const missing = result.notFound || (configured === 'auto' && (await pluginMissing(ctx, command, result)));
+    if (missing) {
+      tried.push(`\`${command.join(' ')}\` (${result.notFound ? 'not installed' : `exit ${result.exitCode}`})`);
+      const next = candidates.shift();
+      if (!next) throw composeMissing(tried);
+      command = next;
+      attempt--; // not an attempt at `up -d`: that compose is not there
+      continue;
+    }
     last = tail(result.stderr || result.stdout, 15);
     ctx.log.warn({ attempt, attempts, exitCode: result.exitCode, output: last }, 'docker compose up failed');
     if (attempt < attempts) await ctx.sys.sleep(5000 * attempt);
   }
   throw new FirstbootError(
     'compose-up-failed',
-    `\`${[file, ...base].join(' ')} ... ${up.join(' ')}\` failed ${attempts} times: ${last.split('\n').pop() ?? ''}`,
+    `\`${command.join(' ')} ... ${up.join(' ')}\` failed ${attempts} times: ${last.split('\n').pop() ?? ''}`,
     {
       hint: `see the full output with \`cd ${PATHS.immichDir} && docker compose -p ${PROJECT} ${up.join(' ')}\`; fix the cause (disk, images, Docker), then run \`immich-firstboot\` again`,
       detail: { output: last },
     },
   );
+}
+
+/**
+ * docker without the compose plugin: `docker compose -p ...` fails in the CLI's own argument parsing
+ * ("unknown shorthand flag: 'p' in -p", exit 125), older and newer CLIs say "'compose' is not a docker
+ * command" or "unknown command: docker compose". Any other failure asks `docker compose version`, once,
+ * and only on this failure path: a wording we do not know must not hide docker-compose.
+ */
+async function pluginMissing(
+  ctx: Pick<Ground, 'sys'>,
+  command: readonly string[],
+  result: { stdout: string; stderr: string },
+): Promise<boolean> {
+  if (command.length !== 2 || command[0] !== 'docker' || command[1] !== 'compose') return false;
+  const output = `${result.stderr}\n${result.stdout}`;
+  if (
+    /'compose' is not a docker command|unknown command: docker compose|unknown shorthand flag: 'p' in -p/.test(output)
+  )
+    return true;
+  const version = await ctx.sys.exec('docker', ['compose', 'version'], { timeoutMs: 30_000 });
+  return version.exitCode !== 0;
 }
 
 // Immich's answers on loopback, each bounded as a whole (connect, headers, body) and in size: a server

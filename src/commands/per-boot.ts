@@ -367,3 +367,6 @@ async function failed(env: RunnerEnv, journal: Journal, what: string, errors: St
   env.log.error({ code: last.code, hint }, message);
   return EXIT.failed;
 }
+
+// run --data-disk-only's quick answer shares this chunk (log-line.ts, redact.ts): per-boot loads no extra file.
+export { NO_DATA_DISK, quickDataDiskOnly } from './data-disk-only.js';

@@ -230,6 +230,28 @@ describe("the unit's full-privilege pre-start: run --data-disk-only", () => {
     ]);
     expect(existsSync(path.join(root, 'var/lib/immich-firstboot/state.json'))).toBe(false);
   });
+
+  // Without a data disk it answers from config.yaml's text, without the YAML parser (test/package/bundle.test.ts
+  // watches what it loads); a config that configures one, however YAML spells it, still runs the step.
+  it.each([
+    ['block', 'dataDisk:\n  lun: 0\n'],
+    ['auto', 'dataDisk: auto\n'],
+    ['a quoted key and flow', '"dataDisk": {lun: 0}\n'],
+  ])('mounts the disk with dataDisk spelled %s', async (_, spelling) => {
+    const { root, disk } = blankVm(`imds:\n  enabled: false\n${spelling}`);
+    const pre = await runCli(['--root', root, 'run', '--data-disk-only']);
+    expect(pre.code, pre.stdout).toBe(0);
+    expect(mountedAt(path.join(root, 'srv/immich'))).toBe(path.join(root, `dev/${disk.name}p1`));
+    expect(Object.keys(journal(root).completed)).toEqual(['host-facts', 'data-disk']);
+  });
+
+  it('leaves a config.yaml that might configure a data disk to the parser, which names what is wrong', async () => {
+    const root = disks.root('imds:\n  enabled: false\ndataDisk: {lun: 0\n');
+    const pre = await runCli(['--root', root, 'run', '--data-disk-only']);
+    expect(pre.code).toBe(3);
+    expect(pre.stderr).toContain('config.yaml line 4: not valid YAML');
+    expect(existsSync(path.join(root, 'var/lib/immich-firstboot/state.json'))).toBe(false);
+  });
 });
 
 describe('a disk that is not blank is never written', () => {

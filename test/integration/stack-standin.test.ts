@@ -2,7 +2,7 @@
 // PATH: what status and the credentials file say about the first admin, and a port published beyond
 // loopback as Docker would report it. No Docker engine; the real-engine tests are stack-engine.test.ts.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -125,5 +125,38 @@ describe('immich-firstboot resumed at stack-ready', () => {
       status: 'done',
       pending: [],
     });
+  });
+});
+
+describe('immich-firstboot without the compose plugin', () => {
+  // Debian 12's docker.io has no compose plugin; docker-compose (1.29, Python) does it. docker's CLI refuses
+  // `docker compose -p ...` itself (the stand-in says what it says); then, and only then, docker-compose runs.
+  it('runs `docker compose ... up -d` at once, then docker-compose when docker has no plugin, asking no version first', async () => {
+    const { root, env } = await setup({ STANDIN_NO_COMPOSE: '1' });
+    const shims = mkdtempSync(path.join(os.tmpdir(), 'ifb-compose-'));
+    const log = path.join(shims, 'docker-compose.log');
+    // docker-compose: the stand-in's compose, its calls logged apart.
+    writeFileSync(
+      path.join(shims, 'docker-compose'),
+      `#!/bin/sh\necho "$*" >> ${log}\nSTANDIN_NO_COMPOSE= exec ${path.join(FIXTURE_BIN, 'docker')} compose "$@"\n`,
+      { mode: 0o755 },
+    );
+    const run = await runCli(['--root', root], { ...env, PATH: pathWith(shims, FIXTURE_BIN) });
+    expect(run.code, run.stdout).toBe(0);
+    const file = path.join(root, 'opt/immich/docker-compose.yml');
+    expect(readFileSync(log, 'utf8').split('\n')[0]).toBe(`-p immich -f ${file} up -d`);
+    const calls = readFileSync(path.join(env.STANDIN_DIR, 'argv.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as string[])
+      .filter((c) => c[0] === 'compose');
+    // docker's own refusal, then docker-compose's `up -d` (through the stand-in): nothing asked before either.
+    expect(calls.slice(0, 2)).toEqual([
+      ['compose', '-p', 'immich', '-f', file, 'up', '-d'],
+      ['compose', '-p', 'immich', '-f', file, 'up', '-d'],
+    ]);
+    expect(
+      run.lines.some((l) => l.step === 'stack-start' && /^`docker-compose -p immich up -d` done/.test(l.msg)),
+    ).toBe(true);
   });
 });

@@ -3,7 +3,16 @@
 // that name the real file and line — in src/ and in a dependency — under plain node, as the .deb's wrapper
 // runs it (the maps are read when a stack is printed), and under --enable-source-maps.
 import { spawnSync } from 'node:child_process';
-import { closeSync, cpSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -107,6 +116,47 @@ describe('the build', () => {
     const builtins = JSON.parse(readFileSync(modules, 'utf8')) as string[];
     for (const name of ['crypto', 'net', 'zlib', 'worker_threads'])
       expect(builtins).not.toContain(`NativeModule ${name}`);
+  });
+
+  // run --data-disk-only is the unit's full-privilege pre-start, on every first boot's critical path: with no data
+  // disk configured (the shipped config.yaml, every key commented out, plus IMDS off) it answers from the text
+  // alone, loading no dependency (no YAML parser, no pino), neither config.ts nor log.ts, and writes no journal.
+  it('loads no dependency, no config.ts or log.ts for run --data-disk-only without a data disk, and writes nothing', () => {
+    expectStrace();
+    const root = makeRoot(
+      `${readFileSync(path.join(REPO, 'templates/config.yaml'), 'utf8')}\nimds:\n  enabled: false\n`,
+    );
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ifb-strace-'));
+    const [trace, out] = ['openat.log', 'stdout'].map((f) => path.join(dir, f));
+    const args = ['-f', '-qq', '-e', 'trace=openat', '-o', trace, process.execPath, BUNDLE];
+    const stdout = openSync(out, 'w');
+    const run = spawnSync('strace', [...args, '--root', root, 'run', '--data-disk-only'], {
+      stdio: ['ignore', stdout, stdout],
+    });
+    closeSync(stdout);
+    expect(run.status, readFileSync(out, 'utf8')).toBe(0);
+    const lines = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toEqual([
+      {
+        level: 30,
+        time: expect.any(String),
+        msg: 'no data disk configured (dataDisk: none); nothing to do before the rest of the first boot',
+      },
+    ]);
+    const opened = [...readFileSync(trace, 'utf8').matchAll(/openat\(AT_FDCWD, "([^"]+)"/g)].map(([, file]) => file);
+    expect(opened.filter((f) => f.includes('node_modules/'))).toEqual([]);
+    const ours = [...new Set(opened.filter((f) => path.dirname(f) === DIST).map((f) => path.basename(f)))];
+    for (const name of ours) {
+      const { sources } = JSON.parse(readFileSync(path.join(DIST, `${name}.map`), 'utf8')) as { sources: string[] };
+      expect(
+        sources.filter((s) => s.includes('node_modules/') || /src\/(config|log|runner|steps\/index)\.ts$/.test(s)),
+        name,
+      ).toEqual([]);
+    }
+    expect(existsSync(path.join(root, 'var/lib/immich-firstboot/state.json'))).toBe(false);
   });
 
   for (const [how, env] of [

@@ -93,7 +93,6 @@ describe("a clone's Postgres secret", () => {
       'docker inspect srv1 db1 [.env: old]',
       'docker pause db1 [.env: old]',
       'docker rm -f db1 [.env: old]',
-      'docker compose version [.env: new]',
       `${COMPOSE(root)} up -d --force-recreate [.env: new]`,
     ]);
     expect(readFile(root, '/opt/immich/.env')).toBe(ENV.replace(OLD, password(root)));

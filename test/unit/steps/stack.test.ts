@@ -14,29 +14,66 @@ describe('the stack-start step', () => {
     const exec = dockerWorld();
     const { ctx } = stepContext(fakeSystem(root, { exec }));
     const result = await stackStart.apply(ctx);
-    expect(exec.calls.slice(0, 2)).toEqual([
-      ['docker', 'compose', 'version'],
-      ['docker', 'compose', '-p', 'immich', '-f', `${root}/opt/immich/docker-compose.yml`, 'up', '-d'],
+    // `up -d` at once: no `docker compose version` asked first, on the first boot's way to the stack.
+    expect(exec.calls[0]).toEqual([
+      'docker',
+      'compose',
+      '-p',
+      'immich',
+      '-f',
+      `${root}/opt/immich/docker-compose.yml`,
+      'up',
+      '-d',
     ]);
+    expect(exec.calls.filter((c) => c.includes('version'))).toEqual([]);
     expect(result.summary).toBe(
       `\`docker compose -p immich up -d\` done for /opt/immich/docker-compose.yml; ports 2283 on loopback only (127.0.0.1:2283)`,
     );
   });
 
-  it('falls back to docker-compose when the plugin is missing', async () => {
+  /** The docker world, but docker answering `compose ...` with `missing` (its stderr, its exit code). */
+  const withoutPlugin = (missing: { stderr: string; exitCode: number }) => {
     const world = dockerWorld();
-    const exec: typeof world = Object.assign(
-      async (file: string, args: readonly string[]) =>
-        file === 'docker' && args[0] === 'compose'
-          ? fail("docker: 'compose' is not a docker command.")
-          : world(file, args),
+    return Object.assign(
+      async (file: string, args: readonly string[]) => {
+        if (file !== 'docker' || args[0] !== 'compose') return world(file, args);
+        world.calls.push([file, ...args]);
+        return { ...fail(missing.stderr), exitCode: missing.exitCode };
+      },
       { calls: world.calls },
     );
+  };
+
+  // What docker's CLI says to `docker compose -p immich -f FILE up -d` when it has no compose plugin: the CLI
+  // parses -p itself (docker 20.10 to 28), or names the command (other versions).
+  it.each([
+    ["unknown shorthand flag: 'p' in -p\nSee 'docker --help'.", 125],
+    ["docker: 'compose' is not a docker command.\nSee 'docker --help'", 1],
+    ["docker: unknown command: docker compose\n\nRun 'docker --help' for more information", 1],
+  ])('falls back to docker-compose when docker says %j (no plugin), asking no version', async (stderr, exitCode) => {
+    const exec = withoutPlugin({ stderr, exitCode });
     const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
     expect((await stackStart.apply(ctx)).summary).toMatch(/^`docker-compose -p immich up -d` done/);
-    expect(exec.calls.find((c) => c.includes('up'))?.slice(0, 3)).toEqual(['docker-compose', '-p', 'immich']);
     // Not asked its version first: Debian 12's docker-compose is Python, ~0.7 s to answer on a first boot's way to `up -d`.
-    expect(exec.calls.filter((c) => c[0] === 'docker-compose').map((c) => c.slice(-2))).toEqual([['up', '-d']]);
+    expect(exec.calls.filter((c) => c.includes('up')).map((c) => c.slice(0, 2))).toEqual([
+      ['docker', 'compose'],
+      ['docker-compose', '-p'],
+    ]);
+    expect(exec.calls.filter((c) => c.includes('version'))).toEqual([]);
+  });
+
+  it('asks `docker compose version` when `up -d` fails in words it does not know, and falls back if that fails too', async () => {
+    const exec = withoutPlugin({ stderr: 'docker: a wording of tomorrow', exitCode: 1 });
+    const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
+    expect((await stackStart.apply(ctx)).summary).toMatch(/^`docker-compose -p immich up -d` done/);
+    expect(exec.calls.filter((c) => c.includes('version'))).toEqual([['docker', 'compose', 'version']]);
+  });
+
+  it('keeps to the plugin when `up -d` fails and the plugin is there: retries, never docker-compose', async () => {
+    const exec = dockerWorld({ upFails: 'Error response from daemon: no space left on device' });
+    const { ctx } = stepContext(fakeSystem(makeRoot(), { exec }));
+    await expect(stackStart.apply(ctx)).rejects.toMatchObject({ code: 'compose-up-failed' });
+    expect(exec.calls.filter((c) => c.includes('up')).every((c) => c[0] === 'docker' && c[1] === 'compose')).toBe(true);
   });
 
   it('says how to install compose when there is none', async () => {
