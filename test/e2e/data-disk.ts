@@ -29,6 +29,7 @@ import { Machine } from './machine.js';
 
 const UNIT = 'immich-firstboot.service';
 const PERBOOT = 'immich-firstboot-perboot.service';
+const DATA_DISK = 'immich-firstboot-data-disk.service';
 const OPTIONS = 'defaults,nofail,x-systemd.device-timeout=10s,x-systemd.before=docker.service';
 const TMPFILES = '/etc/tmpfiles.d/ifb-e2e-azure-lun0.conf';
 const MOUNT_UNIT = 'ifb-e2e-srv-immich-mount.service';
@@ -127,14 +128,9 @@ export function dataDiskDeployment(release: string, work: string): DataDiskDeplo
     },
     describe({ others, prepare, writeSeed }) {
       describe(`the same image deployed with dataDisk: { lun: 0 } in its custom data and a blank disk at LUN 0, on Debian ${release}`, () => {
-        it('boots its first time with the disk passed in, and ends done with the library and Postgres on it', () => {
+        it('boots its first time with no disk at LUN 0 yet: the data-disk unit fails, the first-boot unit is never started, nothing is written, and status, the MOTD and the journal say what failed and what to do', () => {
           for (const m of others) m.script('poweroff');
           expect(existsSync(machine.host('/var/lib/immich-firstboot/done'))).toBe(false);
-          // A blank 2 GiB disk (sparse: zeros), attached with partition scanning on.
-          writeFileSync(image, '');
-          host('truncate', ['-s', '2G', image]);
-          loop = host('losetup', ['-P', '-f', '--show', image]);
-          attachLink(true);
           writeFileSync(
             machine.host(`/etc/systemd/system/${MOUNT_UNIT}`),
             [
@@ -162,12 +158,51 @@ export function dataDiskDeployment(release: string, work: string): DataDiskDeplo
           prepare(machine);
           writeSeed(machine, `ifb-e2e-${release}-disk-${process.pid}`, `immich-${release}-disk`, userData);
 
+          attachLink(false);
+          boot([]);
+          expect(unitState(DATA_DISK), journal(DATA_DISK)).toEqual(['failed', 'failed', 'exit-code']);
+          // Requires= + After=: the first-boot unit's start job failed as a dependency; it never ran.
+          expect(unitState(UNIT), journal(UNIT)).toEqual(['inactive', 'dead', 'success']);
+          expect(journal(UNIT)).toMatch(/Dependency failed for .*Immich first boot/);
+          expect(journal(UNIT)).not.toContain('"msg":"first boot starting"');
+          expect(journal(DATA_DISK)).toContain('"code":"data-disk-not-found"');
+          // Nothing on the OS disk where the data disk should be, no .env, no stack.
+          expect(existsSync(machine.host('/opt/immich/.env'))).toBe(false);
+          expect(underneath()).toEqual([]);
+          const report = JSON.parse(machine.exec('immich-firstboot', 'status', '--json').stdout) as {
+            status: string;
+            step: string;
+            errors: { code: string; message: string; hint: string }[];
+          };
+          expect(report).toMatchObject({ status: 'error', step: 'data-disk' });
+          expect(report.errors.at(-1)).toMatchObject({
+            code: 'data-disk-not-found',
+            message: expect.stringContaining('no disk is attached at LUN 0'),
+            hint: expect.stringContaining('attach a disk at LUN 0'),
+          });
+          const motd = machine.out('immich-firstboot', 'motd');
+          expect(motd).toContain('First boot: FAILED at data-disk: no disk is attached at LUN 0');
+          expect(motd).toContain('hint: attach a disk at LUN 0');
+          expect(machine.exec('immich-firstboot', 'doctor').stdout).toMatch(
+            new RegExp(`^fail: unit-state — ${DATA_DISK.replace(/\./g, '\\.')} failed/failed, result exit-code`, 'm'),
+          );
+        }, 240_000);
+
+        it('boots with the disk passed in, resumes, and ends done with the library and Postgres on it', () => {
+          machine.script('poweroff');
+          // A blank 2 GiB disk (sparse: zeros), attached with partition scanning on.
+          writeFileSync(image, '');
+          host('truncate', ['-s', '2G', image]);
+          loop = host('losetup', ['-P', '-f', '--show', image]);
+          attachLink(true);
           boot([loop]);
+          expect(unitState(DATA_DISK), journal(DATA_DISK)).toEqual(['active', 'exited', 'success']);
           expect(unitState(UNIT), journal(UNIT)).toEqual(['active', 'exited', 'success']);
           const run = machine.exec('immich-firstboot', 'status', '--json');
           expect(run.code, run.stdout + run.stderr).toBe(0);
           expect(JSON.parse(run.stdout), journal(UNIT)).toMatchObject({ status: 'done', warnings: [] });
-          expect(journal(UNIT)).toMatch(
+          // The disk was made and mounted by the data-disk unit, on the host: not in the first-boot unit's sandbox.
+          expect(journal(DATA_DISK)).toMatch(
             new RegExp(
               `"step":"data-disk".*"msg":"/dev/disk/azure/scsi1/lun0 \\(/dev/${name()}, ext4 UUID [0-9a-f-]{36}, formatted by this VM\\) mounted on /srv/immich`,
             ),
@@ -196,6 +231,11 @@ export function dataDiskDeployment(release: string, work: string): DataDiskDeplo
           expect(machine.out('stat', '-c', '%a %U', '/srv/immich/library', '/srv/immich/postgres')).toMatch(
             /^750 root\n700 \S+\n$/,
           );
+          // The first-boot unit's sandbox, made after the disk was mounted, saw it: its copy of .env is on the disk.
+          expect(machine.out('cat', '/srv/immich/.immich-firstboot/env')).toMatch(
+            new RegExp(`^DB_PASSWORD=${secret()}$`, 'm'),
+          );
+          expect(source('/srv/immich/.immich-firstboot/env', true)).toBe(part);
           // The OS disk's /srv/immich, under the mount: empty and immutable (the guard).
           expect(underneath()).toEqual([]);
           expect(host('lsattr', ['-d', machine.host('/srv/immich')])).toMatch(/^\S*i\S* /);
