@@ -166,9 +166,9 @@ export function dataDiskDeployment(release: string, work: string): DataDiskDeplo
           expect(journal(UNIT)).toMatch(/Dependency failed for .*Immich first boot/);
           expect(journal(UNIT)).not.toContain('"msg":"first boot starting"');
           expect(journal(DATA_DISK)).toContain('"code":"data-disk-not-found"');
-          // Nothing on the OS disk where the data disk should be, no .env, no stack.
+          // Nothing on the OS disk where the data disk should be (not even the mount point), no .env, no stack.
           expect(existsSync(machine.host('/opt/immich/.env'))).toBe(false);
-          expect(underneath()).toEqual([]);
+          expect(existsSync(machine.host('/srv/immich'))).toBe(false);
           const report = JSON.parse(machine.exec('immich-firstboot', 'status', '--json').stdout) as {
             status: string;
             step: string;
@@ -196,7 +196,15 @@ export function dataDiskDeployment(release: string, work: string): DataDiskDeplo
           loop = host('losetup', ['-P', '-f', '--show', image]);
           attachLink(true);
           boot([loop]);
-          expect(unitState(DATA_DISK), journal(DATA_DISK)).toEqual(['active', 'exited', 'success']);
+          // On failure: what systemd itself did around the mount (it may unmount what it cannot place).
+          const around = (): string =>
+            `${journal(DATA_DISK)}\n--- findmnt:\n${machine.exec('findmnt', '/srv/immich').stdout}\n--- this boot, systemd:\n${machine
+              .exec('journalctl', '-b', '0', '_PID=1', '--no-pager', '-o', 'short-monotonic')
+              .stdout.split('\n')
+              .filter((l) => /srv|immich|loop|mount/i.test(l))
+              .slice(-60)
+              .join('\n')}`;
+          expect(unitState(DATA_DISK), around()).toEqual(['active', 'exited', 'success']);
           expect(unitState(UNIT), journal(UNIT)).toEqual(['active', 'exited', 'success']);
           const run = machine.exec('immich-firstboot', 'status', '--json');
           expect(run.code, run.stdout + run.stderr).toBe(0);
