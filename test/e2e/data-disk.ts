@@ -201,7 +201,7 @@ export function dataDiskDeployment(release: string, work: string): DataDiskDeplo
             `${journal(DATA_DISK)}\n--- findmnt:\n${machine.exec('findmnt', '/srv/immich').stdout}\n--- this boot, systemd:\n${machine
               .exec('journalctl', '-b', '0', '_PID=1', '--no-pager', '-o', 'short-monotonic')
               .stdout.split('\n')
-              .filter((l) => /srv|immich|loop|mount/i.test(l))
+              .filter((l) => /srv-immich|srv\/immich|loop\dp|[Uu]nmount/.test(l))
               .slice(-60)
               .join('\n')}`;
           expect(unitState(DATA_DISK), around()).toEqual(['active', 'exited', 'success']);
@@ -229,7 +229,23 @@ export function dataDiskDeployment(release: string, work: string): DataDiskDeplo
           expect(env).toMatch(/^UPLOAD_LOCATION=\/srv\/immich\/library$/m);
           expect(env).toMatch(/^DB_DATA_LOCATION=\/srv\/immich\/postgres$/m);
           // Postgres (the stand-in) initialised its data on the disk, with the secret in .env.
-          expect(machine.out('cat', '/srv/immich/postgres/PG_VERSION').trim()).toBe('14');
+          const pgVersion = machine.exec('cat', '/srv/immich/postgres/PG_VERSION');
+          expect(
+            pgVersion.stdout.trim(),
+            [
+              machine.exec(
+                'docker',
+                'inspect',
+                '-f',
+                '{{json .Mounts}} {{.State.Status}} {{.State.Error}} {{.Created}}',
+                'immich_postgres',
+              ).stdout,
+              machine.exec('ls', '-la', '/srv/immich', '/srv/immich/postgres').stdout,
+              machine.exec('docker', 'logs', 'immich_postgres').stdout,
+              `underneath: ${underneath().join(' ')}`,
+              machine.exec('journalctl', '-b', '0', '-u', UNIT, '--no-pager', '-o', 'cat').stdout,
+            ].join('\n'),
+          ).toBe('14');
           expect(source('/srv/immich/postgres/PG_VERSION', true)).toBe(part);
           expect(machine.out('cat', '/srv/immich/postgres/standin-postgres-password').trim()).toBe(secret());
           // An upload as the server writes it (its /data is UPLOAD_LOCATION) lands on the disk.
