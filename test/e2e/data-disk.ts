@@ -229,7 +229,12 @@ export function dataDiskDeployment(release: string, work: string): DataDiskDeplo
           expect(env).toMatch(/^UPLOAD_LOCATION=\/srv\/immich\/library$/m);
           expect(env).toMatch(/^DB_DATA_LOCATION=\/srv\/immich\/postgres$/m);
           // Postgres (the stand-in) initialised its data on the disk, with the secret in .env.
-          const pgVersion = machine.exec('cat', '/srv/immich/postgres/PG_VERSION');
+          // The image's stand-in Postgres waits 5 s before its initdb (STANDIN_INITDB_DELAY): wait for it, up to 20 s.
+          const pgVersion = machine.exec(
+            'sh',
+            '-c',
+            'for i in $(seq 200); do cat /srv/immich/postgres/PG_VERSION 2>/dev/null && exit 0; sleep 0.1; done; exit 1',
+          );
           expect(
             pgVersion.stdout.trim(),
             [
