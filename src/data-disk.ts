@@ -557,7 +557,7 @@ export async function mountDataDisk(
     if (!now || devKey(now) !== devKey(target.partition))
       throw new FirstbootError(
         'data-disk-not-mounted',
-        `mount said it mounted the data disk on ${PATHS.dataMount}, but /proc/self/mountinfo does not show it`,
+        `mount said it mounted the data disk on ${PATHS.dataMount}, but /proc/self/mountinfo does not show it (it shows ${now ? `${now.source} ${devKey(now)}, ${now.fstype}` : 'nothing'} there; the partition is ${target.partition.node} ${devKey(target.partition)})`,
         {
           hint: `check \`findmnt ${PATHS.dataMount}\`, then run \`immich-firstboot\` again`,
         },

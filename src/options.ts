@@ -95,7 +95,7 @@ export const OPTIONS = {
     type: 'boolean',
     commands: ['run'],
     summary:
-      "run: only the steps through data-disk (the unit's full-privilege ExecStartPre=: formatting and mounting need what its sandbox forbids); nothing when dataDisk is none",
+      'run: only the steps through data-disk (immich-firstboot-data-disk.service, before the sandboxed first-boot unit: formatting and mounting need what its sandbox forbids); nothing when dataDisk is none',
   },
   json: {
     type: 'boolean',

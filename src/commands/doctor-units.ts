@@ -1,11 +1,16 @@
-// doctor's checks of our systemd units on this host: the first-boot unit exists and has not failed,
-// nor has the per-boot one.
+// doctor's checks of our systemd units on this host: the first-boot unit exists and has not failed, nor
+// has the data-disk unit before it (when it fails the first-boot unit is never started: inactive, not
+// failed), nor the per-boot one.
 
 import { bad, pass, skip, type Audit, type DoctorCheck, type Verdict } from './doctor-audit.js';
 
-const UNITS = ['immich-firstboot.service', 'immich-firstboot-perboot.service'] as const;
+const UNITS = [
+  'immich-firstboot.service',
+  'immich-firstboot-perboot.service',
+  'immich-firstboot-data-disk.service',
+] as const;
 
-/** `systemctl show` for both units, asked once: when systemctl cannot answer, both are skipped alike. */
+/** `systemctl show` for our units, asked once: when systemctl cannot answer, all are skipped alike. */
 async function unitStates({ sys }: Audit): Promise<Verdict[]> {
   const verdicts: Verdict[] = [];
   for (const unit of UNITS) {
@@ -16,7 +21,7 @@ async function unitStates({ sys }: Audit): Promise<Verdict[]> {
       const why = result.notFound
         ? 'systemctl is not installed (no systemd here)'
         : `systemctl show failed: ${(result.stderr.trim() || `exit ${result.exitCode}`).split('\n')[0]}`;
-      return [skip(why), skip(why)];
+      return UNITS.map(() => skip(why));
     }
     const p = Object.fromEntries(
       result.stdout
@@ -36,7 +41,9 @@ async function unitStates({ sys }: Audit): Promise<Verdict[]> {
         bad(
           'fail',
           `${unit} ${state}`,
-          `immich-firstboot status (it names the step and the fix); then: systemctl restart ${unit}`,
+          unit === UNITS[2]
+            ? `immich-firstboot status (it names the step and the fix); then: systemctl start ${UNITS[0]} (it runs ${unit} again first)`
+            : `immich-firstboot status (it names the step and the fix); then: systemctl restart ${unit}`,
         ),
       );
     } else if (p.ActiveState === 'activating') {
@@ -53,7 +60,13 @@ async function unitStates({ sys }: Audit): Promise<Verdict[]> {
 export const unitStateCheck: DoctorCheck = {
   id: 'unit-state',
   needsHost: true,
-  run: async (audit) => (await audit.once(unitStates))[0],
+  run: async (audit) => {
+    const [firstBoot, , dataDisk] = await audit.once(unitStates);
+    // The data-disk unit's failure is the first boot's: it names the unit that holds the cause.
+    return dataDisk.result === 'fail' || (dataDisk.result === 'warn' && firstBoot.result === 'pass')
+      ? dataDisk
+      : firstBoot;
+  },
 };
 
 export const perbootUnitStateCheck: DoctorCheck = {

@@ -13,8 +13,9 @@ export interface RunOptions {
   /** Make a new claim token even if the current one is good (`per-boot` on a clone). */
   newClaimToken?: boolean;
   /**
-   * Run the first boot only through this step, then stop without the done-stamp (`run --data-disk-only`: the
-   * unit's full-privilege ExecStartPre=, for what its sandbox forbids); the next run resumes after it.
+   * Run the first boot only through this step, then stop without the done-stamp (`run --data-disk-only`:
+   * immich-firstboot-data-disk.service, for what the first-boot unit's sandbox forbids); the next run resumes
+   * after it.
    */
   through?: string;
 }

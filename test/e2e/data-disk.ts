@@ -29,6 +29,7 @@ import { Machine } from './machine.js';
 
 const UNIT = 'immich-firstboot.service';
 const PERBOOT = 'immich-firstboot-perboot.service';
+const DATA_DISK = 'immich-firstboot-data-disk.service';
 const OPTIONS = 'defaults,nofail,x-systemd.device-timeout=10s,x-systemd.before=docker.service';
 const TMPFILES = '/etc/tmpfiles.d/ifb-e2e-azure-lun0.conf';
 const MOUNT_UNIT = 'ifb-e2e-srv-immich-mount.service';
@@ -127,14 +128,9 @@ export function dataDiskDeployment(release: string, work: string): DataDiskDeplo
     },
     describe({ others, prepare, writeSeed }) {
       describe(`the same image deployed with dataDisk: { lun: 0 } in its custom data and a blank disk at LUN 0, on Debian ${release}`, () => {
-        it('boots its first time with the disk passed in, and ends done with the library and Postgres on it', () => {
+        it('boots its first time with no disk at LUN 0 yet: the data-disk unit fails, the first-boot unit is never started, nothing is written, and status, the MOTD and the journal say what failed and what to do', () => {
           for (const m of others) m.script('poweroff');
           expect(existsSync(machine.host('/var/lib/immich-firstboot/done'))).toBe(false);
-          // A blank 2 GiB disk (sparse: zeros), attached with partition scanning on.
-          writeFileSync(image, '');
-          host('truncate', ['-s', '2G', image]);
-          loop = host('losetup', ['-P', '-f', '--show', image]);
-          attachLink(true);
           writeFileSync(
             machine.host(`/etc/systemd/system/${MOUNT_UNIT}`),
             [
@@ -162,12 +158,59 @@ export function dataDiskDeployment(release: string, work: string): DataDiskDeplo
           prepare(machine);
           writeSeed(machine, `ifb-e2e-${release}-disk-${process.pid}`, `immich-${release}-disk`, userData);
 
+          attachLink(false);
+          boot([]);
+          expect(unitState(DATA_DISK), journal(DATA_DISK)).toEqual(['failed', 'failed', 'exit-code']);
+          // Requires= + After=: the first-boot unit's start job failed as a dependency; it never ran.
+          expect(unitState(UNIT), journal(UNIT)).toEqual(['inactive', 'dead', 'success']);
+          expect(journal(UNIT)).toMatch(/Dependency failed for .*Immich first boot/);
+          expect(journal(UNIT)).not.toContain('"msg":"first boot starting"');
+          expect(journal(DATA_DISK)).toContain('"code":"data-disk-not-found"');
+          // Nothing on the OS disk where the data disk should be (not even the mount point), no .env, no stack.
+          expect(existsSync(machine.host('/opt/immich/.env'))).toBe(false);
+          expect(existsSync(machine.host('/srv/immich'))).toBe(false);
+          const report = JSON.parse(machine.exec('immich-firstboot', 'status', '--json').stdout) as {
+            status: string;
+            step: string;
+            errors: { code: string; message: string; hint: string }[];
+          };
+          expect(report).toMatchObject({ status: 'error', step: 'data-disk' });
+          expect(report.errors.at(-1)).toMatchObject({
+            code: 'data-disk-not-found',
+            message: expect.stringContaining('no disk is attached at LUN 0'),
+            hint: expect.stringContaining('attach a disk at LUN 0'),
+          });
+          const motd = machine.out('immich-firstboot', 'motd');
+          expect(motd).toContain('First boot: FAILED at data-disk: no disk is attached at LUN 0');
+          expect(motd).toContain('hint: attach a disk at LUN 0');
+          expect(machine.exec('immich-firstboot', 'doctor').stdout).toMatch(
+            new RegExp(`^fail: unit-state — ${DATA_DISK.replace(/\./g, '\\.')} failed/failed, result exit-code`, 'm'),
+          );
+        }, 240_000);
+
+        it('boots with the disk passed in, resumes, and ends done with the library and Postgres on it', () => {
+          machine.script('poweroff');
+          // A blank 2 GiB disk (sparse: zeros), attached with partition scanning on.
+          writeFileSync(image, '');
+          host('truncate', ['-s', '2G', image]);
+          loop = host('losetup', ['-P', '-f', '--show', image]);
+          attachLink(true);
           boot([loop]);
+          // On failure: what systemd itself did around the mount (it may unmount what it cannot place).
+          const around = (): string =>
+            `${journal(DATA_DISK)}\n--- findmnt:\n${machine.exec('findmnt', '/srv/immich').stdout}\n--- this boot, systemd:\n${machine
+              .exec('journalctl', '-b', '0', '_PID=1', '--no-pager', '-o', 'short-monotonic')
+              .stdout.split('\n')
+              .filter((l) => /srv-immich|srv\/immich|loop\dp|[Uu]nmount/.test(l))
+              .slice(-60)
+              .join('\n')}`;
+          expect(unitState(DATA_DISK), around()).toEqual(['active', 'exited', 'success']);
           expect(unitState(UNIT), journal(UNIT)).toEqual(['active', 'exited', 'success']);
           const run = machine.exec('immich-firstboot', 'status', '--json');
           expect(run.code, run.stdout + run.stderr).toBe(0);
           expect(JSON.parse(run.stdout), journal(UNIT)).toMatchObject({ status: 'done', warnings: [] });
-          expect(journal(UNIT)).toMatch(
+          // The disk was made and mounted by the data-disk unit, on the host: not in the first-boot unit's sandbox.
+          expect(journal(DATA_DISK)).toMatch(
             new RegExp(
               `"step":"data-disk".*"msg":"/dev/disk/azure/scsi1/lun0 \\(/dev/${name()}, ext4 UUID [0-9a-f-]{36}, formatted by this VM\\) mounted on /srv/immich`,
             ),
@@ -186,7 +229,28 @@ export function dataDiskDeployment(release: string, work: string): DataDiskDeplo
           expect(env).toMatch(/^UPLOAD_LOCATION=\/srv\/immich\/library$/m);
           expect(env).toMatch(/^DB_DATA_LOCATION=\/srv\/immich\/postgres$/m);
           // Postgres (the stand-in) initialised its data on the disk, with the secret in .env.
-          expect(machine.out('cat', '/srv/immich/postgres/PG_VERSION').trim()).toBe('14');
+          // The image's stand-in Postgres waits 5 s before its initdb (STANDIN_INITDB_DELAY): wait for it, up to 20 s.
+          const pgVersion = machine.exec(
+            'sh',
+            '-c',
+            'for i in $(seq 200); do cat /srv/immich/postgres/PG_VERSION 2>/dev/null && exit 0; sleep 0.1; done; exit 1',
+          );
+          expect(
+            pgVersion.stdout.trim(),
+            [
+              machine.exec(
+                'docker',
+                'inspect',
+                '-f',
+                '{{json .Mounts}} {{.State.Status}} {{.State.Error}} {{.Created}}',
+                'immich_postgres',
+              ).stdout,
+              machine.exec('ls', '-la', '/srv/immich', '/srv/immich/postgres').stdout,
+              machine.exec('docker', 'logs', 'immich_postgres').stdout,
+              `underneath: ${underneath().join(' ')}`,
+              machine.exec('journalctl', '-b', '0', '-u', UNIT, '--no-pager', '-o', 'cat').stdout,
+            ].join('\n'),
+          ).toBe('14');
           expect(source('/srv/immich/postgres/PG_VERSION', true)).toBe(part);
           expect(machine.out('cat', '/srv/immich/postgres/standin-postgres-password').trim()).toBe(secret());
           // An upload as the server writes it (its /data is UPLOAD_LOCATION) lands on the disk.
@@ -196,6 +260,11 @@ export function dataDiskDeployment(release: string, work: string): DataDiskDeplo
           expect(machine.out('stat', '-c', '%a %U', '/srv/immich/library', '/srv/immich/postgres')).toMatch(
             /^750 root\n700 \S+\n$/,
           );
+          // The first-boot unit's sandbox, made after the disk was mounted, saw it: its copy of .env is on the disk.
+          expect(machine.out('cat', '/srv/immich/.immich-firstboot/env')).toMatch(
+            new RegExp(`^DB_PASSWORD=${secret()}$`, 'm'),
+          );
+          expect(source('/srv/immich/.immich-firstboot/env', true)).toBe(part);
           // The OS disk's /srv/immich, under the mount: empty and immutable (the guard).
           expect(underneath()).toEqual([]);
           expect(host('lsattr', ['-d', machine.host('/srv/immich')])).toMatch(/^\S*i\S* /);

@@ -26,6 +26,7 @@ export type Release = 'bookworm' | 'trixie';
 const WORK = '/var/tmp/immich-firstboot-e2e';
 const UNIT = 'immich-firstboot.service';
 const PERBOOT = 'immich-firstboot-perboot.service';
+const DATA_DISK = 'immich-firstboot-data-disk.service';
 const CERT = '/etc/immich-firstboot/tls/current/cert.pem';
 /** What the deployment's user data gives the VM (NoCloud seed): a hostname, our config, a runcmd. */
 const EXTRA_NAME = 'photos.e2e.test';
@@ -226,7 +227,7 @@ export function bootSuite(release: Release, expected: Expected): void {
       const compose = machine.script('chroot', ['sh', '-c', `${expected.compose} version`]).stdout;
       console.log(`e2e ${release}: ${compose.trim()}`);
       // Enabled through the [Install] symlink (into /lib or /usr/lib, as the release's debhelper does), not started.
-      for (const unit of [UNIT, PERBOOT]) {
+      for (const unit of [UNIT, PERBOOT, DATA_DISK]) {
         const link = spawnSync('readlink', [machine.host(`/etc/systemd/system/multi-user.target.wants/${unit}`)], {
           encoding: 'utf8',
         }).stdout.trim();
@@ -318,6 +319,16 @@ export function bootSuite(release: Release, expected: Expected): void {
       const journal = machine.out('journalctl', '-u', UNIT, '--no-pager', '-o', 'cat');
       expect(journal.match(/"msg":"first boot starting"/g)).toHaveLength(1);
       expect(journal.match(/^Finished immich-firstboot\.service/gm)).toHaveLength(1);
+      // The data-disk unit ran first (its condition held) and, with dataDisk: none, did nothing.
+      expect(unitState(DATA_DISK)).toEqual({
+        ActiveState: 'active',
+        SubState: 'exited',
+        Result: 'success',
+        ConditionResult: 'yes',
+      });
+      expect(thisBoot(DATA_DISK)).toContain(
+        '"msg":"no data disk configured (dataDisk: none); nothing to do before the rest of the first boot"',
+      );
       // The release's own systemd; the versions booted, for the README's table of releases proven.
       expect(machine.out('systemctl', '--version').split('\n')[0]).toMatch(expected.systemd);
       const versions = machine.out(
@@ -396,11 +407,16 @@ export function bootSuite(release: Release, expected: Expected): void {
         /^600 root:root [1-9]\d+$/,
       );
       // The sandbox as this release's systemd scores it.
-      for (const unit of [UNIT, PERBOOT]) {
+      // The data-disk unit's limit is its own: it mounts a filesystem for the host (test/package/deb.test.ts).
+      for (const [unit, limit] of [
+        [UNIT, 3.0],
+        [PERBOOT, 3.0],
+        [DATA_DISK, 5.0],
+      ] as const) {
         const run = machine.exec('systemd-analyze', 'security', '--no-pager', unit);
         const score = Number(/Overall exposure level for .*: (\d+\.\d+)/.exec(run.stdout)?.[1]);
         console.log(`e2e ${release}: systemd-analyze security ${unit}: ${score}`);
-        expect(score).toBeLessThanOrEqual(3.0);
+        expect(score, unit).toBeLessThanOrEqual(limit);
       }
     });
 
@@ -605,6 +621,7 @@ export function bootSuite(release: Release, expected: Expected): void {
       mark('second boot up');
       expect(machine.out('systemctl', 'show', UNIT, '-p', 'ConditionResult', '--value').trim()).toBe('no');
       expect(machine.out('systemctl', 'show', UNIT, '-p', 'ActiveState', '--value').trim()).toBe('inactive');
+      expect(machine.out('systemctl', 'show', DATA_DISK, '-p', 'ConditionResult', '--value').trim()).toBe('no');
       const firstBootUnit = thisBoot(UNIT);
       // systemd 252: "skipped because of an unmet condition check (Condition…)"; 257: "skipped, unmet condition check Condition…".
       expect(firstBootUnit).toMatch(

@@ -198,7 +198,7 @@ describe('a first boot with dataDisk: { lun: 0 }', () => {
   });
 });
 
-describe("the unit's full-privilege pre-start: run --data-disk-only", () => {
+describe("immich-firstboot-data-disk.service's run: run --data-disk-only", () => {
   it('mounts the disk and stops without .env or the done-stamp; the sandboxed run then resumes at env', async () => {
     const { root, disk } = blankVm();
     const pre = await runCli(['--root', root, 'run', '--data-disk-only']);

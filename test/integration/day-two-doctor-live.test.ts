@@ -302,6 +302,20 @@ describe('immich-firstboot doctor --live', () => {
     });
   });
 
+  it('fails unit-state when immich-firstboot-data-disk.service failed: the first-boot unit it holds back is inactive, not failed', async () => {
+    const { doctor } = await host();
+    const { code, checks } = await doctor({ STANDIN_UNIT_FAILED: 'immich-firstboot-data-disk.service' });
+    expect(code).toBe(1);
+    expect(checks['unit-state']).toMatchObject({
+      result: 'fail',
+      detail: 'immich-firstboot-data-disk.service failed/failed, result exit-code',
+      fix: expect.stringContaining(
+        'then: systemctl start immich-firstboot.service (it runs immich-firstboot-data-disk.service again first)',
+      ),
+    });
+    expect(checks['perboot-unit-state']?.result).toBe('pass');
+  });
+
   it("fails perboot-unit-state when the per-boot check failed at this boot, while the first boot's unit passes", async () => {
     const { doctor } = await host();
     const { code, checks } = await doctor({ STANDIN_UNIT_FAILED: 'immich-firstboot-perboot.service' });

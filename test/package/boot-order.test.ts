@@ -1,6 +1,6 @@
 // The boot transaction without a boot: `systemd-analyze verify multi-user.target` over a unit tree made
 // of the host's systemd units, the real cloud-init unit files of each Debian release (fetched with apt,
-// cached), our two units and stub docker/nginx units, enabled as the packages' postinsts and cloud-init's
+// cached), our three units and stub docker/nginx units, enabled as the packages' postinsts and cloud-init's
 // generator would. Any "ordering cycle" there is one systemd would break at boot by deleting a job: ours
 // (no first boot) or cloud-init's (the user data ignored). The nspawn e2e boots the same for real.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -10,7 +10,11 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO } from '../support/cli.js';
 
-const OUR_UNITS = ['immich-firstboot.service', 'immich-firstboot-perboot.service'];
+const OUR_UNITS = [
+  'immich-firstboot-data-disk.service',
+  'immich-firstboot.service',
+  'immich-firstboot-perboot.service',
+];
 const STUB =
   '[Unit]\nDescription=stand-in for %N\n[Service]\nType=notify\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n';
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'ifb-boot-order-'));
@@ -101,8 +105,18 @@ describe.each(['bookworm', 'trixie'])("the boot transaction with Debian's %s clo
     // boot) or cloud-init's (the user data ignored).
     expect(out).toMatch(/Found ordering cycle on \S+\/start/);
     expect(out).toMatch(/(on|dependency on) cloud-init\.target\/start/);
-    expect(out).toMatch(/(on|dependency on) immich-firstboot(-perboot)?\.service\/start/);
+    expect(out).toMatch(/(on|dependency on) immich-firstboot(-perboot|-data-disk)?\.service\/start/);
     expect(out).toMatch(/Job \S+\/start deleted to break ordering cycle/);
+  });
+
+  it('puts the data-disk unit in the same transaction: After=cloud-init.target on it alone is a cycle too', () => {
+    const out = verifyBoot(release, 'enabled', (name, text) =>
+      name === 'immich-firstboot-data-disk.service'
+        ? text.replace(/^After=(.*)$/m, 'After=$1 cloud-init.target')
+        : text,
+    );
+    expect(out).toMatch(/Found ordering cycle on \S+\/start/);
+    expect(out).toMatch(/(on|dependency on) immich-firstboot-data-disk\.service\/start/);
   });
 
   it('orders our units after cloud-config.service, which is not itself after multi-user.target', () => {
