@@ -15,9 +15,31 @@ export interface Kernel {
 
 const missing = (error: unknown): boolean => ['ENOENT', 'ENOTDIR'].includes(errnoCode(error) ?? '');
 
+/**
+ * A /proc or /sys file read to its end. Not fsp.readFile: /proc files report size 0, and Node 18's
+ * promise readFile then stops after the first read, one page (seen on 18.20.4: a 4.6 KB mountinfo came
+ * back as its first 4045 bytes, without the mount just made, which is the last line). Found by the e2e
+ * on Debian 12, whose nodejs is 18.
+ */
+async function readToEnd(hostPath: string): Promise<string> {
+  const file = await fsp.open(hostPath, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    for (;;) {
+      const buffer = Buffer.alloc(64 * 1024);
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(buffer.subarray(0, bytesRead));
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } finally {
+    await file.close();
+  }
+}
+
 export const kernelReal: Kernel = {
   read: (hostPath) =>
-    fsp.readFile(hostPath, 'utf8').catch((error: unknown) => {
+    readToEnd(hostPath).catch((error: unknown) => {
       if (missing(error)) return undefined;
       throw error;
     }),
