@@ -17,9 +17,17 @@ export async function dataDiskMissing(sys: System, config: Pick<Config, 'dataDis
   if (config.dataDisk === 'none') return undefined;
   // mountinfo's 5th field is the mount point (a space written \040): read here, not through block-devices.ts,
   // so the every-boot check loads no chunk more than it must.
+  // The 4th field is the path inside the mounted filesystem: "/" for the disk itself, and the directory's own
+  // path for a bind mount of the empty mount point. A unit with ReadWritePaths=/srv/immich (per-boot's) sees
+  // such a bind of the OS disk's directory there when the disk is missing; only the last mount there counts.
   const target = sys.fs.path(PATHS.dataMount).replace(/ /g, '\\040');
   const text = (await sys.kernel.read(DISKS.mountinfo)) ?? '';
-  return !text.split('\n').some((line) => line.split(' ')[4] === target);
+  const last = text
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((fields) => fields[4] === target)
+    .at(-1);
+  return last?.[3] !== '/';
 }
 
 /** The journal's warning about a missing data disk, if an earlier boot left one. */

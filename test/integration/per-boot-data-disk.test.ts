@@ -140,6 +140,21 @@ describe('per-boot with a data disk', () => {
     expect((await runCli(['--root', root, 'per-boot'])).stdout).toContain('nothing to do');
   });
 
+  it('when the disk is missing but the unit sandbox bind-mounts the empty mount point onto itself (ReadWritePaths=): still missing', async () => {
+    const { root, mountPoint } = await onDataDisk();
+    disks.unmountAll(root);
+    // What systemd does for the per-boot unit's ReadWritePaths=-/srv/immich: a bind of the OS disk's directory.
+    expect(spawnSync('mount', ['--bind', mountPoint, mountPoint]).status).toBe(0);
+    try {
+      const missing = await runCli(['--root', root, 'per-boot']);
+      expect(missing.code, missing.stdout).toBe(0);
+      expect(missing.lines.find((l) => l.level === 40)).toMatchObject({ msg: MISSING, hint: WHAT_TO_DO });
+      expect(readdirSync(mountPoint)).toEqual([]);
+    } finally {
+      spawnSync('umount', [mountPoint]);
+    }
+  });
+
   it('on a clone whose disk is missing: the secret is not decided (Postgres is on the disk), nothing is made new until a boot with the disk', async () => {
     const { root } = await onDataDisk();
     disks.unmountAll(root);
