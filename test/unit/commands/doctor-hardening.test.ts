@@ -8,7 +8,13 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { aptParts, periodicOn, readAptConf, type AptConfig } from '../../../src/commands/doctor-apt.js';
 import { jailEnabled, jailFiles, readJailFile, type JailSettings } from '../../../src/commands/doctor-fail2ban.js';
-import { extraPorts, parseUfwRules, shellSettings, ufwCommand, ufwDelete } from '../../../src/commands/doctor-ufw.js';
+import {
+  extraPorts,
+  parseUfwRules,
+  shellSettings,
+  ufwCommand,
+  ufwDelete,
+} from '../../../src/commands/doctor-ufw-rules.js';
 import { REPO } from '../../support/cli.js';
 
 const FIXTURES = path.join(REPO, 'test/fixtures/hardening');
