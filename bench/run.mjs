@@ -1,12 +1,15 @@
 // `npm run bench`: runs benches 1-5, prints the table, writes bench/out/results-<date>.json (+ latest.json)
 // and bench/RESULTS.md. Ratios are the point: the machine is shared, absolute times drift.
 // BENCH_QUICK=1 runs a few rounds of each with a small body, to check the harness itself.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+// RESULTS.md's other sections are kept as they stand: bench:boot's (npm run bench:boot), first, and the
+// hand-measured one (callgrind's instruction counts, between bench:kept's markers), last.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { withBootSection } from './boot-results.mjs';
 import { door, doorHow, doorRows } from './door.mjs';
 import { cliLatency, node18, perBootLatency, renderOnly, stackOverhead } from './firstboot.mjs';
+import { KEPT_BEGIN, KEPT_END, keptSection, withKeptSection } from './kept-section.mjs';
 import { REPO, TMP, machine, preflight } from './lib.mjs';
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -45,6 +48,18 @@ const plan = quick
     };
 
 preflight();
+const RESULTS = path.join(REPO, 'bench', 'RESULTS.md');
+// Read now, so that a missing marker is said before the minutes of benches, and again at the end.
+const kept = existsSync(RESULTS) ? keptSection(readFileSync(RESULTS, 'utf8')) : { problem: 'no such file' };
+function warnKept() {
+  if (!kept.problem) return;
+  process.stderr.write(
+    `bench: warning: bench/RESULTS.md: ${kept.problem}, so ${quick ? 'a full run would leave' : 'this run leaves'} its ` +
+      `hand-measured section (valgrind callgrind) out; put it back between ${KEPT_BEGIN} and ${KEPT_END} ` +
+      '(git log -p bench/RESULTS.md has it)\n',
+  );
+}
+warnKept();
 const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const t0 = Date.now();
 const results = { machine: machine(), plan };
@@ -186,9 +201,10 @@ mkdirSync(path.join(REPO, 'bench', 'out'), { recursive: true });
 const json = JSON.stringify(results, null, 2);
 writeFileSync(path.join(REPO, 'bench', 'out', `results-${m.date.replace(/[:.]/g, '-')}.json`), json);
 writeFileSync(path.join(REPO, 'bench', 'out', 'latest.json'), json);
-// The boot benchmark's section (npm run bench:boot) stays, first.
-if (!quick) writeFileSync(path.join(REPO, 'bench', 'RESULTS.md'), withBootSection(md));
+// The boot benchmark's section (npm run bench:boot) stays, first; the hand-measured one, last.
+if (!quick) writeFileSync(RESULTS, withBootSection(withKeptSection(md, kept.section)));
 console.log(table);
 console.log(
   `\n${quick ? 'quick run: bench/RESULTS.md left as it was' : 'bench/RESULTS.md written'}; details in bench/out/latest.json`,
 );
+warnKept();
