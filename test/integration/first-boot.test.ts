@@ -96,9 +96,9 @@ describe('immich-firstboot run --skip-stack', () => {
     // The last line, all a sysadmin may read in the journal: what stopped, what was kept, what to run.
     expect(failed.lines.at(-1)).toMatchObject({
       level: 50,
-      kept: ['host-facts', 'data-disk', 'env', 'compose-file', 'docker-logs'],
+      kept: ['data-disk', 'env', 'compose-file', 'docker-logs', 'host-facts'],
       msg:
-        'first boot stopped at tls-cert; kept: host-facts, data-disk, env, compose-file, docker-logs (the Postgres secret in /opt/immich/.env never changes); ' +
+        'first boot stopped at tls-cert; kept: data-disk, env, compose-file, docker-logs, host-facts (the Postgres secret in /opt/immich/.env never changes); ' +
         'fix the cause above, then run `immich-firstboot` (or `systemctl restart immich-firstboot`): it resumes at tls-cert',
     });
     expect(existsSync(`${root}/var/lib/immich-firstboot/done`)).toBe(false);
