@@ -51,6 +51,8 @@ export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], optio
     for (const stale of (await Promise.all(PRIVATE_WORK.map((d) => sys.fs.removeStalePrivateDirs(d)))).flat()) {
       log.info({ path: stale }, 'removed a work directory left by an interrupted run');
     }
+    // `up -d` is the first program a first boot starts: execa loads while the steps before it wait on the disk.
+    if (!options.skipStack && !options.through) sys.preloadExec?.();
     const resuming = firstPending !== 0 && Object.keys(journal.completed).length > 0;
     const resumeAt = steps[firstPending]?.id ?? 'the done-stamp';
     // Every step from the first pending one on runs again: each is idempotent and cheap when done.
