@@ -51,6 +51,8 @@ export async function runFirstBoot(env: RunnerEnv, steps: readonly Step[], optio
     for (const stale of (await Promise.all(PRIVATE_WORK.map((d) => sys.fs.removeStalePrivateDirs(d)))).flat()) {
       log.info({ path: stale }, 'removed a work directory left by an interrupted run');
     }
+    // `up -d` is the first program a first boot starts: execa loads while the steps before it wait on the disk.
+    if (!options.skipStack && !options.through) sys.preloadExec?.();
     const resuming = firstPending !== 0 && Object.keys(journal.completed).length > 0;
     const resumeAt = steps[firstPending]?.id ?? 'the done-stamp';
     // Every step from the first pending one on runs again: each is idempotent and cheap when done.
@@ -183,14 +185,21 @@ async function runSteps(
         journal.warnings.push({ step: step.id, at: sys.now().toISOString(), message, ...(hint ? { hint } : {}) });
       },
     };
-    journal.step = step.id;
-    if (record) await writeJournal(sys, journal, env.secrets);
+    // The journal names the step running. The write that recorded the step before already named this one,
+    // so a step costs one journal write (each is two fsyncs on the first boot's way to `up -d`), not two.
+    if (journal.step !== step.id) {
+      journal.step = step.id;
+      if (record) await writeJournal(sys, journal, env.secrets);
+    }
     await env.notify.status(`Step ${offset + i + 1}/${total}: ${step.description}`);
     try {
       sys.crashPoint(`before:${step.id}`);
       const result = await step.apply(ctx);
       sys.crashPoint(`after:${step.id}`);
-      if (record) journal.completed[step.id] = { at: sys.now().toISOString(), changed: result.changed };
+      if (record) {
+        journal.completed[step.id] = { at: sys.now().toISOString(), changed: result.changed };
+        journal.step = steps.slice(i + 1).find((s) => !s.skipReason?.(options))?.id ?? step.id;
+      }
       await writeJournal(sys, journal, env.secrets);
       stepLog.info({ changed: result.changed }, result.summary);
     } catch (thrown) {

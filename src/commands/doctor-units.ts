@@ -36,6 +36,9 @@ async function unitStates({ sys }: Audit): Promise<Verdict[]> {
           ? bad('fail', `${unit} is not installed`, 'apt install --reinstall immich-firstboot')
           : skip(`${unit} is not installed`),
       );
+    } else if (p.Result === 'exec-condition' && p.ActiveState !== 'failed') {
+      // ExecCondition= said no (the data-disk unit, when config.yaml can name no data disk): skipped, not failed.
+      verdicts.push(pass(`${unit} skipped: its ExecCondition= found nothing for it to do (${state})`));
     } else if (p.ActiveState === 'failed' || (p.Result !== undefined && p.Result !== 'success')) {
       verdicts.push(
         bad(

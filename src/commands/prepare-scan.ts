@@ -7,7 +7,7 @@
 // `journalctl --file ... -o export`, which shows every field as it was logged.
 
 import path from 'node:path';
-import { createGunzip } from 'node:zlib';
+import type { Gunzip } from 'node:zlib';
 import { FirstbootError } from '../errors.js';
 import { LOG_DIR, SECRET_SCAN_DIRS, SECRET_SCAN_SKIP } from '../paths.js';
 import type { System } from '../system/index.js';
@@ -146,10 +146,13 @@ async function holdsAny(
   inside: string,
   needles: readonly Buffer[],
 ): Promise<{ hit: boolean; compressed: string | undefined }> {
+  // Imported here, not at the top: this module shares the commands' chunk, and every first boot and
+  // per-boot run would otherwise load node:zlib as it starts (tens of millions of instructions on Node 18).
+  const { createGunzip } = await import('node:zlib');
   const raw = searcher(needles);
   const inflated = searcher(needles);
   let compressed: string | undefined;
-  let gunzip: ReturnType<typeof createGunzip> | undefined;
+  let gunzip: Gunzip | undefined;
   let ended: Promise<void> = Promise.resolve();
   await sys.fs.readChunks(inside, (chunk) => {
     if (compressed === undefined && raw.hit === false && gunzip === undefined) {

@@ -2,12 +2,12 @@
 // and importing the steps themselves would load Handlebars, execa and dotenv on every login.
 
 export const FIRST_BOOT_IDS = [
-  'host-facts',
   'data-disk',
   'env',
   'compose-file',
   'docker-logs',
   'stack-start',
+  'host-facts',
   'tls-cert',
   'claim-token',
   'nginx-site',

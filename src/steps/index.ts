@@ -16,12 +16,12 @@ import type { Step } from './step.js';
 import { tlsCert } from './tls-cert.js';
 
 export const FIRST_BOOT: readonly Step[] = [
-  hostFacts,
   dataDisk,
   envFile,
   composeFile,
   dockerLogs,
   stackStart,
+  hostFacts,
   tlsCert,
   claimToken,
   nginxSite,

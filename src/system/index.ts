@@ -6,7 +6,7 @@ import { randomBytes } from './random.js';
 import { RootedFs } from './rooted-fs.js';
 import { crashPoints, type CrashPoint } from './crash.js';
 import { dataFile, dataPath } from './data.js';
-import { execReal, type Exec } from './exec.js';
+import { execReal, preloadExec, type Exec } from './exec.js';
 import { hostScratch, processStart, readHostFile, type HostScratch } from './host.js';
 import { httpGetReal, type HttpGet } from './http.js';
 import { peerFingerprintReal, type PeerFingerprint } from './tls-peer.js';
@@ -62,6 +62,8 @@ export interface System {
   kernel: Kernel;
   /** A named point where the crash-matrix tests may kill the process (a no-op in production). */
   crashPoint: CrashPoint;
+  /** Starts loading, in the background, what `exec` needs, for a run about to start programs. */
+  preloadExec?(): void;
 }
 
 /**
@@ -88,6 +90,7 @@ export function createSystem(root: string, env: NodeJS.ProcessEnv = process.env)
     fs,
     onHost: fs.onHost,
     exec: execReal,
+    preloadExec,
     httpGet: httpGetReal,
     peerFingerprint: peerFingerprintReal,
     resolveHost: resolveHostReal,

@@ -207,7 +207,7 @@ describe("immich-firstboot-data-disk.service's run: run --data-disk-only", () =>
       'first boot: steps through data-disk done; the others follow (`immich-firstboot run`)',
     );
     expect(mountedAt(path.join(root, 'srv/immich'))).toBe(path.join(root, `dev/${disk.name}p1`));
-    expect(Object.keys(journal(root).completed)).toEqual(['host-facts', 'data-disk']);
+    expect(Object.keys(journal(root).completed)).toEqual(['data-disk']);
     expect(existsSync(path.join(root, 'opt/immich/.env'))).toBe(false);
     expect(existsSync(path.join(root, 'var/lib/immich-firstboot/done'))).toBe(false);
     const again = await runCli(['--root', root, 'run', '--data-disk-only']);
@@ -242,7 +242,7 @@ describe("immich-firstboot-data-disk.service's run: run --data-disk-only", () =>
     const pre = await runCli(['--root', root, 'run', '--data-disk-only']);
     expect(pre.code, pre.stdout).toBe(0);
     expect(mountedAt(path.join(root, 'srv/immich'))).toBe(path.join(root, `dev/${disk.name}p1`));
-    expect(Object.keys(journal(root).completed)).toEqual(['host-facts', 'data-disk']);
+    expect(Object.keys(journal(root).completed)).toEqual(['data-disk']);
   });
 
   it('leaves a config.yaml that might configure a data disk to the parser, which names what is wrong', async () => {

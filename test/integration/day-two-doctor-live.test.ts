@@ -316,6 +316,16 @@ describe('immich-firstboot doctor --live', () => {
     expect(checks['perboot-unit-state']?.result).toBe('pass');
   });
 
+  // Nearly every VM: config.yaml names no data disk, so the unit's ExecCondition= skipped it (Result=exec-condition).
+  it('passes unit-state when immich-firstboot-data-disk.service was skipped by its ExecCondition=', async () => {
+    const { doctor } = await host();
+    const { checks } = await doctor({ STANDIN_UNIT_SKIPPED: 'immich-firstboot-data-disk.service' });
+    expect(checks['unit-state']).toMatchObject({
+      result: 'pass',
+      detail: 'immich-firstboot.service active/exited, result success',
+    });
+  });
+
   it("fails perboot-unit-state when the per-boot check failed at this boot, while the first boot's unit passes", async () => {
     const { doctor } = await host();
     const { code, checks } = await doctor({ STANDIN_UNIT_FAILED: 'immich-firstboot-perboot.service' });

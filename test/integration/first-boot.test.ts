@@ -1,5 +1,6 @@
 // The built bundle as a process against a temp --root, with real openssl; Docker is a stand-in
 // executable on PATH (test/fixtures/bin/docker) and IMDS a stub on 127.0.0.1.
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import { BUNDLE, FIXTURE_BIN, killStandins, pathWith, runCli } from '../support/
 import { INSTANCE_DOC, LB_DOC, startImdsStub, type ImdsStub } from '../support/imds-stub.js';
 import { makeRoot, modeOf, readFile, snapshotTree, writeFile } from '../support/root.js';
 import { freePort } from '../support/net.js';
+import { expectStrace } from '../support/strace.js';
 
 const password = (root: string) => /^DB_PASSWORD=(.*)$/m.exec(readFile(root, '/opt/immich/.env'))![1];
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -60,6 +62,44 @@ describe('immich-firstboot run --skip-stack', () => {
     expect(snapshotTree(root)).toEqual(before);
   });
 
+  // The journal names the step running; the write that records a step done names the next one, so the way
+  // to `up -d` costs one journal write (two fsyncs) per step, not two: one write as the run starts, one per
+  // step, none more (strace: every rename onto state.json).
+  it('writes the journal once per step, naming the step running all the while', async () => {
+    expectStrace();
+    const root = makeRoot();
+    const trace = path.join(mkdtempSync(path.join(os.tmpdir(), 'ifb-strace-')), 'rename.log');
+    const args = ['-f', '-qq', '-e', 'trace=rename,renameat,renameat2', '-o', trace, process.execPath, BUNDLE];
+    const run = spawnSync('strace', [...args, '--root', root, 'run', '--skip-stack'], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    const steps = run.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { step?: string; changed?: boolean })
+      .filter((l) => l.step !== undefined && l.changed !== undefined);
+    expect(steps.map((l) => l.step)).toEqual([
+      'data-disk',
+      'env',
+      'compose-file',
+      'docker-logs',
+      'host-facts',
+      'tls-cert',
+      'claim-token',
+      'nginx-site',
+      'credentials',
+    ]);
+    const journalWrites = readFileSync(trace, 'utf8')
+      .split('\n')
+      .filter((l) => /, "[^"]*\/var\/lib\/immich-firstboot\/state\.json"/.test(l));
+    // The first step's start, each step done, the run done.
+    expect(journalWrites).toHaveLength(steps.length + 2);
+    const journal = JSON.parse(readFile(root, '/var/lib/immich-firstboot/state.json')) as {
+      status: string;
+      step: unknown;
+    };
+    expect(journal).toMatchObject({ status: 'done', step: null });
+  });
+
   it('never prints the secret', async () => {
     const root = makeRoot();
     const run = await runCli(['--root', root, '--skip-stack']);
@@ -96,9 +136,9 @@ describe('immich-firstboot run --skip-stack', () => {
     // The last line, all a sysadmin may read in the journal: what stopped, what was kept, what to run.
     expect(failed.lines.at(-1)).toMatchObject({
       level: 50,
-      kept: ['host-facts', 'data-disk', 'env', 'compose-file', 'docker-logs'],
+      kept: ['data-disk', 'env', 'compose-file', 'docker-logs', 'host-facts'],
       msg:
-        'first boot stopped at tls-cert; kept: host-facts, data-disk, env, compose-file, docker-logs (the Postgres secret in /opt/immich/.env never changes); ' +
+        'first boot stopped at tls-cert; kept: data-disk, env, compose-file, docker-logs, host-facts (the Postgres secret in /opt/immich/.env never changes); ' +
         'fix the cause above, then run `immich-firstboot` (or `systemctl restart immich-firstboot`): it resumes at tls-cert',
     });
     expect(existsSync(`${root}/var/lib/immich-firstboot/done`)).toBe(false);

@@ -159,6 +159,24 @@ describe('the build', () => {
     expect(existsSync(path.join(root, 'var/lib/immich-firstboot/state.json'))).toBe(false);
   });
 
+  // The first boot's way to `up -d` is paid in built-in modules too (Node 18 compiles each at its first
+  // import): what only other commands use stays out of a first boot (prepare-image's gzip search: node:zlib).
+  it('loads no node:zlib for a first boot', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ifb-modules-'));
+    const [preload, modules] = ['modules.cjs', 'modules.json'].map((f) => path.join(dir, f));
+    writeFileSync(
+      preload,
+      `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(modules)}, JSON.stringify(process.moduleLoadList)));`,
+    );
+    const run = spawnSync(process.execPath, ['-r', preload, BUNDLE, '--root', makeRoot(), 'run', '--skip-stack'], {
+      encoding: 'utf8',
+    });
+    expect(run.status, run.stdout + run.stderr).toBe(0);
+    const builtins = JSON.parse(readFileSync(modules, 'utf8')) as string[];
+    expect(builtins).toContain('NativeModule child_process');
+    expect(builtins).not.toContain('NativeModule zlib');
+  });
+
   for (const [how, env] of [
     ['as the .deb runs it (plain node)', {}],
     ['under --enable-source-maps', { NODE_OPTIONS: '--enable-source-maps' }],
