@@ -152,11 +152,9 @@ async function logged(call: Call, command: LoggedRun): Promise<ExitCode> {
     sink: io.stdout,
     secrets,
   });
+  const notify = createNotifier(sys, secrets);
   try {
-    return await command(
-      { sys, config, log, notify: createNotifier(sys, secrets), secrets, configRecord: record },
-      args,
-    );
+    return await command({ sys, config, log, notify, secrets, configRecord: record }, args);
   } catch (thrown) {
     const error = asFirstbootError(thrown);
     log.error(
@@ -164,6 +162,9 @@ async function logged(call: Call, command: LoggedRun): Promise<ExitCode> {
       error.message,
     );
     return error.exitCode;
+  } finally {
+    // The steps never waited for their STATUS= lines; the last one ("First boot done", "Failed at ...") is sent before we exit.
+    await notify.flush();
   }
 }
 

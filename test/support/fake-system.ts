@@ -98,7 +98,7 @@ export function stepContext(sys: System, config: Partial<Config> = {}, options: 
     config: { ...structuredClone(DEFAULT_CONFIG), ...config },
     journal,
     log,
-    notify: { status: async () => undefined, extendTimeout: async () => undefined },
+    notify: { status: async () => undefined, extendTimeout: async () => undefined, flush: async () => undefined },
     secrets,
     options: { skipStack: false, newCert: false, ...options },
     warn(message, hint) {

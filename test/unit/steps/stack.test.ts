@@ -276,7 +276,11 @@ describe('the stack-ready step watching Docker while it waits', () => {
     const start = sys.clock.ms;
     const captured = stepContext(sys);
     const statuses: string[] = [];
-    captured.ctx.notify = { status: async (text) => void statuses.push(text), extendTimeout: async () => undefined };
+    captured.ctx.notify = {
+      status: async (text) => void statuses.push(text),
+      extendTimeout: async () => undefined,
+      flush: async () => undefined,
+    };
     return { ...captured, statuses, waitedMs: () => sys.clock.ms - start };
   }
 
