@@ -86,8 +86,8 @@ export function writeBootSection(runs) {
   const section = `${BEGIN}
 ## Power-on to Immich through nginx, on the real engine (\`npm run bench:boot\`)
 
-Written by \`npm run bench:boot\` (bench/boot.mjs): ${runs.map((r) => `${Object.keys(r.releases)[0]} on ${r.date} (${Math.round(r.seconds)} s)`).join(', ')};
-${os.cpus().length} cores, shared with other engineers' test runs. Medians of ${runs[0].boots} first boots per side and release,
+Written by \`npm run bench:boot\` (bench/boot.mjs): ${runs.map((r) => `${Object.keys(r.releases)[0]} on ${r.date} (${Math.round(r.seconds)} s${r.loadAtStart ? `; load average ${r.loadAtStart.join(' ')} at its start, ${r.loadAtEnd.join(' ')} at its end` : ''})`).join(', ')};
+${os.cpus().length} cores, which other engineers' test runs may share. Medians of ${runs[0].boots} first boots per side and release,
 the sides alternating; every number in \`bench/out/boot-<release>.json\`.
 
 ${table}

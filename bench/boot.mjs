@@ -6,6 +6,7 @@
 // Usage: node bench/boot.mjs [--release bookworm|trixie]... [--boots N]   (as root; minutes)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO, median } from './lib.mjs';
@@ -308,8 +309,10 @@ function ourMarks(dir) {
 }
 
 const f = (ms) => (ms === undefined || Number.isNaN(ms) ? '–' : `${(ms / 1000).toFixed(2)} s`);
-const results = { date: new Date().toISOString(), boots: BOOTS, pollSeconds: POLL_S, releases: {} };
+const results = { boots: BOOTS, pollSeconds: POLL_S, releases: {} };
+const load = () => os.loadavg().map((l) => l.toFixed(2));
 for (const release of values.release) {
+  const started = { at: Date.now(), date: new Date().toISOString(), load: load() };
   const work = path.join(WORK, release);
   for (const d of ['run', 'donor', 'floor', 'image'])
     if (existsSync(path.join(work, d))) spawnSync('bash', [SCRIPT, 'cleanup', path.join(work, d)]);
@@ -332,7 +335,14 @@ for (const release of values.release) {
     results.releases[release] = summarise(boots);
     // One file per release, so that `--release trixie` alone leaves bookworm's last numbers in the section.
     mkdirSync(path.join(REPO, 'bench/out'), { recursive: true });
-    const one = { ...results, releases: { [release]: results.releases[release] }, seconds: (Date.now() - t0) / 1000 };
+    const one = {
+      ...results,
+      date: started.date,
+      releases: { [release]: results.releases[release] },
+      seconds: (Date.now() - started.at) / 1000,
+      loadAtStart: started.load,
+      loadAtEnd: load(),
+    };
     writeFileSync(path.join(REPO, `bench/out/boot-${release}.json`), JSON.stringify(one, null, 2));
   } finally {
     for (const d of ['run', 'donor', 'floor', 'image']) spawnSync('bash', [SCRIPT, 'cleanup', path.join(work, d)]);
