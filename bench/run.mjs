@@ -91,6 +91,17 @@ const s5 = r3['N=5s'];
 const worstOverhead = Math.max(s2.overheadMs.median, s5.overheadMs.median);
 const rssMax = Math.max(r2.peakRssSkipStackMiB.max, s2.peakRssMiB.max, s5.peakRssMiB.max);
 const met = (ok, why) => (ok ? 'met' : `**not met**: ${why}`);
+/**
+ * A start-time ratio (≤ 1.3×) is judged on the VM's runtime, Node 18 (Ubuntu 24.04's nodejs; here Debian 12's,
+ * test/env/node18.sh) when it was measured; this machine's Node 20, which runs the tests, is reported beside it.
+ */
+const onRuntime = (node20, node18, why) => {
+  if (node18 === undefined) return met(node20 <= 1.3, why);
+  const also = `on Node 20 (this machine's, for the tests) ${f(node20, 2)}×`;
+  return node18 <= 1.3
+    ? `met on Node 18, the runtime; ${node20 <= 1.3 ? `and ${also}` : `not ${also}: ${why}`}`
+    : `**not met** on Node 18, the runtime (${f(node18, 2)}×): ${why}; ${also}`;
+};
 
 const rows = [
   [
@@ -112,8 +123,9 @@ const rows = [
     `${f(r2.nodeMs.median)}${r5.node18 ? `; ${f(r5.node18.statusNodeMs.median)}` : ''} ms`,
     `${f(r2.ratio, 2)}×${r5.node18 ? `; ${f(r5.node18.statusRatio, 2)}×` : ''}`,
     '≤ 1.3×',
-    met(
-      Math.max(r2.ratio, r5.node18?.statusRatio ?? 0) <= 1.3,
+    onRuntime(
+      r2.ratio,
+      r5.node18?.statusRatio,
       'what is left over `node -e 0`: loading the entry and the two small chunks `status` imports (none of yaml, Handlebars, execa or pino; no source map), reading the journal, the done-stamp and the lock',
     ),
   ],
@@ -146,8 +158,9 @@ const rows = [
     `${f(r5.nodeMs.median)}${r5.node18 ? `; ${f(r5.node18.nodeMs.median)}` : ''} ms`,
     `${f(r5.ratio, 2)}×${r5.node18 ? `; ${f(r5.node18.ratio, 2)}×` : ''}`,
     '≤ 1.3×',
-    met(
-      Math.max(r5.ratio, r5.node18?.ratio ?? 0) <= 1.3,
+    onRuntime(
+      r5.ratio,
+      r5.node18?.ratio,
       "what is left over `node -e 0`: the entry and the check's chunks (no dependency: the Config the journal recorded, no YAML parser; its own log line, no pino), four small files read, the interfaces",
     ),
   ],
