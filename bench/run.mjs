@@ -3,6 +3,7 @@
 // BENCH_QUICK=1 runs a few rounds of each with a small body, to check the harness itself.
 // RESULTS.md's other sections are kept as they stand: bench:boot's (npm run bench:boot), first, and the
 // hand-measured one (callgrind's instruction counts, between bench:kept's markers), last.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -215,7 +216,11 @@ const json = JSON.stringify(results, null, 2);
 writeFileSync(path.join(REPO, 'bench', 'out', `results-${m.date.replace(/[:.]/g, '-')}.json`), json);
 writeFileSync(path.join(REPO, 'bench', 'out', 'latest.json'), json);
 // The boot benchmark's section (npm run bench:boot) stays, first; the hand-measured one, last.
-if (!quick) writeFileSync(RESULTS, withBootSection(withKeptSection(md, kept.section)));
+if (!quick) {
+  writeFileSync(RESULTS, withBootSection(withKeptSection(md, kept.section)));
+  // `npm run lint` checks bench/ with Prettier, tables included (bench:boot does the same).
+  spawnSync('npx', ['prettier', '--write', RESULTS], { cwd: REPO, stdio: 'ignore' });
+}
 console.log(table);
 console.log(
   `\n${quick ? 'quick run: bench/RESULTS.md left as it was' : 'bench/RESULTS.md written'}; details in bench/out/latest.json`,
