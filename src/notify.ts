@@ -1,7 +1,7 @@
 // sd_notify(3) for Node: there are no AF_UNIX datagram sockets in Node, so the messages go through
 // the `systemd-notify` binary (the unit needs NotifyAccess=all). Without NOTIFY_SOCKET: a no-op.
 // A message never waits for the program: a step hands it over and goes on (each systemd-notify is a
-// process start, and four of them stood between a first boot and its `up -d`). They go out one at a
+// process start, and six of them stood between a first boot and its `up -d`). They go out one at a
 // time, in order; what a newer message replaces before it could be sent (a step's STATUS= after the
 // next step's) is dropped, as `systemctl status` would show only the newer one. `flush` waits for the
 // last one, before the process exits.
