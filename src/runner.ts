@@ -186,8 +186,9 @@ async function runSteps(
       },
     };
     // The journal names the step running. The write that recorded the step before already named this one,
-    // so a step costs one journal write (each is two fsyncs on the first boot's way to `up -d`), not two.
-    if (journal.step !== step.id) {
+    // so a step costs one journal write (each is two fsyncs on the first boot's way to `up -d`), not two; the
+    // run's first step writes anyway: the journal must say "running" (and drop the last run's errors) at once.
+    if (journal.step !== step.id || i === 0) {
       journal.step = step.id;
       if (record) await writeJournal(sys, journal, env.secrets);
     }

@@ -161,6 +161,24 @@ describe('immich-firstboot run --skip-stack', () => {
     expect(JSON.parse((await runCli(['--root', root, 'status', '--json'])).stdout).status).toBe('done');
   });
 
+  // A rerun resumes at the step that failed, which the journal already names: it still says at once that
+  // the run is on again, so a power cut during that step reads as interrupted, not as the old failure.
+  it('records a resumed run as running before its first step, so a crash in it is not reported as the old failure', async () => {
+    const root = makeRoot();
+    const broken = brokenBin('openssl', 'echo "openssl: simulated failure" >&2; exit 1');
+    expect((await runCli(['--root', root, '--skip-stack'], { PATH: pathWith(broken) })).code).toBe(1);
+    const crashed = await runCli(['--root', root, '--skip-stack'], { IMMICH_FIRSTBOOT_CRASH_AT: 'before:tls-cert' });
+    expect(crashed.signal).toBe('SIGKILL');
+    const journal = JSON.parse(readFile(root, '/var/lib/immich-firstboot/state.json')) as {
+      status: string;
+      step: string;
+      errors: unknown[];
+    };
+    expect(journal).toMatchObject({ status: 'running', step: 'tls-cert', errors: [] });
+    const status = await runCli(['--root', root, 'status', '--json']);
+    expect(JSON.parse(status.stdout)).toMatchObject({ step: 'tls-cert', errors: [{ code: 'interrupted' }] });
+  });
+
   it('keeps the secret of an existing .env', async () => {
     const root = makeRoot();
     writeFile(root, '/opt/immich/.env', 'DB_PASSWORD=OperatorChoseThisOne12345\n', 0o640);
