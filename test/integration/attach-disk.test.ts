@@ -88,6 +88,13 @@ interface World {
  * A VM after its first boot, Immich (the stand-in) answering, with data of every kind in the library and Postgres,
  * and a loop device of `diskBytes` (sparse) attached as LUN 0.
  */
+/** The stand-in docker's `stop` and `up` calls after its first `from` calls: how the stack was touched since. */
+const stackCalls = (w: World, from: number): string[] =>
+  w
+    .argv()
+    .slice(from)
+    .filter((c) => c.includes('"stop"') || c.includes('"up"'));
+
 async function runningVm(diskBytes: number, extra: Record<string, string> = {}): Promise<World> {
   const port = await freePort();
   const root = makeRoot(CONFIG(port));
@@ -250,12 +257,7 @@ describe('attach-disk --lun N on a running VM', () => {
     expect(report.error.message).toContain(`holds 512.0 MiB (${512 * MiB} bytes)`);
     expect(report.error.message).toContain(`(${report.sizes.neededBytes} bytes: library `);
     expect(files(w.root)).toEqual(before);
-    expect(
-      w
-        .argv()
-        .slice(calls)
-        .filter((c) => c.includes('"stop"') || c.includes('"up"')),
-    ).toEqual([]);
+    expect(stackCalls(w, calls)).toEqual([]);
     expect(sh(`wipefs -n ${w.dev}`).trim()).toBe('');
     expect(await pong(w.port)).toBe(true);
   }, 120_000);
@@ -274,12 +276,7 @@ describe('attach-disk --lun N on a running VM', () => {
     expect(JSON.parse(run.stdout)).toMatchObject({ ok: false, error: { code: 'data-disk-foreign' } });
     expect(sh(`sha256sum ${w.dev}`).split(' ')[0]).toBe(sum);
     expect(files(w.root)).toEqual(before);
-    expect(
-      w
-        .argv()
-        .slice(calls)
-        .filter((c) => c.includes('"stop"') || c.includes('"up"')),
-    ).toEqual([]);
+    expect(stackCalls(w, calls)).toEqual([]);
     expect(await pong(w.port)).toBe(true);
   }, 120_000);
 
