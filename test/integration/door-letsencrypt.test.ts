@@ -169,9 +169,13 @@ describe("Let's Encrypt at first boot (per-boot, right after it), from config.ya
       ],
       { env: { ...process.env, ...env() }, stdio: 'pipe', timeout: 120_000 },
     );
-    const renewed = served(domain); // no nginx.reload() here: only the hook reloaded it
+    // No nginx.reload() here: only the hook reloaded it. `nginx -s reload` returns once the signal is sent, and
+    // the old workers serve the old certificate until the new ones start (the harness's reload() waits for that).
+    const serial = (text: string): string => /serial=(\w+)/.exec(text)![1];
+    await expect.poll(() => serial(served(domain)), { timeout: 10_000, interval: 100 }).not.toBe(serial(first));
+    const renewed = served(domain);
     expect(renewed).toMatch(/issuer=.*Pebble/);
-    expect(/serial=(\w+)/.exec(renewed)![1]).not.toBe(/serial=(\w+)/.exec(first)![1]);
+    expect(serial(renewed)).not.toBe(serial(first));
   }, 240_000);
 
   it('asks no CA while the domain resolves elsewhere (a warning, pending-dns), and per-boot gets it at the next boot once DNS is fixed', async () => {
